@@ -1,0 +1,366 @@
+//! Graded checks for step 01: a container is a process.
+//!
+//! Compiled into `lesson-01` (the learner's code) and `solution-01` (the
+//! reference). Run: `cargo test -p lesson-01`; one check: add its name.
+//! Each check starts the binary and asks the kernel (`/proc`) what happened.
+
+use grader::procfs;
+use grader::{ensure, expect_eq, poll, which, Check, Ctx, Fail, Needs, Outcome};
+use nix::sys::signal::Signal;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const SOON: Duration = Duration::from_secs(5);
+
+fn main() {
+    grader::main(
+        grader::step!("01-fork", Needs::Linux),
+        vec![
+            Check {
+                name: "output_passes_through",
+                points: 2,
+                section: "standard-streams-are-inherited",
+                hint: "The child inherits the runtime's file descriptors 0, 1 and 2 across fork and execve; don't open, pipe or print anything of your own on them.",
+                run: output_passes_through,
+            },
+            Check {
+                name: "stdin_passes_through",
+                points: 2,
+                section: "standard-streams-are-inherited",
+                hint: "The command reads the runtime's stdin because fd 0 is inherited; nothing to copy by hand.",
+                run: stdin_passes_through,
+            },
+            Check {
+                name: "exit_code_propagates",
+                points: 2,
+                section: "exit-statuses",
+                hint: "waitpid gives a WaitStatus; WaitStatus::Exited carries the command's exit code. The runtime must exit with it.",
+                run: exit_code_propagates,
+            },
+            Check {
+                name: "signal_death_is_128_plus_n",
+                points: 2,
+                section: "exit-statuses",
+                hint: "A child killed by signal N ends as WaitStatus::Signaled; shells and docker report 128 + N (SIGKILL 9 -> 137).",
+                run: signal_death_is_128_plus_n,
+            },
+            Check {
+                name: "not_found_is_127",
+                points: 1,
+                section: "when-exec-fails",
+                hint: "execve fails in the child; the child reports the errno through the exec report pipe and the parent exits 127 for ENOENT.",
+                run: not_found_is_127,
+            },
+            Check {
+                name: "not_executable_is_126",
+                points: 1,
+                section: "when-exec-fails",
+                hint: "execve of a file without the x bit fails with EACCES: report it with report.fail(Stage::Exec, errno), which the parent turns into 126.",
+                run: not_executable_is_126,
+            },
+            Check {
+                name: "runtime_error_is_125",
+                points: 1,
+                section: "when-exec-fails",
+                hint: "Errors of the runtime itself (bad flags, a missing -w directory) exit 125 with one line `minibox: what: why`.",
+                run: runtime_error_is_125,
+            },
+            Check {
+                name: "command_is_a_child_process",
+                points: 2,
+                section: "fork-exec-wait",
+                hint: "fork first, execve only in the child: the runtime must stay alive as the parent that waits.",
+                run: command_is_a_child_process,
+            },
+            Check {
+                name: "sigterm_reaches_the_command",
+                points: 2,
+                section: "signals",
+                hint: "Block the signals before forking, collect them with sigwait in the wait loop, and kill(child, signal) for everything but SIGCHLD.",
+                run: sigterm_reaches_the_command,
+            },
+            Check {
+                name: "sigint_and_sighup_reach_the_command",
+                points: 1,
+                section: "signals",
+                hint: "Forward every signal in FORWARDED, not only SIGTERM.",
+                run: sigint_and_sighup_reach_the_command,
+            },
+            Check {
+                name: "env_and_workdir_take_effect",
+                points: 2,
+                section: "environment-and-working-directory",
+                hint: "execve gets exactly the environment you pass it (cmd.envp), and the chdir happens in the child before execve.",
+                run: env_and_workdir_take_effect,
+            },
+            Check {
+                name: "orphans_are_adopted_and_reaped",
+                points: 2,
+                section: "orphans-and-zombies",
+                hint: "Be a child subreaper (prctl PR_SET_CHILD_SUBREAPER) and, on every SIGCHLD, waitpid(-1, WNOHANG) until nothing is left, not only for the command.",
+                run: orphans_are_adopted_and_reaped,
+            },
+        ],
+    );
+}
+
+fn output_passes_through(ctx: &Ctx) -> Outcome {
+    // Bytes that are not text (a NUL, 0xff), no final newline, and enough of
+    // them (256 KiB) that a runtime copying through a small buffer would show.
+    let script = r#"printf 'out\000\377 no newline'; head -c 262144 /dev/zero; printf 'err line\n' >&2"#;
+    let out = ctx.minibox(&["run", "--", "sh", "-c", script]).output()?;
+    out.expect_code(0, "the command succeeded, so the runtime should too")?;
+    let mut expected = b"out\0\xff no newline".to_vec();
+    expected.extend(std::iter::repeat_n(0u8, 262144));
+    ensure(out.stdout == expected, || {
+        Fail::new("stdout should be exactly the command's stdout, byte for byte")
+            .expected(format!("{} bytes starting {:?}", expected.len(), "out\\0\\xff no newline"))
+            .seen(format!(
+                "{} bytes starting {:?}",
+                out.stdout.len(),
+                String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(24)])
+            ))
+    })?;
+    expect_eq(
+        "stderr should be exactly the command's stderr (the runtime adds nothing on success)",
+        "err line\n",
+        out.stderr.as_str(),
+    )
+}
+
+fn stdin_passes_through(ctx: &Ctx) -> Outcome {
+    let input = "a line for cat\nand a second one\n";
+    let out = ctx
+        .minibox(&["run", "--", "cat"])
+        .stdin(input.as_bytes())
+        .output()?;
+    out.expect_code(0, "cat ends with 0 at end of input")?;
+    expect_eq(
+        "`cat` inside should echo the runtime's stdin",
+        input.to_string(),
+        out.stdout_text(),
+    )
+}
+
+fn exit_code_propagates(ctx: &Ctx) -> Outcome {
+    for code in [0, 1, 7, 255] {
+        let script = format!("exit {code}");
+        let out = ctx.minibox(&["run", "--", "sh", "-c", &script]).output()?;
+        out.expect_code(code, "the runtime should exit with the command's own exit code")?;
+    }
+    Ok(())
+}
+
+fn signal_death_is_128_plus_n(ctx: &Ctx) -> Outcome {
+    for (signal, code) in [("KILL", 137), ("TERM", 143), ("INT", 130)] {
+        let script = format!("kill -{signal} $$");
+        let out = ctx.minibox(&["run", "--", "sh", "-c", &script]).output()?;
+        out.expect_code(
+            code,
+            &format!("a command killed by SIG{signal} should give 128 + its number"),
+        )?;
+    }
+    Ok(())
+}
+
+fn not_found_is_127(ctx: &Ctx) -> Outcome {
+    let out = ctx
+        .minibox(&["run", "--", "no-such-command-minibox"])
+        .output()?;
+    out.expect_code(127, "a command that doesn't exist is exit code 127, as in a shell")?;
+    out.expect_one_error_line("no-such-command-minibox")?;
+    ensure(out.stdout.is_empty(), || {
+        Fail::new("nothing should reach stdout").seen(out.stdout_text())
+    })
+}
+
+fn not_executable_is_126(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let script = dir.path().join("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\necho should not run\n").map_err(|e| Fail::new("setup").seen(e))?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Fail::new("setup").seen(e))?;
+    let path = script.to_string_lossy().into_owned();
+    let out = ctx.minibox(&["run", "--", &path]).output()?;
+    out.expect_code(126, "a file without the x bit can't be executed: exit code 126")?;
+    out.expect_one_error_line("not-executable.sh")?;
+    ensure(out.stdout.is_empty(), || {
+        Fail::new("the script must not have run").seen(out.stdout_text())
+    })
+}
+
+fn runtime_error_is_125(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let missing = dir.path().join("no-such-dir");
+    let missing = missing.to_string_lossy().into_owned();
+    let out = ctx.minibox(&["run", "-w", &missing, "--", "true"]).output()?;
+    out.expect_code(125, "a working directory that doesn't exist is the runtime's error: 125")?;
+    out.expect_one_error_line("no-such-dir")?;
+
+    let out = ctx.minibox(&["run", "--no-such-flag", "--", "true"]).output()?;
+    out.expect_code(125, "an unknown flag is a runtime error: 125, as docker")?;
+    out.expect_one_error_line("--no-such-flag")?;
+
+    let out = ctx.minibox(&["run"]).output()?;
+    out.expect_code(125, "`run` without a command is a runtime error: 125")?;
+    out.expect_one_error_line("")
+}
+
+/// Wait until the runtime has a child running `program`; return its pid.
+fn child_running(ctx: &Ctx, runtime: i32, program: &str) -> Result<i32, Fail> {
+    let expected = which(program).ok_or_else(|| Fail::new(format!("`{program}` is not on this machine")))?;
+    poll(SOON, || {
+        procfs::children_of(runtime)
+            .into_iter()
+            .find(|c| procfs::exe(c.pid).as_deref() == Some(expected.as_path()))
+            .map(|c| c.pid)
+    })
+    .map(|pid| {
+        ctx.track(pid);
+        pid
+    })
+    .ok_or_else(|| {
+        let children: Vec<String> = procfs::children_of(runtime)
+            .iter()
+            .map(|c| procfs::describe(c.pid))
+            .collect();
+        Fail::new(format!(
+            "the runtime (pid {runtime}) should have a child process running {program}"
+        ))
+        .expected(format!("a child whose /proc/PID/exe is {}", expected.display()))
+        .seen(if children.is_empty() {
+            format!("no children; the runtime is {}", procfs::describe(runtime))
+        } else {
+            format!("children: {}", children.join(", "))
+        })
+    })
+}
+
+fn command_is_a_child_process(ctx: &Ctx) -> Outcome {
+    let mut running = ctx.minibox(&["run", "--", "cat"]).spawn()?;
+    let runtime = running.pid();
+    let child = child_running(ctx, runtime, "cat")?;
+    ensure(child != runtime, || Fail::new("the command must run in a new process"))?;
+    let runtime_exe = procfs::exe(runtime);
+    let binary = ctx.binary().canonicalize().ok();
+    ensure(runtime_exe == binary, || {
+        Fail::new("the runtime must stay itself while the command runs (fork, then exec only in the child)")
+            .expected(format!("/proc/{runtime}/exe = {:?}", binary))
+            .seen(format!("/proc/{runtime}/exe = {:?}", runtime_exe))
+    })?;
+    let stat = procfs::stat(child).ok_or_else(|| Fail::new("the child vanished"))?;
+    expect_eq("the command's parent (PPid in /proc/PID/stat) should be the runtime", runtime, stat.ppid)?;
+    running.close_stdin();
+    running.wait(SOON)?.expect_code(0, "cat exits 0 at end of input")
+}
+
+/// Start a command that traps `signal` with `exit code`, send `signal` to the
+/// runtime, and expect the runtime to end with `code`.
+fn forwards(ctx: &Ctx, signal: Signal, code: i32) -> Outcome {
+    let name = signal.as_str().trim_start_matches("SIG");
+    let script = format!("trap 'exit {code}' {name}; echo ready $$; while :; do sleep 0.05; done");
+    let mut running = ctx.minibox(&["run", "--", "sh", "-c", &script]).spawn()?;
+    let line = running.read_line(SOON)?;
+    let command: i32 = line
+        .strip_prefix("ready ")
+        .and_then(|pid| pid.parse().ok())
+        .ok_or_else(|| Fail::new("the command should print `ready PID`").seen(&line))?;
+    ctx.track(command);
+    running.signal(signal)?;
+    let out = running.wait(SOON).map_err(|fail| Fail {
+        what: format!("{signal} was sent to the runtime, but {}", fail.what),
+        ..fail
+    })?;
+    if out.code().is_none() {
+        return Err(Fail::new(format!(
+            "the runtime died of {signal} itself instead of passing it to the command"
+        ))
+        .expected(format!("exit code {code}, from the command's trap"))
+        .seen(out.summary()));
+    }
+    out.expect_code(code, &format!("{signal} sent to the runtime should reach the command, whose trap exits {code}"))
+}
+
+fn sigterm_reaches_the_command(ctx: &Ctx) -> Outcome {
+    forwards(ctx, Signal::SIGTERM, 42)
+}
+
+fn sigint_and_sighup_reach_the_command(ctx: &Ctx) -> Outcome {
+    forwards(ctx, Signal::SIGINT, 43)?;
+    forwards(ctx, Signal::SIGHUP, 44)
+}
+
+fn env_and_workdir_take_effect(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let workdir = dir.path().canonicalize().map_err(|e| Fail::new("setup").seen(e))?;
+    let workdir_arg = workdir.to_string_lossy().into_owned();
+    let mut running = ctx
+        .minibox(&[
+            "run", "-e", "GREETING=hello world", "-e", "FROM_HOST", "-e", "NOT_SET_ANYWHERE",
+            "-w", &workdir_arg, "--", "cat",
+        ])
+        .env("FROM_HOST", "copied")
+        .env("SECRET_OF_THE_HOST", "must not leak")
+        .env_remove_for_test("NOT_SET_ANYWHERE")
+        .spawn()?;
+    let child = child_running(ctx, running.pid(), "cat")?;
+    let environ = procfs::environ(child).ok_or_else(|| Fail::new("cannot read the command's /proc/PID/environ"))?;
+    let shown = environ.join("\n");
+    let has = |var: &str| environ.iter().any(|v| v == var);
+    for (var, why) in [
+        ("GREETING=hello world", "-e KEY=VALUE sets KEY"),
+        ("FROM_HOST=copied", "-e KEY copies KEY from the runtime's environment"),
+    ] {
+        ensure(has(var), || {
+            Fail::new(format!("{why}: the command's environment (/proc/PID/environ) should hold {var}"))
+                .seen(&shown)
+        })?;
+    }
+    ensure(environ.iter().any(|v| v.starts_with("PATH=")), || {
+        Fail::new("the command needs a PATH (docker's default when none is given)").seen(&shown)
+    })?;
+    for (prefix, why) in [
+        ("SECRET_OF_THE_HOST=", "the runtime's own environment must not leak into the command"),
+        ("NOT_SET_ANYWHERE=", "-e KEY for a KEY the runtime doesn't have leaves it unset"),
+    ] {
+        ensure(!environ.iter().any(|v| v.starts_with(prefix)), || {
+            Fail::new(why).seen(&shown)
+        })?;
+    }
+    let cwd = procfs::cwd(child);
+    expect_eq("-w DIR should be the command's working directory (/proc/PID/cwd)", Some(workdir), cwd)?;
+    running.close_stdin();
+    running.wait(SOON)?.expect_code(0, "cat exits 0 at end of input")
+}
+
+fn orphans_are_adopted_and_reaped(ctx: &Ctx) -> Outcome {
+    // The subshell starts `sleep` in the background, prints its pid and exits
+    // at once: the sleep is an orphan, while the command (cat) runs on.
+    let script = "(sleep 1000 & echo $!); exec cat";
+    let mut running = ctx.minibox(&["run", "--", "sh", "-c", script]).spawn()?;
+    let runtime = running.pid();
+    let line = running.read_line(SOON)?;
+    let orphan: i32 = line
+        .trim()
+        .parse()
+        .map_err(|_| Fail::new("the command should print the orphan's pid").seen(&line))?;
+    ctx.track(orphan);
+    let adopted = poll(SOON, || procfs::stat(orphan).filter(|s| s.ppid == runtime));
+    ensure(adopted.is_some(), || {
+        let parent = procfs::stat(orphan).map(|s| procfs::describe(s.ppid)).unwrap_or_else(|| "it is gone".into());
+        Fail::new("an orphan of the command should be adopted by the runtime (a child subreaper), not by the host's init")
+            .expected(format!("the orphan (pid {orphan}) has parent {runtime}, the runtime"))
+            .seen(format!("its parent is {parent}"))
+    })?;
+    // End it (it is ours), then it must not stay a zombie.
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(orphan), Signal::SIGKILL);
+    let reaped = poll(SOON, || procfs::stat(orphan).is_none().then_some(()));
+    ensure(reaped.is_some(), || {
+        let state = procfs::stat(orphan).map(|s| format!("state {} with parent {}", s.state, s.ppid)).unwrap_or_default();
+        Fail::new("the dead orphan should be reaped (waited for) by the runtime, not left a zombie")
+            .expected(format!("pid {orphan} gone from /proc within {} s", SOON.as_secs()))
+            .seen(format!("pid {orphan} still in /proc: {state}"))
+    })?;
+    running.close_stdin();
+    running.wait(SOON)?.expect_code(0, "cat exits 0 at end of input")
+}

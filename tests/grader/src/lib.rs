@@ -1,0 +1,493 @@
+//! The grading harness of the minibox workshop.
+//!
+//! A step's graded checks live in `tests/NN-name.rs`, compiled into both the
+//! learner's package (`lesson-NN`) and the reference (`solution-NN`):
+//!
+//! ```text
+//! fn main() {
+//!     grader::main(grader::step!("01-fork", Needs::Linux), vec![Check { .. }, ..]);
+//! }
+//! ```
+//!
+//! Each check runs the step's binary, looks at what the kernel reports, and
+//! passes or fails with expected-vs-seen in plain words. On top of
+//! libtest-mimic, so `cargo test` filtering, `--list` and the closing line
+//! work as usual. Extra flags (after `--`), or the matching environment
+//! variables:
+//!
+//! - `--grade-json FILE` (`MINIBOX_GRADE_JSON`): a JSON [`report::Report`];
+//! - `--grade-junit FILE` (`MINIBOX_GRADE_JUNIT`): JUnit XML;
+//! - `--catalog`: print the checks (name, points, book section) as JSON.
+
+pub mod check;
+pub mod preflight;
+pub mod process;
+pub mod procfs;
+pub mod report;
+pub mod todo;
+
+pub use check::{ensure, expect_eq, Check, Fail, Outcome};
+pub use preflight::Needs;
+pub use process::{Output, Running};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use process::{Invocation, StderrLog};
+use report::{Record, Report};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The step under test.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    /// `01-fork`: the chapter `book/src/01-fork.md` and the test file name.
+    pub id: &'static str,
+    /// `lesson-01` or `solution-01`.
+    pub package: &'static str,
+    /// The path of the binary under test.
+    pub binary: &'static str,
+    pub needs: Needs,
+}
+
+/// The [`Step`] of the package this test file is compiled into.
+#[macro_export]
+macro_rules! step {
+    ($id:literal, $needs:expr) => {
+        $crate::Step {
+            id: $id,
+            package: env!("CARGO_PKG_NAME"),
+            binary: env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))),
+            needs: $needs,
+        }
+    };
+}
+
+/// What a check works with: the binary under test, and cleanup.
+pub struct Ctx {
+    step: Step,
+    log: StderrLog,
+    tracked: Mutex<Vec<procfs::Stat>>,
+}
+
+impl Ctx {
+    fn new(step: Step) -> Self {
+        Ctx {
+            step,
+            log: Arc::default(),
+            tracked: Mutex::default(),
+        }
+    }
+
+    /// The binary under test with these arguments (`minibox ARGS...`).
+    pub fn minibox(&self, args: &[&str]) -> Invocation {
+        Invocation::new(self.step.binary, args, self.log.clone())
+    }
+
+    /// The path of the binary under test.
+    pub fn binary(&self) -> &Path {
+        Path::new(self.step.binary)
+    }
+
+    /// A process the check caused to exist (a command inside the runtime):
+    /// it is killed when the check ends, if it is still the same process.
+    pub fn track(&self, pid: i32) {
+        if let Some(stat) = procfs::stat(pid) {
+            self.tracked.lock().unwrap().push(stat);
+        }
+    }
+
+    /// A fresh empty directory, removed when dropped.
+    pub fn temp_dir(&self) -> TempDir {
+        TempDir::new(self.step.id)
+    }
+
+    fn cleanup(&self) {
+        for old in self.tracked.lock().unwrap().drain(..) {
+            // Same pid *and* same start time: never signal a stranger that
+            // happens to have reused the pid.
+            if procfs::stat(old.pid).is_some_and(|now| now.start_time == old.start_time) {
+                let _ = kill(Pid::from_raw(old.pid), Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// The first panic of the binary under test during this check.
+    fn panic(&self) -> Option<todo::Panic> {
+        self.log.lock().unwrap().iter().find_map(|e| todo::find_panic(e))
+    }
+}
+
+/// Ask `probe` every few milliseconds until it answers `Some`, for at most
+/// `timeout`. For facts the kernel will report "soon" (a process adopted, a
+/// zombie reaped), without sleeping a fixed, hopeful time.
+pub fn poll<T>(timeout: std::time::Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// The path of a host program, looked up on the usual `PATH`, with symlinks
+/// resolved (as `/proc/PID/exe` shows it).
+pub fn which(program: &str) -> Option<PathBuf> {
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file())
+        .and_then(|path| path.canonicalize().ok())
+}
+
+/// A temporary directory for one check.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("grader-{label}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the book teaches `section` of `step`.
+pub fn book_link(step: &Step, section: &str) -> String {
+    format!("book/src/{}.md#{section}", step.id)
+}
+
+/// The failure text a learner reads: the unwritten part first if the binary
+/// stopped at a `todo!()`, then expected/seen, then the hint and the book.
+pub fn explain(step: &Step, check: &Check, fail: &Fail, panic: Option<&todo::Panic>) -> String {
+    let mut text = String::new();
+    match panic {
+        Some(p) if p.todo().is_some() => {
+            text.push_str(&format!(
+                "not written yet: {}\n  (the program stopped at the todo!() in {})\n",
+                p.todo().unwrap_or_default(),
+                p.location
+            ));
+        }
+        Some(p) => text.push_str(&format!("the program panicked at {}: {}\n", p.location, p.message)),
+        None => {}
+    }
+    text.push_str(&fail.to_string());
+    text.push_str(&format!("\nhint: {}\nbook: {}", check.hint, book_link(step, check.section)));
+    text
+}
+
+/// Run one check and record its result.
+fn run_check(step: Step, check: &Check) -> Record {
+    let ctx = Ctx::new(step);
+    let outcome = (check.run)(&ctx);
+    ctx.cleanup();
+    let message = match &outcome {
+        Ok(()) => String::new(),
+        Err(fail) => explain(&step, check, fail, ctx.panic().as_ref()),
+    };
+    Record {
+        step: step.id.to_string(),
+        check: check.name.to_string(),
+        points: check.points,
+        passed: outcome.is_ok(),
+        message,
+        book: book_link(&step, check.section),
+    }
+}
+
+/// Our own flags, taken out before libtest-mimic sees the rest.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Extra {
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    catalog: bool,
+}
+
+fn split_args(args: impl IntoIterator<Item = String>) -> (Extra, Vec<String>) {
+    let mut extra = Extra {
+        json: std::env::var_os("MINIBOX_GRADE_JSON").map(PathBuf::from),
+        junit: std::env::var_os("MINIBOX_GRADE_JUNIT").map(PathBuf::from),
+        catalog: false,
+    };
+    let mut rest = Vec::new();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--grade-json" => extra.json = args.next().map(PathBuf::from),
+            "--grade-junit" => extra.junit = args.next().map(PathBuf::from),
+            "--catalog" => extra.catalog = true,
+            _ => rest.push(arg),
+        }
+    }
+    (extra, rest)
+}
+
+/// Grade `checks` with libtest-mimic `arguments`; return the report and
+/// libtest-mimic's conclusion.
+pub fn grade(
+    step: Step,
+    checks: Vec<Check>,
+    arguments: &libtest_mimic::Arguments,
+) -> (Report, libtest_mimic::Conclusion) {
+    let total = checks.iter().map(|c| c.points).sum();
+    let records: Arc<Mutex<Vec<Record>>> = Arc::default();
+    let checks: Vec<Arc<Check>> = checks.into_iter().map(Arc::new).collect();
+    let trials = checks
+        .iter()
+        .map(|check| {
+            let (name, kind) = (check.name, format!("{} pt", check.points));
+            let (check, records) = (check.clone(), records.clone());
+            libtest_mimic::Trial::test(name, move || {
+                let record = run_check(step, &check);
+                let result = if record.passed {
+                    Ok(())
+                } else {
+                    Err(record.message.clone().into())
+                };
+                records.lock().unwrap().push(record);
+                result
+            })
+            .with_kind(kind)
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(arguments, trials);
+    // Records in the order the checks are declared, not the order they ended.
+    let mut ran = std::mem::take(&mut *records.lock().unwrap());
+    ran.sort_by_key(|r| checks.iter().position(|c| c.name == r.check));
+    (Report::new(step.id, step.package, total, ran), conclusion)
+}
+
+/// The entry point of a step's graded test file. Never returns.
+pub fn main(step: Step, checks: Vec<Check>) -> ! {
+    let (extra, rest) = split_args(std::env::args());
+    if extra.catalog {
+        let catalog: Vec<_> = checks
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "check": c.name, "points": c.points,
+                    "section": c.section, "book": book_link(&step, c.section),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&catalog).unwrap());
+        std::process::exit(0);
+    }
+    let arguments = libtest_mimic::Arguments::from_iter(rest);
+    if arguments.list {
+        let (_, conclusion) = grade(step, checks, &arguments);
+        conclusion.exit();
+    }
+    let total: u32 = checks.iter().map(|c| c.points).sum();
+    let count = checks.len();
+    if let Err(blocked) = preflight::verdict(step.needs, &preflight::Machine::probe(step.needs)) {
+        eprintln!(
+            "\n{}: the checks of step {} can't run on this machine.\n  why: {blocked}\n",
+            step.package, step.id
+        );
+        let mut report = Report::new(step.id, step.package, total, Vec::new());
+        report.error = Some(blocked.to_string());
+        write_reports(&extra, &report);
+        std::process::exit(101);
+    }
+    leaks::become_reaper();
+    let (report, conclusion) = grade(step, checks, &arguments);
+    let leaked = leaks::end_leftovers();
+    print!("{}", report.score_card(count - report.checks.len()));
+    write_reports(&extra, &report);
+    if !leaked.is_empty() {
+        eprintln!(
+            "\nleak: the program under test left {} process(es) behind, which the grader ended: {}",
+            leaked.len(),
+            leaked.join(", ")
+        );
+        std::process::exit(101);
+    }
+    conclusion.exit()
+}
+
+fn write_reports(extra: &Extra, report: &Report) {
+    if let Some(path) = &extra.json {
+        let json = serde_json::to_string_pretty(report).expect("serialize report");
+        if let Err(e) = std::fs::write(path, json + "\n") {
+            eprintln!("grader: cannot write {}: {e}", path.display());
+        }
+    }
+    if let Some(path) = &extra.junit {
+        if let Err(e) = std::fs::write(path, report::junit(std::slice::from_ref(report))) {
+            eprintln!("grader: cannot write {}: {e}", path.display());
+        }
+    }
+}
+
+/// The grader's own leak guard: the grader makes itself a child subreaper, so
+/// any process the binary under test leaves behind comes back to it instead
+/// of vanishing under the host's init. At the end, whatever is left is a leak.
+mod leaks {
+    use super::procfs;
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::waitpid;
+    use nix::unistd::Pid;
+
+    pub fn become_reaper() {
+        // prctl(PR_SET_CHILD_SUBREAPER): orphans of our descendants come to us.
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+    }
+
+    /// End and reap our leftover children; describe the ones that were
+    /// still running (zombies were already dead: just reap them).
+    pub fn end_leftovers() -> Vec<String> {
+        let me = std::process::id() as i32;
+        let mut leaked = Vec::new();
+        for child in procfs::children_of(me) {
+            if child.state != 'Z' {
+                leaked.push(format!("pid {} ({})", child.pid, child.comm));
+                let _ = kill(Pid::from_raw(child.pid), Signal::SIGKILL);
+            }
+            let _ = waitpid(Pid::from_raw(child.pid), None);
+        }
+        leaked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step() -> Step {
+        Step {
+            id: "00-selftest",
+            package: "lesson-00",
+            binary: "/bin/sh",
+            needs: Needs::Linux,
+        }
+    }
+
+    /// Arguments for a grading run inside a unit test: its output goes to a
+    /// log file, so its own "test result: FAILED" lines don't mix with ours.
+    fn quiet_args() -> libtest_mimic::Arguments {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!("grader-selftest-{}-{n}.log", std::process::id()));
+        libtest_mimic::Arguments {
+            test_threads: Some(1),
+            quiet: true,
+            logfile: Some(log.to_string_lossy().into_owned()),
+            ..Default::default()
+        }
+    }
+
+    fn grade_quietly(
+        checks: Vec<Check>,
+        args: libtest_mimic::Arguments,
+    ) -> (Report, libtest_mimic::Conclusion) {
+        let result = grade(step(), checks, &args);
+        let _ = std::fs::remove_file(args.logfile.unwrap());
+        result
+    }
+
+    fn passing(_: &Ctx) -> Outcome {
+        Ok(())
+    }
+
+    fn failing(_: &Ctx) -> Outcome {
+        expect_eq("the exit code should be the command's", 7, 101)
+    }
+
+    fn check(name: &'static str, points: u32, run: fn(&Ctx) -> Outcome) -> Check {
+        Check {
+            name,
+            points,
+            section: "exit-statuses",
+            hint: "look at WaitStatus",
+            run,
+        }
+    }
+
+    #[test]
+    fn a_failing_check_is_reported_as_failed() {
+        let (report, conclusion) = grade_quietly(vec![check("passes", 1, passing), check("fails", 2, failing)], quiet_args());
+        assert_eq!((conclusion.num_passed, conclusion.num_failed), (1, 1));
+        assert!(conclusion.has_failed());
+        assert_eq!((report.score, report.total), (1, 3));
+        let failed = &report.checks[1];
+        assert_eq!((failed.check.as_str(), failed.passed), ("fails", false));
+        assert!(failed.message.contains("expected: 7"), "{}", failed.message);
+        assert!(failed.message.contains("book: book/src/00-selftest.md#exit-statuses"));
+    }
+
+    #[test]
+    fn a_real_run_that_fails_is_a_failure() {
+        fn exits_3(ctx: &Ctx) -> Outcome {
+            ctx.minibox(&["-c", "exit 3"]).output()?.expect_code(0, "should succeed")
+        }
+        let (report, conclusion) = grade_quietly(vec![check("sh", 1, exits_3)], quiet_args());
+        assert_eq!(conclusion.num_failed, 1);
+        assert!(report.checks[0].message.contains("seen: exit code 3"), "{:?}", report.checks[0]);
+    }
+
+    #[test]
+    fn a_todo_panic_reads_as_not_written_yet() {
+        fn dies_on_todo(ctx: &Ctx) -> Outcome {
+            let out = ctx
+                .minibox(&[
+                    "-c",
+                    "printf \"thread 'main' panicked at src/a.rs:3:5:\\nnot yet implemented: lesson-00: write me\\n\" >&2; exit 101",
+                ])
+                .output()?;
+            out.expect_code(0, "should succeed")
+        }
+        let (report, _) = grade_quietly(vec![check("todo", 1, dies_on_todo)], quiet_args());
+        let message = &report.checks[0].message;
+        assert!(
+            message.starts_with("not written yet: lesson-00: write me\n  (the program stopped at the todo!() in src/a.rs:3:5)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_filter_runs_only_matching_checks() {
+        let mut args = quiet_args();
+        args.filter = Some("fails".into());
+        args.exact = true;
+        let (report, conclusion) = grade_quietly(vec![check("passes", 1, passing), check("fails", 2, failing)], args);
+        assert_eq!(conclusion.num_filtered_out, 1);
+        assert_eq!(report.checks.len(), 1);
+        assert!(report.score_card(1).contains("1 check(s) not run"));
+    }
+
+    #[test]
+    fn our_flags_are_taken_out_of_the_test_arguments() {
+        let args = ["prog", "--grade-json", "out.json", "exit", "--catalog", "--exact"];
+        let (extra, rest) = split_args(args.iter().map(|s| s.to_string()));
+        assert_eq!(extra.json, Some(PathBuf::from("out.json")));
+        assert!(extra.catalog);
+        assert_eq!(rest, ["prog", "exit", "--exact"]);
+    }
+
+    #[test]
+    fn tracked_processes_are_ended_with_the_check() {
+        let ctx = Ctx::new(step());
+        let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        ctx.track(sleeper.id() as i32);
+        ctx.cleanup();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(sleeper.wait().unwrap().signal(), Some(9));
+    }
+}

@@ -1,0 +1,143 @@
+//! Can this machine run a step's checks at all? If not, say so once, with
+//! the fix, instead of failing every check with the same error.
+
+/// What a step's checks need from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Any Linux: fork, exec, signals, /proc.
+    Linux,
+    /// Root (mounts, network namespaces on the host side).
+    Root,
+    /// Root, or unprivileged user namespaces, in which the runtime is root.
+    RootOrUserns,
+}
+
+/// The facts about the machine that decide it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    pub linux: bool,
+    pub root: bool,
+    /// `Ok` if an unprivileged process may create a user namespace, else why not.
+    pub userns: Result<(), String>,
+}
+
+impl Machine {
+    /// Look at this machine.
+    pub fn probe(needs: Needs) -> Machine {
+        let linux = cfg!(target_os = "linux");
+        let root = nix::unistd::geteuid().is_root();
+        // Only try a user namespace when it could matter.
+        let userns = if linux && !root && needs == Needs::RootOrUserns {
+            probe_userns()
+        } else {
+            Ok(())
+        };
+        Machine { linux, root, userns }
+    }
+}
+
+/// Why the checks can't run, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    pub why: String,
+    pub fix: String,
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n  fix: {}", self.why, self.fix)
+    }
+}
+
+/// Decide whether `needs` is met on `machine`.
+pub fn verdict(needs: Needs, machine: &Machine) -> Result<(), Blocked> {
+    if !machine.linux {
+        return Err(Blocked {
+            why: "containers are made of Linux kernel features, and this is not Linux".into(),
+            fix: "work inside a Linux VM (the book's Setup chapter shows how on macOS and Windows)"
+                .into(),
+        });
+    }
+    match needs {
+        Needs::Linux => Ok(()),
+        Needs::Root if machine.root => Ok(()),
+        Needs::Root => Err(Blocked {
+            why: "these checks need root".into(),
+            fix: "run them as root: `sudo -E env PATH=\"$PATH\" cargo test -p <package>` (see the book: Setup)"
+                .into(),
+        }),
+        Needs::RootOrUserns if machine.root => Ok(()),
+        Needs::RootOrUserns => match &machine.userns {
+            Ok(()) => Ok(()),
+            Err(why) => Err(Blocked {
+                why: format!("not root, and unprivileged user namespaces are not allowed: {why}"),
+                fix: "run as root, or allow user namespaces (Debian: `sysctl kernel.unprivileged_userns_clone=1`; Ubuntu 24.04: `sysctl kernel.apparmor_restrict_unprivileged_userns=0`); `cargo xtask doctor` shows which applies"
+                    .into(),
+            }),
+        },
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn probe_userns() -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let mut probe = std::process::Command::new("true");
+    // SAFETY: unshare(2) is a plain syscall, safe between fork and exec.
+    // CLONE_NEWUSER fails with EPERM (sysctl, seccomp) or ENOSPC (max_user_namespaces = 0).
+    unsafe {
+        probe.pre_exec(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).map_err(std::io::Error::from)
+        });
+    }
+    match probe.status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("a test process exited with {status}")),
+        Err(e) => Err(format!("unshare(CLONE_NEWUSER) failed: {e}")),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe_userns() -> Result<(), String> {
+    Err("not Linux".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(linux: bool, root: bool, userns: bool) -> Machine {
+        Machine {
+            linux,
+            root,
+            userns: if userns { Ok(()) } else { Err("EPERM".into()) },
+        }
+    }
+
+    #[test]
+    fn not_linux_blocks_everything() {
+        for needs in [Needs::Linux, Needs::Root, Needs::RootOrUserns] {
+            let blocked = verdict(needs, &machine(false, true, true)).unwrap_err();
+            assert!(blocked.fix.contains("Linux VM"), "{blocked}");
+        }
+    }
+
+    #[test]
+    fn root_is_enough_for_everything() {
+        for needs in [Needs::Linux, Needs::Root, Needs::RootOrUserns] {
+            assert_eq!(verdict(needs, &machine(true, true, false)), Ok(()));
+        }
+    }
+
+    #[test]
+    fn user_namespaces_stand_in_for_root_only_where_allowed() {
+        assert_eq!(verdict(Needs::RootOrUserns, &machine(true, false, true)), Ok(()));
+        let blocked = verdict(Needs::RootOrUserns, &machine(true, false, false)).unwrap_err();
+        assert!(blocked.why.contains("EPERM"));
+        assert!(verdict(Needs::Root, &machine(true, false, true)).is_err());
+    }
+
+    #[test]
+    fn plain_linux_needs_nothing_more() {
+        assert_eq!(verdict(Needs::Linux, &machine(true, false, false)), Ok(()));
+    }
+}

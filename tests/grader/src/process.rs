@@ -1,0 +1,346 @@
+//! Running the binary under test: with a timeout, with its output captured,
+//! and never left behind.
+
+use crate::check::Fail;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long any one run may take before the grader calls it hung.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every stderr the binary wrote during one check, kept so the harness can
+/// say "not written yet" when it died on a `todo!()`.
+pub type StderrLog = Arc<Mutex<Vec<String>>>;
+
+/// A command line for the binary under test, not started yet.
+pub struct Invocation {
+    command: Command,
+    shown: String,
+    stdin: Option<Vec<u8>>,
+    log: StderrLog,
+}
+
+impl Invocation {
+    pub(crate) fn new(binary: &str, args: &[&str], log: StderrLog) -> Self {
+        let mut command = Command::new(binary);
+        command.args(args);
+        Invocation {
+            command,
+            shown: format!("minibox {}", shell_words(args)),
+            stdin: None,
+            log,
+        }
+    }
+
+    /// Set an environment variable of the runtime itself.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Make sure the runtime does *not* have this variable, whatever the
+    /// grader's own environment holds.
+    pub fn env_remove_for_test(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.command.env_remove(key);
+        self
+    }
+
+    /// Feed these bytes to its stdin, then close it (for [`Invocation::output`]).
+    pub fn stdin(mut self, bytes: &[u8]) -> Self {
+        self.stdin = Some(bytes.to_vec());
+        self
+    }
+
+    /// Run to the end (at most [`TIMEOUT`]) and collect what it did.
+    pub fn output(self) -> Result<Output, Fail> {
+        let input = self.stdin.clone().unwrap_or_default();
+        let mut running = self.spawn()?;
+        let mut stdin = running.stdin.take();
+        let writer = std::thread::spawn(move || {
+            if let Some(stdin) = stdin.as_mut() {
+                let _ = stdin.write_all(&input); // EPIPE when it never reads
+            }
+        });
+        let output = running.wait(TIMEOUT);
+        let _ = writer.join();
+        output
+    }
+
+    /// Start it with stdin, stdout and stderr as pipes, and return at once.
+    pub fn spawn(mut self) -> Result<Running, Fail> {
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.command.spawn().map_err(|e| {
+            Fail::new(format!("could not start `{}`", self.shown)).seen(e)
+        })?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let (line_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if line_tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let (err_tx, stderr_done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = BufReader::new(stderr).read_to_end(&mut text);
+            let _ = err_tx.send(String::from_utf8_lossy(&text).into_owned());
+        });
+        Ok(Running {
+            stdin: child.stdin.take(),
+            child,
+            shown: self.shown,
+            lines,
+            stdout_seen: Vec::new(),
+            stderr_done,
+            log: self.log,
+            finished: false,
+        })
+    }
+}
+
+/// The binary under test, running.
+pub struct Running {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// `minibox run -- ...`, for messages.
+    pub shown: String,
+    lines: Receiver<Vec<u8>>,
+    stdout_seen: Vec<u8>,
+    stderr_done: Receiver<String>,
+    log: StderrLog,
+    finished: bool,
+}
+
+impl Running {
+    /// The runtime's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next line of its stdout, without the newline.
+    pub fn read_line(&mut self, timeout: Duration) -> Result<String, Fail> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                self.stdout_seen.extend_from_slice(&line);
+                Ok(String::from_utf8_lossy(&line).trim_end_matches('\n').to_string())
+            }
+            Err(_) => Err(Fail::new(format!(
+                "`{}` printed no line within {} s",
+                self.shown,
+                timeout.as_secs_f32()
+            ))
+            .seen(self.exit_so_far())),
+        }
+    }
+
+    fn exit_so_far(&mut self) -> String {
+        match self.child.try_wait() {
+            Ok(Some(status)) => format!("it ended: {}", describe_status(status)),
+            _ => "it is still running".to_string(),
+        }
+    }
+
+    /// Close its stdin (a `cat` inside then sees end-of-file).
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Send `signal` to the runtime (only ever to this pid, which we started).
+    pub fn signal(&self, signal: Signal) -> Result<(), Fail> {
+        kill(Pid::from_raw(self.pid()), signal)
+            .map_err(|e| Fail::new(format!("could not send {signal} to the runtime")).seen(e))
+    }
+
+    /// Wait for it to end (at most `timeout`; then it is killed and the check
+    /// fails) and collect its output.
+    pub fn wait(mut self, timeout: Duration) -> Result<Output, Fail> {
+        self.close_stdin();
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Ok(None) => {
+                    self.stop();
+                    return Err(Fail::new(format!(
+                        "`{}` did not finish within {} s (the grader stopped it)",
+                        self.shown,
+                        timeout.as_secs_f32()
+                    )));
+                }
+                Err(e) => return Err(Fail::new("could not wait for the runtime").seen(e)),
+            }
+        };
+        self.finished = true;
+        // A background process of the command may hold stdout open after the
+        // runtime is gone: take what is there, don't wait for it to close.
+        let mut stdout = std::mem::take(&mut self.stdout_seen);
+        let grace = Instant::now() + Duration::from_millis(500);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(grace.saturating_duration_since(Instant::now()))
+        {
+            stdout.extend_from_slice(&line);
+        }
+        let stderr = self.collect_stderr();
+        Ok(Output {
+            shown: self.shown.clone(),
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn collect_stderr(&mut self) -> String {
+        let stderr = self
+            .stderr_done
+            .recv_timeout(Duration::from_millis(500))
+            .unwrap_or_default();
+        self.log.lock().unwrap().push(stderr.clone());
+        stderr
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.finished = true;
+        self.collect_stderr();
+    }
+}
+
+impl Drop for Running {
+    /// A check that fails half-way must not leave the runtime running.
+    fn drop(&mut self) {
+        if !self.finished {
+            self.stop();
+        }
+    }
+}
+
+/// How a run of the binary under test ended, and what it printed.
+#[derive(Debug)]
+pub struct Output {
+    pub shown: String,
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Its exit code, or `None` if a signal killed it.
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// "exit code 7" or "killed by signal 15 (SIGTERM)".
+    pub fn describe(&self) -> String {
+        describe_status(self.status)
+    }
+
+    /// Fail unless it exited with `code`.
+    pub fn expect_code(&self, code: i32, why: &str) -> Result<(), Fail> {
+        if self.code() == Some(code) {
+            return Ok(());
+        }
+        Err(Fail::new(format!("`{}`: {why}", self.shown))
+            .expected(format!("exit code {code}"))
+            .seen(self.summary()))
+    }
+
+    /// The exit and the first lines of stderr, for "seen:".
+    pub fn summary(&self) -> String {
+        let mut text = self.describe();
+        let stderr = self.stderr.trim_end();
+        if !stderr.is_empty() {
+            let shown: Vec<&str> = stderr.lines().take(4).collect();
+            text.push_str(&format!(", stderr: {}", shown.join("\n")));
+        }
+        text
+    }
+
+    /// Fail unless stderr is exactly one line in minibox's error form,
+    /// mentioning `mentions`.
+    pub fn expect_one_error_line(&self, mentions: &str) -> Result<(), Fail> {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        let good = lines.len() == 1 && lines[0].starts_with("minibox: ") && lines[0].contains(mentions);
+        if good {
+            return Ok(());
+        }
+        Err(Fail::new(format!(
+            "`{}` should explain itself in one line on stderr",
+            self.shown
+        ))
+        .expected(format!("one line: minibox: <what failed: ...{mentions}...>: <why>"))
+        .seen(if self.stderr.is_empty() {
+            "nothing on stderr".to_string()
+        } else {
+            format!("{} line(s):\n{}", lines.len(), self.stderr.trim_end())
+        }))
+    }
+}
+
+/// "exit code 7" or "killed by signal 15 (SIGTERM)".
+pub fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(101), _) => "exit code 101 (a Rust panic)".to_string(),
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => match Signal::try_from(sig) {
+            Ok(name) => format!("killed by signal {sig} ({name})"),
+            Err(_) => format!("killed by signal {sig}"),
+        },
+        _ => "ended in an unknown way".to_string(),
+    }
+}
+
+/// Quote arguments the way a shell would need them, for messages.
+pub fn shell_words(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+                a.to_string()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_quotes_what_needs_it() {
+        assert_eq!(
+            shell_words(&["run", "--", "sh", "-c", "exit 7", "it's"]),
+            r#"run -- sh -c 'exit 7' 'it'\''s'"#
+        );
+    }
+}
