@@ -107,14 +107,19 @@ fn main() {
 fn output_passes_through(ctx: &Ctx) -> Outcome {
     // Bytes that are not text (a NUL, 0xff), no final newline, and enough of
     // them (256 KiB) that a runtime copying through a small buffer would show.
-    let script = r#"printf 'out\000\377 no newline'; head -c 262144 /dev/zero; printf 'err line\n' >&2"#;
+    let script =
+        r#"printf 'out\000\377 no newline'; head -c 262144 /dev/zero; printf 'err line\n' >&2"#;
     let out = ctx.minibox(&["run", "--", "sh", "-c", script]).output()?;
     out.expect_code(0, "the command succeeded, so the runtime should too")?;
     let mut expected = b"out\0\xff no newline".to_vec();
     expected.extend(std::iter::repeat_n(0u8, 262144));
     ensure(out.stdout == expected, || {
         Fail::new("stdout should be exactly the command's stdout, byte for byte")
-            .expected(format!("{} bytes starting {:?}", expected.len(), "out\\0\\xff no newline"))
+            .expected(format!(
+                "{} bytes starting {:?}",
+                expected.len(),
+                "out\\0\\xff no newline"
+            ))
             .seen(format!(
                 "{} bytes starting {:?}",
                 out.stdout.len(),
@@ -146,7 +151,10 @@ fn exit_code_propagates(ctx: &Ctx) -> Outcome {
     for code in [0, 1, 7, 255] {
         let script = format!("exit {code}");
         let out = ctx.minibox(&["run", "--", "sh", "-c", &script]).output()?;
-        out.expect_code(code, "the runtime should exit with the command's own exit code")?;
+        out.expect_code(
+            code,
+            "the runtime should exit with the command's own exit code",
+        )?;
     }
     Ok(())
 }
@@ -167,7 +175,10 @@ fn not_found_is_127(ctx: &Ctx) -> Outcome {
     let out = ctx
         .minibox(&["run", "--", "no-such-command-minibox"])
         .output()?;
-    out.expect_code(127, "a command that doesn't exist is exit code 127, as in a shell")?;
+    out.expect_code(
+        127,
+        "a command that doesn't exist is exit code 127, as in a shell",
+    )?;
     out.expect_one_error_line("no-such-command-minibox")?;
     ensure(out.stdout.is_empty(), || {
         Fail::new("nothing should reach stdout").seen(out.stdout_text())
@@ -177,12 +188,16 @@ fn not_found_is_127(ctx: &Ctx) -> Outcome {
 fn not_executable_is_126(ctx: &Ctx) -> Outcome {
     let dir = ctx.temp_dir();
     let script = dir.path().join("not-executable.sh");
-    std::fs::write(&script, "#!/bin/sh\necho should not run\n").map_err(|e| Fail::new("setup").seen(e))?;
+    std::fs::write(&script, "#!/bin/sh\necho should not run\n")
+        .map_err(|e| Fail::new("setup").seen(e))?;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644))
         .map_err(|e| Fail::new("setup").seen(e))?;
     let path = script.to_string_lossy().into_owned();
     let out = ctx.minibox(&["run", "--", &path]).output()?;
-    out.expect_code(126, "a file without the x bit can't be executed: exit code 126")?;
+    out.expect_code(
+        126,
+        "a file without the x bit can't be executed: exit code 126",
+    )?;
     out.expect_one_error_line("not-executable.sh")?;
     ensure(out.stdout.is_empty(), || {
         Fail::new("the script must not have run").seen(out.stdout_text())
@@ -193,11 +208,18 @@ fn runtime_error_is_125(ctx: &Ctx) -> Outcome {
     let dir = ctx.temp_dir();
     let missing = dir.path().join("no-such-dir");
     let missing = missing.to_string_lossy().into_owned();
-    let out = ctx.minibox(&["run", "-w", &missing, "--", "true"]).output()?;
-    out.expect_code(125, "a working directory that doesn't exist is the runtime's error: 125")?;
+    let out = ctx
+        .minibox(&["run", "-w", &missing, "--", "true"])
+        .output()?;
+    out.expect_code(
+        125,
+        "a working directory that doesn't exist is the runtime's error: 125",
+    )?;
     out.expect_one_error_line("no-such-dir")?;
 
-    let out = ctx.minibox(&["run", "--no-such-flag", "--", "true"]).output()?;
+    let out = ctx
+        .minibox(&["run", "--no-such-flag", "--", "true"])
+        .output()?;
     out.expect_code(125, "an unknown flag is a runtime error: 125, as docker")?;
     out.expect_one_error_line("--no-such-flag")?;
 
@@ -208,39 +230,51 @@ fn runtime_error_is_125(ctx: &Ctx) -> Outcome {
 
 /// Wait until the runtime has a child running `program`; return its pid.
 fn child_running(ctx: &Ctx, runtime: i32, program: &str) -> Result<i32, Fail> {
-    let expected = which(program).ok_or_else(|| Fail::new(format!("`{program}` is not on this machine")))?;
-    poll(SOON, || {
-        procfs::children_of(runtime)
+    let expected =
+        which(program).ok_or_else(|| Fail::new(format!("`{program}` is not on this machine")))?;
+    let found = poll(SOON, || {
+        let child = procfs::children_of(runtime)
             .into_iter()
-            .find(|c| procfs::exe(c.pid).as_deref() == Some(expected.as_path()))
-            .map(|c| c.pid)
-    })
-    .map(|pid| {
-        ctx.track(pid);
-        pid
-    })
-    .ok_or_else(|| {
-        let children: Vec<String> = procfs::children_of(runtime)
-            .iter()
-            .map(|c| procfs::describe(c.pid))
-            .collect();
-        Fail::new(format!(
-            "the runtime (pid {runtime}) should have a child process running {program}"
-        ))
-        .expected(format!("a child whose /proc/PID/exe is {}", expected.display()))
-        .seen(if children.is_empty() {
-            format!("no children; the runtime is {}", procfs::describe(runtime))
-        } else {
-            format!("children: {}", children.join(", "))
+            .find(|c| procfs::exe(c.pid).as_deref() == Some(expected.as_path()));
+        // A runtime that already ended (a zombie until the grader waits for
+        // it) will not start anything any more: stop looking.
+        let ended = procfs::stat(runtime).is_none_or(|s| s.state == 'Z');
+        match child {
+            Some(child) => Some(Some(child.pid)),
+            None if ended => Some(None),
+            None => None,
+        }
+    });
+    found
+        .flatten()
+        .inspect(|pid| ctx.track(*pid))
+        .ok_or_else(|| {
+            let children: Vec<String> = procfs::children_of(runtime)
+                .iter()
+                .map(|c| procfs::describe(c.pid))
+                .collect();
+            Fail::new(format!(
+                "the runtime (pid {runtime}) should have a child process running {program}"
+            ))
+            .expected(format!(
+                "a child whose /proc/PID/exe is {}",
+                expected.display()
+            ))
+            .seen(if children.is_empty() {
+                format!("no children; the runtime is {}", procfs::describe(runtime))
+            } else {
+                format!("children: {}", children.join(", "))
+            })
         })
-    })
 }
 
 fn command_is_a_child_process(ctx: &Ctx) -> Outcome {
     let mut running = ctx.minibox(&["run", "--", "cat"]).spawn()?;
     let runtime = running.pid();
     let child = child_running(ctx, runtime, "cat")?;
-    ensure(child != runtime, || Fail::new("the command must run in a new process"))?;
+    ensure(child != runtime, || {
+        Fail::new("the command must run in a new process")
+    })?;
     let runtime_exe = procfs::exe(runtime);
     let binary = ctx.binary().canonicalize().ok();
     ensure(runtime_exe == binary, || {
@@ -249,9 +283,15 @@ fn command_is_a_child_process(ctx: &Ctx) -> Outcome {
             .seen(format!("/proc/{runtime}/exe = {:?}", runtime_exe))
     })?;
     let stat = procfs::stat(child).ok_or_else(|| Fail::new("the child vanished"))?;
-    expect_eq("the command's parent (PPid in /proc/PID/stat) should be the runtime", runtime, stat.ppid)?;
+    expect_eq(
+        "the command's parent (PPid in /proc/PID/stat) should be the runtime",
+        runtime,
+        stat.ppid,
+    )?;
     running.close_stdin();
-    running.wait(SOON)?.expect_code(0, "cat exits 0 at end of input")
+    running
+        .wait(SOON)?
+        .expect_code(0, "cat exits 0 at end of input")
 }
 
 /// Start a command that traps `signal` with `exit code`, send `signal` to the
@@ -278,7 +318,10 @@ fn forwards(ctx: &Ctx, signal: Signal, code: i32) -> Outcome {
         .expected(format!("exit code {code}, from the command's trap"))
         .seen(out.summary()));
     }
-    out.expect_code(code, &format!("{signal} sent to the runtime should reach the command, whose trap exits {code}"))
+    out.expect_code(
+        code,
+        &format!("{signal} sent to the runtime should reach the command, whose trap exits {code}"),
+    )
 }
 
 fn sigterm_reaches_the_command(ctx: &Ctx) -> Outcome {
@@ -292,45 +335,75 @@ fn sigint_and_sighup_reach_the_command(ctx: &Ctx) -> Outcome {
 
 fn env_and_workdir_take_effect(ctx: &Ctx) -> Outcome {
     let dir = ctx.temp_dir();
-    let workdir = dir.path().canonicalize().map_err(|e| Fail::new("setup").seen(e))?;
+    let workdir = dir
+        .path()
+        .canonicalize()
+        .map_err(|e| Fail::new("setup").seen(e))?;
     let workdir_arg = workdir.to_string_lossy().into_owned();
     let mut running = ctx
         .minibox(&[
-            "run", "-e", "GREETING=hello world", "-e", "FROM_HOST", "-e", "NOT_SET_ANYWHERE",
-            "-w", &workdir_arg, "--", "cat",
+            "run",
+            "-e",
+            "GREETING=hello world",
+            "-e",
+            "FROM_HOST",
+            "-e",
+            "NOT_SET_ANYWHERE",
+            "-w",
+            &workdir_arg,
+            "--",
+            "cat",
         ])
         .env("FROM_HOST", "copied")
         .env("SECRET_OF_THE_HOST", "must not leak")
         .env_remove_for_test("NOT_SET_ANYWHERE")
         .spawn()?;
     let child = child_running(ctx, running.pid(), "cat")?;
-    let environ = procfs::environ(child).ok_or_else(|| Fail::new("cannot read the command's /proc/PID/environ"))?;
+    let environ = procfs::environ(child)
+        .ok_or_else(|| Fail::new("cannot read the command's /proc/PID/environ"))?;
     let shown = environ.join("\n");
     let has = |var: &str| environ.iter().any(|v| v == var);
     for (var, why) in [
         ("GREETING=hello world", "-e KEY=VALUE sets KEY"),
-        ("FROM_HOST=copied", "-e KEY copies KEY from the runtime's environment"),
+        (
+            "FROM_HOST=copied",
+            "-e KEY copies KEY from the runtime's environment",
+        ),
     ] {
         ensure(has(var), || {
-            Fail::new(format!("{why}: the command's environment (/proc/PID/environ) should hold {var}"))
-                .seen(&shown)
+            Fail::new(format!(
+                "{why}: the command's environment (/proc/PID/environ) should hold {var}"
+            ))
+            .seen(&shown)
         })?;
     }
     ensure(environ.iter().any(|v| v.starts_with("PATH=")), || {
         Fail::new("the command needs a PATH (docker's default when none is given)").seen(&shown)
     })?;
     for (prefix, why) in [
-        ("SECRET_OF_THE_HOST=", "the runtime's own environment must not leak into the command"),
-        ("NOT_SET_ANYWHERE=", "-e KEY for a KEY the runtime doesn't have leaves it unset"),
+        (
+            "SECRET_OF_THE_HOST=",
+            "the runtime's own environment must not leak into the command",
+        ),
+        (
+            "NOT_SET_ANYWHERE=",
+            "-e KEY for a KEY the runtime doesn't have leaves it unset",
+        ),
     ] {
         ensure(!environ.iter().any(|v| v.starts_with(prefix)), || {
             Fail::new(why).seen(&shown)
         })?;
     }
     let cwd = procfs::cwd(child);
-    expect_eq("-w DIR should be the command's working directory (/proc/PID/cwd)", Some(workdir), cwd)?;
+    expect_eq(
+        "-w DIR should be the command's working directory (/proc/PID/cwd)",
+        Some(workdir),
+        cwd,
+    )?;
     running.close_stdin();
-    running.wait(SOON)?.expect_code(0, "cat exits 0 at end of input")
+    running
+        .wait(SOON)?
+        .expect_code(0, "cat exits 0 at end of input")
 }
 
 fn orphans_are_adopted_and_reaped(ctx: &Ctx) -> Outcome {
@@ -347,7 +420,9 @@ fn orphans_are_adopted_and_reaped(ctx: &Ctx) -> Outcome {
     ctx.track(orphan);
     let adopted = poll(SOON, || procfs::stat(orphan).filter(|s| s.ppid == runtime));
     ensure(adopted.is_some(), || {
-        let parent = procfs::stat(orphan).map(|s| procfs::describe(s.ppid)).unwrap_or_else(|| "it is gone".into());
+        let parent = procfs::stat(orphan)
+            .map(|s| procfs::describe(s.ppid))
+            .unwrap_or_else(|| "it is gone".into());
         Fail::new("an orphan of the command should be adopted by the runtime (a child subreaper), not by the host's init")
             .expected(format!("the orphan (pid {orphan}) has parent {runtime}, the runtime"))
             .seen(format!("its parent is {parent}"))
@@ -356,11 +431,18 @@ fn orphans_are_adopted_and_reaped(ctx: &Ctx) -> Outcome {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(orphan), Signal::SIGKILL);
     let reaped = poll(SOON, || procfs::stat(orphan).is_none().then_some(()));
     ensure(reaped.is_some(), || {
-        let state = procfs::stat(orphan).map(|s| format!("state {} with parent {}", s.state, s.ppid)).unwrap_or_default();
+        let state = procfs::stat(orphan)
+            .map(|s| format!("state {} with parent {}", s.state, s.ppid))
+            .unwrap_or_default();
         Fail::new("the dead orphan should be reaped (waited for) by the runtime, not left a zombie")
-            .expected(format!("pid {orphan} gone from /proc within {} s", SOON.as_secs()))
+            .expected(format!(
+                "pid {orphan} gone from /proc within {} s",
+                SOON.as_secs()
+            ))
             .seen(format!("pid {orphan} still in /proc: {state}"))
     })?;
     running.close_stdin();
-    running.wait(SOON)?.expect_code(0, "cat exits 0 at end of input")
+    running
+        .wait(SOON)?
+        .expect_code(0, "cat exits 0 at end of input")
 }

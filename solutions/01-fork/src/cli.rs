@@ -59,7 +59,10 @@ impl RunArgs {
 pub fn parse<P: Parser>() -> Result<P, i32> {
     P::try_parse().map_err(|err| {
         use clap::error::ErrorKind;
-        if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        if matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        ) {
             let _ = err.print();
             return 0;
         }

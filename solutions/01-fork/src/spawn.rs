@@ -59,7 +59,10 @@ impl ExecReport {
     /// exec'd the command (`Ok`) or reported why it couldn't (`Err`, with the
     /// exit code docker would use). A failed child is reaped before returning.
     pub fn wait_for_exec(self, child: Pid, cmd: &Prepared) -> anyhow::Result<()> {
-        let ExecReport { read: reader, write } = self;
+        let ExecReport {
+            read: reader,
+            write,
+        } = self;
         // Close our copy of the write end, or read() below would never see EOF.
         drop(write);
         let mut message = [0u8; 8];

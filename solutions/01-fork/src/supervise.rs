@@ -77,7 +77,10 @@ impl Supervisor {
         loop {
             // sigwait(3): sleep until one of the blocked signals is pending,
             // take it off the pending set, and say which it was.
-            let signal = self.signals.wait().context("cannot wait for signals (sigwait)")?;
+            let signal = self
+                .signals
+                .wait()
+                .context("cannot wait for signals (sigwait)")?;
             if signal != Signal::SIGCHLD {
                 // kill(2) the command with the same signal. ESRCH means it has
                 // already exited; its SIGCHLD is on the way.

@@ -114,7 +114,11 @@ impl Ctx {
 
     /// The first panic of the binary under test during this check.
     fn panic(&self) -> Option<todo::Panic> {
-        self.log.lock().unwrap().iter().find_map(|e| todo::find_panic(e))
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|e| todo::find_panic(e))
     }
 }
 
@@ -184,11 +188,18 @@ pub fn explain(step: &Step, check: &Check, fail: &Fail, panic: Option<&todo::Pan
                 p.location
             ));
         }
-        Some(p) => text.push_str(&format!("the program panicked at {}: {}\n", p.location, p.message)),
+        Some(p) => text.push_str(&format!(
+            "the program panicked at {}: {}\n",
+            p.location, p.message
+        )),
         None => {}
     }
     text.push_str(&fail.to_string());
-    text.push_str(&format!("\nhint: {}\nbook: {}", check.hint, book_link(step, check.section)));
+    text.push_str(&format!(
+        "\nhint: {}\nbook: {}",
+        check.hint,
+        book_link(step, check.section)
+    ));
     text
 }
 
@@ -384,7 +395,8 @@ mod tests {
     fn quiet_args() -> libtest_mimic::Arguments {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let log = std::env::temp_dir().join(format!("grader-selftest-{}-{n}.log", std::process::id()));
+        let log =
+            std::env::temp_dir().join(format!("grader-selftest-{}-{n}.log", std::process::id()));
         libtest_mimic::Arguments {
             test_threads: Some(1),
             quiet: true,
@@ -422,24 +434,35 @@ mod tests {
 
     #[test]
     fn a_failing_check_is_reported_as_failed() {
-        let (report, conclusion) = grade_quietly(vec![check("passes", 1, passing), check("fails", 2, failing)], quiet_args());
+        let (report, conclusion) = grade_quietly(
+            vec![check("passes", 1, passing), check("fails", 2, failing)],
+            quiet_args(),
+        );
         assert_eq!((conclusion.num_passed, conclusion.num_failed), (1, 1));
         assert!(conclusion.has_failed());
         assert_eq!((report.score, report.total), (1, 3));
         let failed = &report.checks[1];
         assert_eq!((failed.check.as_str(), failed.passed), ("fails", false));
         assert!(failed.message.contains("expected: 7"), "{}", failed.message);
-        assert!(failed.message.contains("book: book/src/00-selftest.md#exit-statuses"));
+        assert!(failed
+            .message
+            .contains("book: book/src/00-selftest.md#exit-statuses"));
     }
 
     #[test]
     fn a_real_run_that_fails_is_a_failure() {
         fn exits_3(ctx: &Ctx) -> Outcome {
-            ctx.minibox(&["-c", "exit 3"]).output()?.expect_code(0, "should succeed")
+            ctx.minibox(&["-c", "exit 3"])
+                .output()?
+                .expect_code(0, "should succeed")
         }
         let (report, conclusion) = grade_quietly(vec![check("sh", 1, exits_3)], quiet_args());
         assert_eq!(conclusion.num_failed, 1);
-        assert!(report.checks[0].message.contains("seen: exit code 3"), "{:?}", report.checks[0]);
+        assert!(
+            report.checks[0].message.contains("seen: exit code 3"),
+            "{:?}",
+            report.checks[0]
+        );
     }
 
     #[test]
@@ -466,7 +489,10 @@ mod tests {
         let mut args = quiet_args();
         args.filter = Some("fails".into());
         args.exact = true;
-        let (report, conclusion) = grade_quietly(vec![check("passes", 1, passing), check("fails", 2, failing)], args);
+        let (report, conclusion) = grade_quietly(
+            vec![check("passes", 1, passing), check("fails", 2, failing)],
+            args,
+        );
         assert_eq!(conclusion.num_filtered_out, 1);
         assert_eq!(report.checks.len(), 1);
         assert!(report.score_card(1).contains("1 check(s) not run"));
@@ -474,7 +500,14 @@ mod tests {
 
     #[test]
     fn our_flags_are_taken_out_of_the_test_arguments() {
-        let args = ["prog", "--grade-json", "out.json", "exit", "--catalog", "--exact"];
+        let args = [
+            "prog",
+            "--grade-json",
+            "out.json",
+            "exit",
+            "--catalog",
+            "--exact",
+        ];
         let (extra, rest) = split_args(args.iter().map(|s| s.to_string()));
         assert_eq!(extra.json, Some(PathBuf::from("out.json")));
         assert!(extra.catalog);
@@ -484,7 +517,10 @@ mod tests {
     #[test]
     fn tracked_processes_are_ended_with_the_check() {
         let ctx = Ctx::new(step());
-        let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         ctx.track(sleeper.id() as i32);
         ctx.cleanup();
         use std::os::unix::process::ExitStatusExt;

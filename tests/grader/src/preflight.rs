@@ -32,7 +32,11 @@ impl Machine {
         } else {
             Ok(())
         };
-        Machine { linux, root, userns }
+        Machine {
+            linux,
+            root,
+            userns,
+        }
     }
 }
 
@@ -130,7 +134,10 @@ mod tests {
 
     #[test]
     fn user_namespaces_stand_in_for_root_only_where_allowed() {
-        assert_eq!(verdict(Needs::RootOrUserns, &machine(true, false, true)), Ok(()));
+        assert_eq!(
+            verdict(Needs::RootOrUserns, &machine(true, false, true)),
+            Ok(())
+        );
         let blocked = verdict(Needs::RootOrUserns, &machine(true, false, false)).unwrap_err();
         assert!(blocked.why.contains("EPERM"));
         assert!(verdict(Needs::Root, &machine(true, false, true)).is_err());

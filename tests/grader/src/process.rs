@@ -78,9 +78,10 @@ impl Invocation {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = self.command.spawn().map_err(|e| {
-            Fail::new(format!("could not start `{}`", self.shown)).seen(e)
-        })?;
+        let mut child = self
+            .command
+            .spawn()
+            .map_err(|e| Fail::new(format!("could not start `{}`", self.shown)).seen(e))?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let (line_tx, lines) = mpsc::channel();
@@ -141,14 +142,25 @@ impl Running {
         match self.lines.recv_timeout(timeout) {
             Ok(line) => {
                 self.stdout_seen.extend_from_slice(&line);
-                Ok(String::from_utf8_lossy(&line).trim_end_matches('\n').to_string())
+                Ok(String::from_utf8_lossy(&line)
+                    .trim_end_matches('\n')
+                    .to_string())
             }
-            Err(_) => Err(Fail::new(format!(
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Fail::new(format!(
                 "`{}` printed no line within {} s",
                 self.shown,
                 timeout.as_secs_f32()
             ))
             .seen(self.exit_so_far())),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // stdout closed: the runtime (and everything it started) is gone.
+                let _ = poll_exit(&mut self.child, Duration::from_millis(500));
+                Err(Fail::new(format!(
+                    "`{}` closed its stdout without printing a line",
+                    self.shown
+                ))
+                .seen(self.exit_so_far()))
+            }
         }
     }
 
@@ -238,6 +250,11 @@ impl Drop for Running {
     }
 }
 
+/// Wait a little for `child` to end, without reaping it for good.
+fn poll_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    crate::poll(timeout, || child.try_wait().ok().flatten())
+}
+
 /// How a run of the binary under test ended, and what it printed.
 #[derive(Debug)]
 pub struct Output {
@@ -287,7 +304,8 @@ impl Output {
     /// mentioning `mentions`.
     pub fn expect_one_error_line(&self, mentions: &str) -> Result<(), Fail> {
         let lines: Vec<&str> = self.stderr.lines().collect();
-        let good = lines.len() == 1 && lines[0].starts_with("minibox: ") && lines[0].contains(mentions);
+        let good =
+            lines.len() == 1 && lines[0].starts_with("minibox: ") && lines[0].contains(mentions);
         if good {
             return Ok(());
         }
@@ -295,7 +313,9 @@ impl Output {
             "`{}` should explain itself in one line on stderr",
             self.shown
         ))
-        .expected(format!("one line: minibox: <what failed: ...{mentions}...>: <why>"))
+        .expected(format!(
+            "one line: minibox: <what failed: ...{mentions}...>: <why>"
+        ))
         .seen(if self.stderr.is_empty() {
             "nothing on stderr".to_string()
         } else {
@@ -322,7 +342,10 @@ pub fn describe_status(status: ExitStatus) -> String {
 pub fn shell_words(args: &[&str]) -> String {
     args.iter()
         .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+            {
                 a.to_string()
             } else {
                 format!("'{}'", a.replace('\'', r"'\''"))

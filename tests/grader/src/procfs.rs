@@ -92,7 +92,8 @@ mod tests {
 
     #[test]
     fn parses_a_comm_with_spaces_and_parentheses() {
-        let line = "4242 (my (odd) prog) Z 17 4242 4242 0 -1 4194564 99 0 0 0 0 0 0 0 20 0 1 0 123456 0 0";
+        let line =
+            "4242 (my (odd) prog) Z 17 4242 4242 0 -1 4194564 99 0 0 0 0 0 0 0 20 0 1 0 123456 0 0";
         let s = parse_stat(line).unwrap();
         assert_eq!(s.pid, 4242);
         assert_eq!(s.comm, "my (odd) prog");

@@ -56,7 +56,11 @@ impl Report {
     /// For people: one line per check, the total, and what to do next.
     pub fn score_card(&self, not_run: usize) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "\n{}: {}/{} points", self.package, self.score, self.total);
+        let _ = writeln!(
+            out,
+            "\n{}: {}/{} points",
+            self.package, self.score, self.total
+        );
         for record in &self.checks {
             let mark = if record.passed { "ok  " } else { "FAIL" };
             let earned = if record.passed { record.points } else { 0 };
@@ -85,7 +89,10 @@ pub fn junit(reports: &[Report]) -> String {
         .map(|r| r.checks.iter().filter(|c| !c.passed).count())
         .sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(out, "<testsuites name=\"minibox\" tests=\"{tests}\" failures=\"{failures}\">");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"minibox\" tests=\"{tests}\" failures=\"{failures}\">"
+    );
     for report in reports {
         let failed = report.checks.iter().filter(|c| !c.passed).count();
         let _ = writeln!(
@@ -157,7 +164,12 @@ mod tests {
             5,
             vec![
                 record("exit_code_propagates", 2, true, ""),
-                record("signal_death_is_128_plus_n", 3, false, "not written yet: <map> & \"co\"\n  expected: 137"),
+                record(
+                    "signal_death_is_128_plus_n",
+                    3,
+                    false,
+                    "not written yet: <map> & \"co\"\n  expected: 137",
+                ),
             ],
         )
     }

@@ -21,7 +21,8 @@ pub struct Panic {
 impl Panic {
     /// The `todo!()` message, if this panic is an unwritten part.
     pub fn todo(&self) -> Option<&str> {
-        self.message.strip_prefix("not yet implemented")
+        self.message
+            .strip_prefix("not yet implemented")
             .map(|rest| rest.trim_start_matches(':').trim())
     }
 }
@@ -73,7 +74,8 @@ mod tests {
 
     #[test]
     fn an_ordinary_panic_is_not_a_todo() {
-        let p = find_panic("thread 'main' panicked at src/a.rs:1:1:\nindex out of bounds\n").unwrap();
+        let p =
+            find_panic("thread 'main' panicked at src/a.rs:1:1:\nindex out of bounds\n").unwrap();
         assert_eq!(p.todo(), None);
         assert_eq!(p.message, "index out of bounds");
     }

@@ -1,0 +1,147 @@
+//! The child's side of the fork: from a copy of the runtime to the command.
+//!
+//! After `fork` the child is still the runtime: same code, same memory, same
+//! blocked signals, same working directory. `exec_child` turns it into the
+//! command, in the order a container runtime must:
+//!
+//! 1. give the command a clean signal state (no handler, mask or ignore of
+//!    ours survives `execve` unless we undo it);
+//! 2. enter the working directory (`-w`);
+//! 3. find the program on the container's `PATH`, not the runtime's;
+//! 4. `execve`: the kernel replaces the program in this process. The pid,
+//!    the parent and the open file descriptors (stdin/stdout/stderr) stay.
+//!
+//! If any step fails, the child tells the parent why through the
+//! [`ExecReport`] pipe and exits; it never returns into the runtime's code.
+//!
+//! About allocation after `fork`: in a multi-threaded process, the child may
+//! only make async-signal-safe calls until `execve`, because another thread may
+//! have held the allocator's lock at the moment of the fork. minibox is
+//! single-threaded up to here, so the `PathBuf`s below are safe. A runtime
+//! inside an async executor or a test harness would have to prepare all of it
+//! before forking.
+
+use crate::spawn::{ExecReport, Stage};
+use crate::RunSpec;
+use anyhow::{bail, Context};
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::unistd::{chdir, execve};
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// A [`RunSpec`] turned into the C strings `execve` takes, before the fork.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The name the user typed, for error messages.
+    pub name: String,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub workdir: Option<CString>,
+    path: Option<String>,
+}
+
+impl Prepared {
+    pub fn new(spec: &RunSpec) -> anyhow::Result<Self> {
+        let Some(name) = spec.command.first() else {
+            bail!("no command given: usage is `run [OPTIONS] -- CMD [ARGS...]`");
+        };
+        if name.is_empty() {
+            bail!("the command name is empty");
+        }
+        let cstrings = |items: &[String], what: &str| -> anyhow::Result<Vec<CString>> {
+            items
+                .iter()
+                .map(|s| CString::new(s.as_bytes()))
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("{what} contains a NUL byte"))
+        };
+        let workdir = match &spec.workdir {
+            Some(dir) => Some(
+                CString::new(dir.as_os_str().as_bytes())
+                    .context("the working directory contains a NUL byte")?,
+            ),
+            None => None,
+        };
+        Ok(Prepared {
+            name: name.clone(),
+            argv: cstrings(&spec.command, "an argument")?,
+            envp: cstrings(&spec.env, "an environment variable")?,
+            workdir,
+            path: crate::env::lookup(&spec.env, "PATH").map(str::to_string),
+        })
+    }
+
+    /// Find the program as `execvp` would, but on the *command's* `PATH`
+    /// (glibc's `execvp` would search the runtime's own `PATH`). A name with a
+    /// `/` is used as it is.
+    pub fn find_program(&self) -> Result<CString, Errno> {
+        if self.name.contains('/') {
+            return Ok(self.argv[0].clone());
+        }
+        let search = self.path.as_deref().unwrap_or(crate::env::DEFAULT_PATH);
+        search
+            .split(':')
+            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(&self.name))
+            .find(|candidate| is_executable_file(candidate))
+            .and_then(|found: PathBuf| CString::new(found.into_os_string().as_bytes()).ok())
+            .ok_or(Errno::ENOENT)
+    }
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    path.metadata()
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Undo the runtime's signal setup so the command starts as if from a fresh
+/// shell: every handler back to its default, nothing blocked.
+fn reset_signals() {
+    for sig in Signal::iterator() {
+        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {
+            continue; // their actions can't be changed
+        }
+        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+        // Handlers would be reset by execve anyway; this also clears SIG_IGN,
+        // which execve keeps (a runtime started under `nohup` would otherwise
+        // hand the container an ignored SIGHUP it can never trap).
+        let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+    }
+    // The mask, too, survives execve: the command must not inherit the
+    // signals the supervisor blocked.
+    let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+// ANCHOR: exec_child
+/// In the child after `fork`: become the command. Never returns: either
+/// `execve` replaces this program, or the child reports why not and exits.
+pub fn exec_child(cmd: &Prepared, report: &ExecReport) -> ! {
+    reset_signals();
+    if let Some(dir) = &cmd.workdir {
+        // `-w`: chdir(2) here, in the child, so the runtime's own directory
+        // stays put. Shell: `(cd DIR && exec CMD)`.
+        if let Err(errno) = chdir(dir.as_c_str()) {
+            report.fail(Stage::Chdir, errno);
+        }
+    }
+    let program = match cmd.find_program() {
+        Ok(program) => program,
+        Err(errno) => report.fail(Stage::Lookup, errno),
+    };
+    exec(&program, cmd, report)
+}
+// ANCHOR_END: exec_child
+
+// ANCHOR: exec
+fn exec(program: &CStr, cmd: &Prepared, report: &ExecReport) -> ! {
+    // TODO(lesson-01): replace this process's program with the command: execve(program, argv, envp)
+    // `nix::unistd::execve` returns only when it failed; then tell the parent
+    // why with `report.fail(Stage::Exec, errno)`.
+    todo!(
+        "lesson-01: replace this process's program with the command: execve(program, argv, envp)"
+    );
+}
+// ANCHOR_END: exec

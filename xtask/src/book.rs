@@ -1,0 +1,189 @@
+//! `cargo xtask book`: build the book with mdbook, then check it.
+//!
+//! - every relative link and image in the rendered HTML points at a file
+//!   that exists, and every `#fragment` at an id in that file;
+//! - every `{{#include}}` was resolved (none left in the output);
+//! - every graded check's hint points at a section that exists.
+//!
+//! Links to other sites are listed, not fetched: CI has no network.
+
+use crate::{cargo, steps};
+use anyhow::{bail, Context};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn build_and_check(root: &Path) -> anyhow::Result<()> {
+    let book = root.join("book");
+    let status = Command::new("mdbook")
+        .arg("build")
+        .arg(&book)
+        .status()
+        .context("cannot run mdbook: install it with `cargo install --locked mdbook`")?;
+    if !status.success() {
+        bail!("mdbook build failed");
+    }
+    let out = book.join("book");
+    let mut problems = Vec::new();
+    let mut external = BTreeSet::new();
+    let mut ids: HashMap<PathBuf, BTreeSet<String>> = HashMap::new();
+    let pages = html_files(&out)?;
+    for page in &pages {
+        let html = std::fs::read_to_string(page)?;
+        let shown = page.strip_prefix(&out)?.display().to_string();
+        if html.contains("{{#include") || html.contains("{{ #include") {
+            problems.push(format!("{shown}: an {{{{#include}}}} was not resolved"));
+        }
+        for link in links(&html) {
+            if link.starts_with("http://") || link.starts_with("https://") {
+                external.insert(link);
+                continue;
+            }
+            if link.starts_with("mailto:")
+                || link.starts_with("javascript:")
+                || link.starts_with("data:")
+            {
+                continue;
+            }
+            let (path, fragment) = link
+                .split_once('#')
+                .map_or((link.as_str(), None), |(p, f)| (p, Some(f)));
+            let path = path.split('?').next().unwrap_or_default();
+            let target = if path.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(path)
+            };
+            let target = if target.is_dir() {
+                target.join("index.html")
+            } else {
+                target
+            };
+            if !target.exists() {
+                problems.push(format!("{shown}: broken link {link:?}"));
+                continue;
+            }
+            if let Some(fragment) = fragment.filter(|f| !f.is_empty()) {
+                let target_ids = ids_of(&mut ids, &target)?;
+                if !target_ids.contains(fragment) {
+                    problems.push(format!(
+                        "{shown}: link {link:?}: no id {fragment:?} in that page"
+                    ));
+                }
+            }
+        }
+    }
+    for step in steps::all(root)? {
+        let page = out.join(format!("{}.html", step.id));
+        if !page.exists() {
+            problems.push(format!(
+                "the book has no chapter {}.md for step {}",
+                step.id, step.id
+            ));
+            continue;
+        }
+        let page_ids = ids_of(&mut ids, &page)?.clone();
+        for check in cargo::catalog(root, &step.solution())? {
+            let section = check["section"].as_str().unwrap_or_default();
+            if !page_ids.contains(section) {
+                problems.push(format!(
+                    "check {} points at {}.md#{section}, which doesn't exist",
+                    check["check"].as_str().unwrap_or_default(),
+                    step.id
+                ));
+            }
+        }
+    }
+    println!(
+        "book: {} pages checked; {} links to other sites not fetched (no network in CI)",
+        pages.len(),
+        external.len()
+    );
+    if problems.is_empty() {
+        println!("book: every link, include and check hint resolves");
+        Ok(())
+    } else {
+        bail!(
+            "the book has {} problem(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )
+    }
+}
+
+fn ids_of<'a>(
+    cache: &'a mut HashMap<PathBuf, BTreeSet<String>>,
+    page: &Path,
+) -> anyhow::Result<&'a BTreeSet<String>> {
+    if !cache.contains_key(page) {
+        let html = std::fs::read_to_string(page)?;
+        cache.insert(
+            page.to_path_buf(),
+            attribute_values(&html, "id").into_iter().collect(),
+        );
+    }
+    Ok(&cache[page])
+}
+
+fn html_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut pages = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "html") {
+                pages.push(path);
+            }
+        }
+    }
+    pages.sort();
+    Ok(pages)
+}
+
+/// The `href` and `src` values of a page. mdbook's own theme files (search,
+/// print) are links too, and are checked the same way.
+pub fn links(html: &str) -> Vec<String> {
+    let mut found = attribute_values(html, "href");
+    found.extend(attribute_values(html, "src"));
+    found
+}
+
+/// Every value of ` NAME="..."` in `html` (double quotes, as mdbook writes).
+pub fn attribute_values(html: &str, name: &str) -> Vec<String> {
+    let needle = format!(" {name}=\"");
+    let mut values = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find(&needle) {
+        rest = &rest[at + needle.len()..];
+        if let Some(end) = rest.find('"') {
+            values.push(rest[..end].replace("&amp;", "&"));
+            rest = &rest[end..];
+        }
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_links_and_ids() {
+        let html = r#"<h2 id="exit-statuses"><a class="header" href="\#exit-statuses">x</a></h2>
+            <img src="img/stack.svg"> <a href="02.html?x=1&amp;y=2#top">"#;
+        assert_eq!(
+            links(html),
+            ["\\#exit-statuses", "02.html?x=1&y=2#top", "img/stack.svg"]
+        );
+        assert_eq!(attribute_values(html, "id"), ["exit-statuses"]);
+    }
+
+    #[test]
+    fn data_attributes_are_not_ids() {
+        assert!(attribute_values(r#"<p data-id="x">"#, "id").is_empty());
+    }
+}

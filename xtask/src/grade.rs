@@ -1,0 +1,112 @@
+//! `verify` (for the workshop's maintainers and CI) and `grade` (for learners
+//! and teachers): both run the steps' graded checks and read their reports.
+
+use crate::cargo;
+use crate::steps;
+use anyhow::bail;
+use grader::report::{junit, Report};
+use std::path::{Path, PathBuf};
+
+/// `cargo xtask verify`: every solution full marks; every starter zero, with
+/// the list of any check that passes on a starter (a check that cannot fail).
+pub fn verify(root: &Path) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for step in steps::all(root)? {
+        let solution = cargo::grade(root, &step.solution())?;
+        let lesson = cargo::grade(root, &step.lesson())?;
+        let todo_stops = lesson
+            .checks
+            .iter()
+            .filter(|c| c.message.starts_with("not written yet"))
+            .count();
+        println!("step {}", step.id);
+        println!(
+            "  {:<12} {:>3}/{} points",
+            solution.package, solution.score, solution.total
+        );
+        println!(
+            "  {:<12} {:>3}/{} points ({} of {} checks stop at a todo!())",
+            lesson.package,
+            lesson.score,
+            lesson.total,
+            todo_stops,
+            lesson.checks.len()
+        );
+        if let Some(error) = solution.error.as_ref().or(lesson.error.as_ref()) {
+            problems.push(format!("{}: the checks could not run: {error}", step.id));
+            continue;
+        }
+        if solution.checks.is_empty() {
+            problems.push(format!("{}: no graded checks", step.id));
+        }
+        for check in solution.checks.iter().filter(|c| !c.passed) {
+            let first = check.message.lines().next().unwrap_or_default();
+            problems.push(format!(
+                "{}: fails on the reference: {} ({first})",
+                solution.package, check.check
+            ));
+        }
+        for check in lesson.checks.iter().filter(|c| c.passed) {
+            problems.push(format!(
+                "{}: passes on the starter, so it can't tell written from unwritten: {}",
+                lesson.package, check.check
+            ));
+        }
+        if solution.checks.len() != lesson.checks.len() || solution.total != lesson.total {
+            problems.push(format!(
+                "{}: the starter and the reference ran different checks",
+                step.id
+            ));
+        }
+    }
+    if problems.is_empty() {
+        println!("verify: every solution has full marks and every starter zero");
+        Ok(())
+    } else {
+        bail!(
+            "verify found {} problem(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Options {
+    pub json: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+}
+
+/// `cargo xtask grade`: the learner's score on every step. Exits 0 whenever
+/// grading ran, whatever the score; the score is in the output and reports.
+pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
+    let mut reports: Vec<Report> = Vec::new();
+    for step in steps::all(root)? {
+        let report = cargo::grade(root, &step.lesson())?;
+        let note = match &report.error {
+            Some(error) => format!(
+                "  (could not run: {})",
+                error.lines().next().unwrap_or_default()
+            ),
+            None => String::new(),
+        };
+        println!(
+            "  {:<10} {:<16} {:>3}/{:<3}{note}",
+            report.package, step.id, report.score, report.total
+        );
+        reports.push(report);
+    }
+    let score: u32 = reports.iter().map(|r| r.score).sum();
+    let total: u32 = reports.iter().map(|r| r.total).sum();
+    println!("total: {score}/{total} points");
+    if let Some(path) = &options.json {
+        let json = serde_json::json!({ "score": score, "total": total, "steps": reports });
+        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &options.junit {
+        std::fs::write(path, junit(&reports))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Starters from solutions: one source of truth.
+//!
+//! Each `solutions/NN-name` is copied to `lessons/NN-name` with three changes:
+//!
+//! 1. every region between `// BEGIN SOLUTION` and `// END SOLUTION` becomes
+//!    `todo!("lesson-NN: <the TODO line above it>");` — the `// TODO(lesson-NN):`
+//!    comment and its hint lines stay, so the learner reads the goal;
+//! 2. the package and binary `solution-NN` become `lesson-NN`;
+//! 3. the starter's manifest quiets the lints that only point at the gaps
+//!    (unused parameters, unreachable code after `todo!()`).
+
+use crate::steps::{self, Step};
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const BEGIN: &str = "// BEGIN SOLUTION";
+const END: &str = "// END SOLUTION";
+
+const LESSON_LINTS: &str = "
+# Starter only (written by `cargo xtask lessons`): the parts you write are
+# todo!() for now, so unused parameters and the code after a todo!() would
+# warn. Once you have written them, nothing here hides a real warning of yours.
+[lints.rust]
+unused = \"allow\"
+unreachable_code = \"allow\"
+";
+
+/// Turn a solution source file into its starter.
+pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<String> {
+    let tag = format!("// TODO(lesson-{number}):");
+    let mut out = String::new();
+    let mut in_region: Option<usize> = None;
+    let mut last_todo: Option<String> = None;
+    for (index, line) in text.lines().enumerate() {
+        let at = || format!("{file}:{}", index + 1);
+        let trimmed = line.trim_start();
+        if trimmed.starts_with(BEGIN) {
+            if in_region.is_some() {
+                bail!("{}: `{BEGIN}` inside another region", at());
+            }
+            let Some(todo) = last_todo.take() else {
+                bail!(
+                    "{}: `{BEGIN}` needs a `{tag} <goal>` comment right above it",
+                    at()
+                );
+            };
+            let indent = &line[..line.len() - trimmed.len()];
+            let message = format!("lesson-{number}: {todo}")
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"");
+            let call = format!("{indent}todo!(\"{message}\");");
+            if call.chars().count() <= 100 {
+                out.push_str(&call);
+                out.push('\n');
+            } else {
+                // The shape rustfmt gives a call too long for one line, so
+                // `cargo fmt --check` is happy with generated starters.
+                out.push_str(&format!(
+                    "{indent}todo!(\n{indent}    \"{message}\"\n{indent});\n"
+                ));
+            }
+            in_region = Some(index + 1);
+            continue;
+        }
+        if trimmed.starts_with(END) {
+            if in_region.take().is_none() {
+                bail!("{}: `{END}` without a `{BEGIN}`", at());
+            }
+            continue;
+        }
+        if in_region.is_some() {
+            continue;
+        }
+        if let Some(goal) = trimmed.strip_prefix(&tag) {
+            last_todo = Some(goal.trim().to_string());
+        } else if trimmed.contains("TODO(lesson-") {
+            bail!(
+                "{}: a TODO for another step in step {number}: {trimmed}",
+                at()
+            );
+        } else if !trimmed.starts_with("//") {
+            // The TODO must be in the comment block right above the region.
+            last_todo = None;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if let Some(start) = in_region {
+        bail!("{file}:{start}: `{BEGIN}` is never closed by `{END}`");
+    }
+    Ok(out)
+}
+
+/// Turn a solution manifest into the starter's.
+pub fn starter_manifest(text: &str, number: &str) -> String {
+    let solution = format!("\"solution-{number}\"");
+    let lesson = format!("\"lesson-{number}\"");
+    let mut out = text.replace(&solution, &lesson);
+    out.push_str(LESSON_LINTS);
+    out
+}
+
+/// Every file of a step's starter, by path relative to the step directory.
+fn render(root: &Path, step: &Step) -> anyhow::Result<BTreeMap<PathBuf, String>> {
+    let source = step.solution_dir(root);
+    let mut files = BTreeMap::new();
+    let mut regions = 0;
+    for path in walk(&source)? {
+        let relative = path.strip_prefix(&source)?.to_path_buf();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let shown = format!("solutions/{}/{}", step.id, relative.display());
+        let rendered = if relative == Path::new("Cargo.toml") {
+            starter_manifest(&text, &step.number)
+        } else if relative.extension().is_some_and(|e| e == "rs") {
+            regions += text
+                .lines()
+                .filter(|l| l.trim_start().starts_with(BEGIN))
+                .count();
+            starter_source(&text, &step.number, &shown)?
+        } else {
+            text
+        };
+        files.insert(relative, rendered);
+    }
+    if regions == 0 {
+        bail!(
+            "solutions/{}: no `{BEGIN}` region: the starter would be the solution",
+            step.id
+        );
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
+            let path = entry?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if name == "target" || name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `cargo xtask lessons`: write every starter.
+pub fn generate(root: &Path) -> anyhow::Result<()> {
+    for step in steps::all(root)? {
+        let dir = step.lesson_dir(root);
+        let files = render(root, &step)?;
+        if dir.exists() {
+            for stale in walk(&dir)? {
+                if !files.contains_key(stale.strip_prefix(&dir)?) {
+                    std::fs::remove_file(&stale)?;
+                }
+            }
+        }
+        for (relative, text) in &files {
+            let path = dir.join(relative);
+            std::fs::create_dir_all(path.parent().unwrap())?;
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                std::fs::write(&path, text)?;
+            }
+        }
+        println!(
+            "lessons/{}: {} files from solutions/{}",
+            step.id,
+            files.len(),
+            step.id
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask lessons --check`: fail if any starter differs from what
+/// `cargo xtask lessons` would write.
+pub fn check(root: &Path) -> anyhow::Result<()> {
+    let mut stale = Vec::new();
+    for step in steps::all(root)? {
+        let dir = step.lesson_dir(root);
+        let files = render(root, &step)?;
+        for (relative, text) in &files {
+            if std::fs::read_to_string(dir.join(relative)).ok().as_deref() != Some(text.as_str()) {
+                stale.push(format!("lessons/{}/{}", step.id, relative.display()));
+            }
+        }
+        if dir.exists() {
+            for extra in walk(&dir)? {
+                if !files.contains_key(extra.strip_prefix(&dir)?) {
+                    stale.push(format!(
+                        "lessons/{}/{} (not in the solution)",
+                        step.id,
+                        extra.strip_prefix(&dir)?.display()
+                    ));
+                }
+            }
+        }
+    }
+    if stale.is_empty() {
+        println!("lessons: every starter matches its solution");
+        Ok(())
+    } else {
+        bail!(
+            "these starters are stale; run `cargo xtask lessons` and commit the result:\n  {}",
+            stale.join("\n  ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOLUTION: &str = r#"fn spawn() -> Pid {
+    let x = 1;
+    // TODO(lesson-01): fork, then "exec" the command
+    // Hint: read fork's Safety section.
+    // BEGIN SOLUTION
+    match unsafe { fork() } {
+        x => x,
+    }
+    // END SOLUTION
+}
+"#;
+
+    #[test]
+    fn a_region_becomes_todo_with_the_goal() {
+        let starter = starter_source(SOLUTION, "01", "s.rs").unwrap();
+        assert_eq!(
+            starter,
+            r#"fn spawn() -> Pid {
+    let x = 1;
+    // TODO(lesson-01): fork, then "exec" the command
+    // Hint: read fork's Safety section.
+    todo!("lesson-01: fork, then \"exec\" the command");
+}
+"#
+        );
+    }
+
+    #[test]
+    fn a_file_without_regions_is_copied() {
+        let text = "fn main() {}\n// a comment\n";
+        assert_eq!(starter_source(text, "01", "m.rs").unwrap(), text);
+    }
+
+    #[test]
+    fn a_region_needs_its_todo_right_above() {
+        let text = "// TODO(lesson-01): goal\nlet a = 1;\n// BEGIN SOLUTION\nx\n// END SOLUTION\n";
+        let error = starter_source(text, "01", "s.rs").unwrap_err().to_string();
+        assert!(error.contains("s.rs:3"), "{error}");
+    }
+
+    #[test]
+    fn unbalanced_and_foreign_markers_are_errors() {
+        let open = "// TODO(lesson-01): g\n// BEGIN SOLUTION\nx\n";
+        assert!(starter_source(open, "01", "s.rs")
+            .unwrap_err()
+            .to_string()
+            .contains("never closed"));
+        let stray = "x\n// END SOLUTION\n";
+        assert!(starter_source(stray, "01", "s.rs").is_err());
+        let foreign = "// TODO(lesson-02): g\n// BEGIN SOLUTION\nx\n// END SOLUTION\n";
+        assert!(starter_source(foreign, "01", "s.rs")
+            .unwrap_err()
+            .to_string()
+            .contains("another step"));
+    }
+
+    #[test]
+    fn the_manifest_renames_only_this_step() {
+        let manifest = "[package]\nname = \"solution-02\"\n[[bin]]\nname = \"solution-02\"\n[dependencies]\nsolution-01.workspace = true\n";
+        let starter = starter_manifest(manifest, "02");
+        assert!(
+            starter.starts_with("[package]\nname = \"lesson-02\"\n[[bin]]\nname = \"lesson-02\"\n")
+        );
+        assert!(starter.contains("solution-01.workspace = true"));
+        assert!(starter.contains("[lints.rust]"));
+    }
+}

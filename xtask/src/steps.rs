@@ -1,0 +1,49 @@
+//! The steps of the workshop, as found on disk: `solutions/NN-name`.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// `01-fork`
+    pub id: String,
+    /// `01`
+    pub number: String,
+}
+
+impl Step {
+    pub fn solution(&self) -> String {
+        format!("solution-{}", self.number)
+    }
+
+    pub fn lesson(&self) -> String {
+        format!("lesson-{}", self.number)
+    }
+
+    pub fn solution_dir(&self, root: &Path) -> PathBuf {
+        root.join("solutions").join(&self.id)
+    }
+
+    pub fn lesson_dir(&self, root: &Path) -> PathBuf {
+        root.join("lessons").join(&self.id)
+    }
+}
+
+/// Every step, in order.
+pub fn all(root: &Path) -> anyhow::Result<Vec<Step>> {
+    let dir = root.join("solutions");
+    let mut steps = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let id = entry?.file_name().to_string_lossy().into_owned();
+        if let Some((number, _)) = id.split_once('-') {
+            if number.len() == 2 && number.chars().all(|c| c.is_ascii_digit()) {
+                steps.push(Step {
+                    number: number.to_string(),
+                    id,
+                });
+            }
+        }
+    }
+    steps.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(steps)
+}
