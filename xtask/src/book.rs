@@ -24,7 +24,7 @@ pub fn build_and_check(root: &Path) -> anyhow::Result<()> {
         bail!("mdbook build failed");
     }
     let out = book.join("book");
-    let mut problems = Vec::new();
+    let mut problems = includes(&book.join("src"))?;
     let mut external = BTreeSet::new();
     let mut ids: HashMap<PathBuf, BTreeSet<String>> = HashMap::new();
     let pages = html_files(&out)?;
@@ -51,6 +51,8 @@ pub fn build_and_check(root: &Path) -> anyhow::Result<()> {
             let path = path.split('?').next().unwrap_or_default();
             let target = if path.is_empty() {
                 page.clone()
+            } else if let Some(from_root) = path.strip_prefix('/') {
+                out.join(from_root) // site-absolute: the book is served at `/`
             } else {
                 page.parent().unwrap().join(path)
             };
@@ -109,6 +111,60 @@ pub fn build_and_check(root: &Path) -> anyhow::Result<()> {
             problems.join("\n  ")
         )
     }
+}
+
+/// Every `{{#include FILE:ANCHOR}}` in the sources names a file that exists
+/// and an anchor in it. (mdbook renders a missing anchor as an empty listing,
+/// silently.)
+fn includes(src: &Path) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(src)? {
+        let page = entry?.path();
+        if page.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&page)?;
+        let shown = page
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        for include in include_targets(&text) {
+            let (file, anchor) = include
+                .split_once(':')
+                .map_or((include.as_str(), None), |(f, a)| (f, Some(a)));
+            let path = src.join(file);
+            let Ok(source) = std::fs::read_to_string(&path) else {
+                problems.push(format!("{shown}: includes {file}, which doesn't exist"));
+                continue;
+            };
+            if let Some(anchor) =
+                anchor.filter(|a| !a.chars().all(|c| c.is_ascii_digit() || c == ':'))
+            {
+                let start = format!("ANCHOR: {anchor}");
+                let end = format!("ANCHOR_END: {anchor}");
+                let has = |mark: &str| source.lines().any(|l| l.trim_end().ends_with(mark));
+                if !has(&start) || !has(&end) {
+                    problems.push(format!("{shown}: includes {file}:{anchor}, but that file has no `// ANCHOR: {anchor}` ... `// ANCHOR_END: {anchor}`"));
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The `FILE[:ANCHOR]` of every `{{#include ...}}` in a page.
+pub fn include_targets(markdown: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut rest = markdown;
+    while let Some(at) = rest.find("{{#include ") {
+        rest = &rest[at + "{{#include ".len()..];
+        if let Some(end) = rest.find("}}") {
+            targets.push(rest[..end].trim().to_string());
+            rest = &rest[end..];
+        }
+    }
+    targets
 }
 
 fn ids_of<'a>(
@@ -180,6 +236,12 @@ mod tests {
             ["\\#exit-statuses", "02.html?x=1&y=2#top", "img/stack.svg"]
         );
         assert_eq!(attribute_values(html, "id"), ["exit-statuses"]);
+    }
+
+    #[test]
+    fn finds_include_targets() {
+        let md = "a\n```rust\n{{#include ../../x/src/a.rs:run}}\n```\n{{#include b.md}}\n";
+        assert_eq!(include_targets(md), ["../../x/src/a.rs:run", "b.md"]);
     }
 
     #[test]

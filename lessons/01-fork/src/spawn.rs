@@ -55,6 +55,7 @@ impl ExecReport {
         unsafe { nix::libc::_exit(NOT_FOUND) }
     }
 
+    // ANCHOR: wait_for_exec
     /// In the parent, right after the fork: wait until the child has either
     /// exec'd the command (`Ok`) or reported why it couldn't (`Err`, with the
     /// exit code docker would use). A failed child is reaped before returning.
@@ -84,6 +85,7 @@ impl ExecReport {
         let errno = Errno::from_raw(i32::from_ne_bytes(message[4..].try_into().unwrap()));
         Err(describe(stage, errno, cmd).into())
     }
+    // ANCHOR_END: wait_for_exec
 }
 
 fn describe(stage: u32, errno: Errno, cmd: &Prepared) -> Failure {
