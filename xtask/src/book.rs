@@ -182,21 +182,8 @@ fn ids_of<'a>(
 }
 
 fn html_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut pages = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "html") {
-                pages.push(path);
-            }
-        }
-    }
-    pages.sort();
+    let mut pages = crate::files::walk(dir)?;
+    pages.retain(|path| path.extension().is_some_and(|e| e == "html"));
     Ok(pages)
 }
 

@@ -9,6 +9,7 @@
 //! 3. the starter's manifest quiets the lints that only point at the gaps
 //!    (unused parameters, unreachable code after `todo!()`).
 
+use crate::files::walk;
 use crate::steps::{self, Step};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -130,29 +131,6 @@ fn render(root: &Path, step: &Step) -> anyhow::Result<BTreeMap<PathBuf, String>>
             step.id
         );
     }
-    Ok(files)
-}
-
-fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let path = entry?.path();
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            if name == "target" || name.starts_with('.') {
-                continue;
-            }
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
     Ok(files)
 }
 

@@ -8,6 +8,7 @@
 
 mod book;
 mod cargo;
+mod files;
 mod grade;
 mod lessons;
 mod steps;
