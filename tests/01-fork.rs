@@ -17,6 +17,13 @@ fn main() {
         grader::step!("01-fork", Needs::Linux),
         vec![
             Check {
+                name: "command_is_a_child_process",
+                points: 2,
+                section: "fork-exec-wait",
+                hint: "fork first, execve only in the child: the runtime must stay alive as the parent that waits.",
+                run: command_is_a_child_process,
+            },
+            Check {
                 name: "output_passes_through",
                 points: 2,
                 section: "standard-streams-are-inherited",
@@ -66,11 +73,11 @@ fn main() {
                 run: runtime_error_is_125,
             },
             Check {
-                name: "command_is_a_child_process",
+                name: "env_and_workdir_take_effect",
                 points: 2,
-                section: "fork-exec-wait",
-                hint: "fork first, execve only in the child: the runtime must stay alive as the parent that waits.",
-                run: command_is_a_child_process,
+                section: "environment-and-working-directory",
+                hint: "execve gets exactly the environment you pass it (cmd.envp), and the chdir happens in the child before execve.",
+                run: env_and_workdir_take_effect,
             },
             Check {
                 name: "sigterm_reaches_the_command",
@@ -87,18 +94,18 @@ fn main() {
                 run: sigint_and_sighup_reach_the_command,
             },
             Check {
-                name: "env_and_workdir_take_effect",
-                points: 2,
-                section: "environment-and-working-directory",
-                hint: "execve gets exactly the environment you pass it (cmd.envp), and the chdir happens in the child before execve.",
-                run: env_and_workdir_take_effect,
-            },
-            Check {
                 name: "orphans_are_adopted_and_reaped",
                 points: 2,
                 section: "orphans-and-zombies",
                 hint: "Be a child subreaper (prctl PR_SET_CHILD_SUBREAPER) and, on every SIGCHLD, waitpid(-1, WNOHANG) until nothing is left, not only for the command.",
                 run: orphans_are_adopted_and_reaped,
+            },
+            Check {
+                name: "orphans_dying_together_are_all_reaped",
+                points: 2,
+                section: "orphans-and-zombies",
+                hint: "Forty orphans killed at once send SIGCHLDs that coalesce into one pending signal: after each SIGCHLD, call waitpid(-1, WNOHANG) in a loop until it says StillAlive or ECHILD.",
+                run: orphans_dying_together_are_all_reaped,
             },
         ],
     );
@@ -407,39 +414,91 @@ fn env_and_workdir_take_effect(ctx: &Ctx) -> Outcome {
 }
 
 fn orphans_are_adopted_and_reaped(ctx: &Ctx) -> Outcome {
-    // The subshell starts `sleep` in the background, prints its pid and exits
-    // at once: the sleep is an orphan, while the command (cat) runs on.
-    let script = "(sleep 1000 & echo $!); exec cat";
-    let mut running = ctx.minibox(&["run", "--", "sh", "-c", script]).spawn()?;
+    orphans(ctx, 1)
+}
+
+fn orphans_dying_together_are_all_reaped(ctx: &Ctx) -> Outcome {
+    orphans(ctx, 40)
+}
+
+/// The command leaves `count` sleeping orphans and runs on. They must be
+/// adopted by the runtime; the grader then kills them all at once, and every
+/// one must be reaped, although their SIGCHLDs arrive as one.
+fn orphans(ctx: &Ctx, count: usize) -> Outcome {
+    // The subshell starts the sleeps in the background, prints their pids
+    // and exits at once: they are orphans, while the command (cat) runs on.
+    let script = format!(
+        "(i=0; while [ $i -lt {count} ]; do sleep 1000 & echo $!; i=$((i+1)); done); exec cat"
+    );
+    let mut running = ctx.minibox(&["run", "--", "sh", "-c", &script]).spawn()?;
     let runtime = running.pid();
-    let line = running.read_line(SOON)?;
-    let orphan: i32 = line
-        .trim()
-        .parse()
-        .map_err(|_| Fail::new("the command should print the orphan's pid").seen(&line))?;
-    ctx.track(orphan);
-    let adopted = poll(SOON, || procfs::stat(orphan).filter(|s| s.ppid == runtime));
+    let mut orphans = Vec::new();
+    for _ in 0..count {
+        let line = running.read_line(SOON)?;
+        let pid: i32 = line
+            .trim()
+            .parse()
+            .map_err(|_| Fail::new("the command should print the orphans' pids").seen(&line))?;
+        ctx.track(pid);
+        orphans.push(pid);
+    }
+    let adopted = poll(SOON, || {
+        orphans
+            .iter()
+            .all(|&pid| procfs::stat(pid).is_some_and(|s| s.ppid == runtime))
+            .then_some(())
+    });
     ensure(adopted.is_some(), || {
-        let parent = procfs::stat(orphan)
-            .map(|s| procfs::describe(s.ppid))
-            .unwrap_or_else(|| "it is gone".into());
-        Fail::new("an orphan of the command should be adopted by the runtime (a child subreaper), not by the host's init")
-            .expected(format!("the orphan (pid {orphan}) has parent {runtime}, the runtime"))
-            .seen(format!("its parent is {parent}"))
+        let stray = orphans
+            .iter()
+            .find_map(|&pid| procfs::stat(pid).filter(|s| s.ppid != runtime))
+            .map(|s| format!("pid {} has parent {}", s.pid, procfs::describe(s.ppid)))
+            .unwrap_or_else(|| "an orphan is gone".into());
+        let runtime_state = running
+            .ended()
+            .unwrap_or_else(|| "it is still running".into());
+        Fail::new("orphans of the command should be adopted by the runtime (a child subreaper), not by the host's init")
+            .expected(format!("every orphan's parent (PPid in /proc/PID/stat) is {runtime}, the runtime"))
+            .seen(format!("{stray}; the runtime: {runtime_state}"))
     })?;
-    // End it (it is ours), then it must not stay a zombie.
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(orphan), Signal::SIGKILL);
-    let reaped = poll(SOON, || procfs::stat(orphan).is_none().then_some(()));
+    // End them (they are ours), all at once: their SIGCHLDs coalesce.
+    for &pid in &orphans {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let reaped = poll(SOON, || {
+        orphans
+            .iter()
+            .all(|&pid| procfs::stat(pid).is_none())
+            .then_some(())
+    });
     ensure(reaped.is_some(), || {
-        let state = procfs::stat(orphan)
-            .map(|s| format!("state {} with parent {}", s.state, s.ppid))
-            .unwrap_or_default();
-        Fail::new("the dead orphan should be reaped (waited for) by the runtime, not left a zombie")
-            .expected(format!(
-                "pid {orphan} gone from /proc within {} s",
-                SOON.as_secs()
-            ))
-            .seen(format!("pid {orphan} still in /proc: {state}"))
+        let zombies: Vec<i32> = orphans
+            .iter()
+            .copied()
+            .filter(|&pid| procfs::stat(pid).is_some_and(|s| s.state == 'Z' && s.ppid == runtime))
+            .collect();
+        let what = match running.ended() {
+            Some(ended) => format!("the runtime ended before reaping them ({ended})"),
+            None if count > 1 => format!(
+                "{} of {count} dead orphans are zombies (state Z) of the runtime: one SIGCHLD can stand for many dead children",
+                zombies.len()
+            ),
+            None => format!("pid {} is a zombie (state Z) of the runtime", orphans[0]),
+        };
+        Fail::new(format!(
+            "dead orphans should be reaped (waited for) by the runtime, not left zombies: {what}"
+        ))
+        .expected(format!(
+            "all {count} gone from /proc within {} s of being killed",
+            SOON.as_secs()
+        ))
+        .seen(format!(
+            "{} still in /proc",
+            orphans
+                .iter()
+                .filter(|&&p| procfs::stat(p).is_some())
+                .count()
+        ))
     })?;
     running.close_stdin();
     running

@@ -85,6 +85,11 @@ pub fn build_and_check(root: &Path) -> anyhow::Result<()> {
             continue;
         }
         let page_ids = ids_of(&mut ids, &page)?.clone();
+        // The grader's score card sends learners to this section for an
+        // unwritten part.
+        if !page_ids.contains("the-exercise") {
+            problems.push(format!("{}.md has no section \"The exercise\"", step.id));
+        }
         for check in cargo::catalog(root, &step.solution())? {
             let section = check["section"].as_str().unwrap_or_default();
             if !page_ids.contains(section) {

@@ -20,8 +20,9 @@ const END: &str = "// END SOLUTION";
 
 const LESSON_LINTS: &str = "
 # Starter only (written by `cargo xtask lessons`): the parts you write are
-# todo!() for now, so unused parameters and the code after a todo!() would
-# warn. Once you have written them, nothing here hides a real warning of yours.
+# todo!() for now, so unused parameters and the code after each todo!() would
+# warn. These lines also quiet your own unused variables and unreachable code:
+# delete them once the step passes to see every warning.
 [lints.rust]
 unused = \"allow\"
 unreachable_code = \"allow\"

@@ -13,7 +13,7 @@
 //! - **Status.** The command's end becomes the runtime's exit code.
 //!
 //! All three meet in one loop. The signals are *blocked* before the fork and
-//! collected synchronously with `sigwait(2)`: no signal handler runs, so
+//! collected synchronously with `sigwait(3)`: no signal handler runs, so
 //! nothing can interrupt the runtime at a bad moment, and a SIGCHLD that
 //! arrives before we wait is kept pending, not lost.
 
@@ -66,12 +66,16 @@ impl Supervisor {
     /// Forward signals to `child` and reap every child that ends, until
     /// `child` itself ends; return how it ended.
     pub fn wait(&self, child: Pid) -> anyhow::Result<WaitStatus> {
-        // TODO(lesson-01): loop on `self.signals.wait()` (sigwait): on SIGCHLD reap with waitpid until the command's own status comes back, forward any other signal with kill
-        // One SIGCHLD can stand for several dead children (pending signals
-        // don't queue), so reap with waitpid(-1, WNOHANG) until it returns
-        // StillAlive or ECHILD. Return the WaitStatus whose pid is `child`.
+        // TODO(lesson-01): loop on `self.signals.wait()` (sigwait); forward every signal but SIGCHLD to the child with kill; on SIGCHLD reap until the child's own status comes back
+        // Reaping: one SIGCHLD can stand for several dead children (pending
+        // signals don't queue), so call waitpid(-1, WNOHANG) again and again;
+        // in nix, pid -1 ("any child") is `None`. Each call returns one dead
+        // child's WaitStatus; return it if its pid is `child`, else keep
+        // reaping. `Ok(WaitStatus::StillAlive)` or `Err(ECHILD)` means no one
+        // is left to reap for now: go back to sigwait. (While the child lives
+        // it can't be ECHILD: the child is yours to reap.)
         todo!(
-            "lesson-01: loop on `self.signals.wait()` (sigwait): on SIGCHLD reap with waitpid until the command's own status comes back, forward any other signal with kill"
+            "lesson-01: loop on `self.signals.wait()` (sigwait); forward every signal but SIGCHLD to the child with kill; on SIGCHLD reap until the child's own status comes back"
         );
     }
     // ANCHOR_END: wait

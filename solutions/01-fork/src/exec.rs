@@ -138,8 +138,9 @@ pub fn exec_child(cmd: &Prepared, report: &ExecReport) -> ! {
 // ANCHOR: exec
 fn exec(program: &CStr, cmd: &Prepared, report: &ExecReport) -> ! {
     // TODO(lesson-01): replace this process's program with the command: execve(program, argv, envp)
-    // `nix::unistd::execve` returns only when it failed; then tell the parent
-    // why with `report.fail(Stage::Exec, errno)`.
+    // `nix::unistd::execve` returns only when it failed: its type is
+    // `Result<Infallible, Errno>`, so `let Err(errno) = execve(...);` is the
+    // whole match. Then tell the parent why with `report.fail(Stage::Exec, errno)`.
     // BEGIN SOLUTION
     // execve(2): the kernel loads `program` into this process; argv and envp
     // become its arguments and environment. On success nothing after this line

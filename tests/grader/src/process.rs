@@ -99,11 +99,19 @@ impl Invocation {
                 }
             }
         });
-        let (err_tx, stderr_done) = mpsc::channel();
+        // stderr is read as it comes, into a buffer we can look at any time:
+        // a process the command left behind may keep the pipe open long
+        // after the runtime has exited (and printed its panic).
+        let stderr_seen: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let (err_tx, stderr_closed) = mpsc::channel::<()>();
+        let sink = stderr_seen.clone();
         std::thread::spawn(move || {
-            let mut text = Vec::new();
-            let _ = BufReader::new(stderr).read_to_end(&mut text);
-            let _ = err_tx.send(String::from_utf8_lossy(&text).into_owned());
+            let mut stderr = stderr;
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+            let _ = err_tx.send(());
         });
         Ok(Running {
             stdin: child.stdin.take(),
@@ -111,7 +119,8 @@ impl Invocation {
             shown: self.shown,
             lines,
             stdout_seen: Vec::new(),
-            stderr_done,
+            stderr_seen,
+            stderr_closed,
             log: self.log,
             finished: false,
         })
@@ -126,7 +135,8 @@ pub struct Running {
     pub shown: String,
     lines: Receiver<Vec<u8>>,
     stdout_seen: Vec<u8>,
-    stderr_done: Receiver<String>,
+    stderr_seen: Arc<Mutex<Vec<u8>>>,
+    stderr_closed: Receiver<()>,
     log: StderrLog,
     finished: bool,
 }
@@ -164,9 +174,22 @@ impl Running {
         }
     }
 
+    /// `Some("it ended: exit code 101, stderr: ...")` if the runtime has
+    /// already exited (without reaping it: `wait` still works after).
+    pub fn ended(&mut self) -> Option<String> {
+        matches!(self.child.try_wait(), Ok(Some(_))).then(|| self.exit_so_far())
+    }
+
+    /// "it ended: exit code 101, stderr: ..." or "it is still running".
     fn exit_so_far(&mut self) -> String {
         match self.child.try_wait() {
-            Ok(Some(status)) => format!("it ended: {}", describe_status(status)),
+            Ok(Some(status)) => {
+                let _ = self.stderr_closed.recv_timeout(Duration::from_millis(300));
+                with_stderr(
+                    format!("it ended: {}", describe_status(status)),
+                    &self.stderr_so_far(),
+                )
+            }
             _ => "it is still running".to_string(),
         }
     }
@@ -224,13 +247,17 @@ impl Running {
         })
     }
 
+    /// What it wrote to stderr: everything, once the pipe has closed or a
+    /// short grace has passed after the runtime's exit.
     fn collect_stderr(&mut self) -> String {
-        let stderr = self
-            .stderr_done
-            .recv_timeout(Duration::from_millis(500))
-            .unwrap_or_default();
+        let _ = self.stderr_closed.recv_timeout(Duration::from_millis(300));
+        let stderr = self.stderr_so_far();
         self.log.lock().unwrap().push(stderr.clone());
         stderr
+    }
+
+    fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.stderr_seen.lock().unwrap()).into_owned()
     }
 
     fn stop(&mut self) {
@@ -291,13 +318,7 @@ impl Output {
 
     /// The exit and the first lines of stderr, for "seen:".
     pub fn summary(&self) -> String {
-        let mut text = self.describe();
-        let stderr = self.stderr.trim_end();
-        if !stderr.is_empty() {
-            let shown: Vec<&str> = stderr.lines().take(4).collect();
-            text.push_str(&format!(", stderr: {}", shown.join("\n")));
-        }
-        text
+        with_stderr(self.describe(), &self.stderr)
     }
 
     /// Fail unless stderr is exactly one line in minibox's error form,
@@ -322,6 +343,16 @@ impl Output {
             format!("{} line(s):\n{}", lines.len(), self.stderr.trim_end())
         }))
     }
+}
+
+/// `what`, followed by the first lines of `stderr` if there are any.
+fn with_stderr(mut what: String, stderr: &str) -> String {
+    let stderr = stderr.trim_end();
+    if !stderr.is_empty() {
+        let shown: Vec<&str> = stderr.lines().take(4).collect();
+        what.push_str(&format!(", stderr: {}", shown.join("\n")));
+    }
+    what
 }
 
 /// "exit code 7" or "killed by signal 15 (SIGTERM)".

@@ -78,9 +78,16 @@ pub fn environ(pid: i32) -> Option<Vec<String>> {
     )
 }
 
-/// A short description of a process for messages: `pid 42 (sleep)`.
+/// A short description of a process for messages: `pid 42 (sleep)`, with
+/// what a learner can't guess from the name.
 pub fn describe(pid: i32) -> String {
+    if pid == std::process::id() as i32 {
+        return format!(
+            "pid {pid} (the grader itself, which adopts whatever the runtime leaves behind)"
+        );
+    }
     match stat(pid) {
+        Some(s) if s.state == 'Z' => format!("pid {pid} ({}, already exited)", s.comm),
         Some(s) => format!("pid {pid} ({})", s.comm),
         None => format!("pid {pid} (gone)"),
     }

@@ -70,9 +70,27 @@ impl Report {
             let _ = writeln!(out, "  ({not_run} check(s) not run: filtered out)");
         }
         if let Some(next) = self.checks.iter().find(|r| !r.passed) {
-            let first = next.message.lines().next().unwrap_or_default();
+            let mut lines = next.message.lines();
+            let first = lines.next().unwrap_or_default();
             let _ = writeln!(out, "next: {} — {first}", next.check);
-            let _ = writeln!(out, "      read {}", next.book);
+            if first.starts_with("not written yet") {
+                // The unwritten part, not the check, is what to work on: its
+                // place in the code, and the chapter's list of the parts.
+                let chapter = next.book.split('#').next().unwrap_or_default();
+                if let Some(place) = lines.next().and_then(|l| {
+                    l.trim()
+                        .strip_prefix("(the program stopped at the todo!() in ")
+                }) {
+                    let _ = writeln!(
+                        out,
+                        "      write the todo!() at {}",
+                        place.trim_end_matches(')')
+                    );
+                }
+                let _ = writeln!(out, "      read {chapter}#the-exercise");
+            } else {
+                let _ = writeln!(out, "      read {}", next.book);
+            }
         } else if !self.checks.is_empty() && not_run == 0 {
             let _ = writeln!(out, "all checks pass: step {} is done", self.step);
         }
@@ -168,7 +186,7 @@ mod tests {
                     "signal_death_is_128_plus_n",
                     3,
                     false,
-                    "not written yet: <map> & \"co\"\n  expected: 137",
+                    "a command killed by <SIGKILL> & \"co\"\n  expected: 137",
                 ),
             ],
         )
@@ -184,6 +202,25 @@ mod tests {
     #[test]
     fn score_card() {
         insta::assert_snapshot!(sample().score_card(0));
+    }
+
+    #[test]
+    fn an_unwritten_part_is_the_next_thing_to_do() {
+        let mut report = sample();
+        report.checks[1].message = "not written yet: lesson-01: fork\n  (the program stopped at the todo!() in lessons/01-fork/src/spawn.rs:120:5)\nthe runtime should ...".into();
+        let card = report.score_card(0);
+        assert!(
+            card.contains("next: signal_death_is_128_plus_n — not written yet: lesson-01: fork\n"),
+            "{card}"
+        );
+        assert!(
+            card.contains("      write the todo!() at lessons/01-fork/src/spawn.rs:120:5\n"),
+            "{card}"
+        );
+        assert!(
+            card.contains("      read book/src/01-fork.md#the-exercise\n"),
+            "{card}"
+        );
     }
 
     #[test]
