@@ -55,7 +55,7 @@ fn main() {
                 name: "not_found_is_127",
                 points: 1,
                 section: "when-exec-fails",
-                hint: "execve fails in the child; the child reports the errno through the exec report pipe and the parent exits 127 for ENOENT.",
+                hint: "execve fails in the child; the child reports the errno through the exec report pipe and the parent exits 127 for ENOENT. Look the program up on the command's PATH (find_program), not the runtime's.",
                 run: not_found_is_127,
             },
             Check {
@@ -83,15 +83,22 @@ fn main() {
                 name: "sigterm_reaches_the_command",
                 points: 2,
                 section: "signals",
-                hint: "Block the signals before forking, collect them with sigwait in the wait loop, and kill(child, signal) for everything but SIGCHLD.",
+                hint: "Block the signals before forking, collect them with sigwait in the wait loop, and kill(child, signal) for everything but SIGCHLD; never block in waitpid, or signals wait too.",
                 run: sigterm_reaches_the_command,
             },
             Check {
-                name: "sigint_and_sighup_reach_the_command",
+                name: "other_signals_reach_the_command",
+                points: 2,
+                section: "signals",
+                hint: "Forward every signal in FORWARDED (HUP, INT, QUIT, TERM, USR1, USR2), not only SIGTERM.",
+                run: other_signals_reach_the_command,
+            },
+            Check {
+                name: "signals_start_clean",
                 points: 1,
                 section: "signals",
-                hint: "Forward every signal in FORWARDED, not only SIGTERM.",
-                run: sigint_and_sighup_reach_the_command,
+                hint: "The child must call exec::exec_child, which resets every signal to SIG_DFL and unblocks them before execve; a mask or an ignore set in the runtime survives execve.",
+                run: signals_start_clean,
             },
             Check {
                 name: "orphans_are_adopted_and_reaped",
@@ -189,7 +196,31 @@ fn not_found_is_127(ctx: &Ctx) -> Outcome {
     out.expect_one_error_line("no-such-command-minibox")?;
     ensure(out.stdout.is_empty(), || {
         Fail::new("nothing should reach stdout").seen(out.stdout_text())
-    })
+    })?;
+    // A path that doesn't exist: execve's ENOENT is "not found" too.
+    let out = ctx
+        .minibox(&["run", "--", "/no/such/dir/program"])
+        .output()?;
+    out.expect_code(
+        127,
+        "a path to nothing is exit code 127 (execve said ENOENT)",
+    )?;
+    out.expect_one_error_line("/no/such/dir/program")?;
+    // The command is looked up on *its* PATH, not the runtime's.
+    let out = ctx
+        .minibox(&["run", "-e", "PATH=/nonexistent", "--", "true"])
+        .output()?;
+    out.expect_code(
+        127,
+        "with -e PATH=/nonexistent, `true` is on no directory of the command's PATH",
+    )?;
+    ctx.minibox(&["run", "--", "true"])
+        .env("PATH", "/nonexistent")
+        .output()?
+        .expect_code(
+            0,
+            "the runtime's own PATH doesn't matter: `true` is on the command's default PATH",
+        )
 }
 
 fn not_executable_is_126(ctx: &Ctx) -> Outcome {
@@ -305,7 +336,11 @@ fn command_is_a_child_process(ctx: &Ctx) -> Outcome {
 /// runtime, and expect the runtime to end with `code`.
 fn forwards(ctx: &Ctx, signal: Signal, code: i32) -> Outcome {
     let name = signal.as_str().trim_start_matches("SIG");
-    let script = format!("trap 'exit {code}' {name}; echo ready $$; while :; do sleep 0.05; done");
+    // First an orphan that dies at once: a runtime that blocks in waitpid
+    // after reaping it would no longer see the signals it must forward.
+    let script = format!(
+        "(sleep 0.05 &); sleep 0.2; trap 'exit {code}' {name}; echo ready $$; while :; do sleep 0.05; done"
+    );
     let mut running = ctx.minibox(&["run", "--", "sh", "-c", &script]).spawn()?;
     let line = running.read_line(SOON)?;
     let command: i32 = line
@@ -315,7 +350,10 @@ fn forwards(ctx: &Ctx, signal: Signal, code: i32) -> Outcome {
     ctx.track(command);
     running.signal(signal)?;
     let out = running.wait(SOON).map_err(|fail| Fail {
-        what: format!("{signal} was sent to the runtime, but {}", fail.what),
+        what: format!(
+            "{signal} was sent to the runtime, but {} (was it forwarded? is the wait loop stuck in a blocking waitpid?)",
+            fail.what
+        ),
         ..fail
     })?;
     if out.code().is_none() {
@@ -323,6 +361,13 @@ fn forwards(ctx: &Ctx, signal: Signal, code: i32) -> Outcome {
             "the runtime died of {signal} itself instead of passing it to the command"
         ))
         .expected(format!("exit code {code}, from the command's trap"))
+        .seen(out.summary()));
+    }
+    if out.code() != Some(code) && procfs::stat(command).is_none() {
+        return Err(Fail::new(format!(
+            "the command got {signal} and its trap exited {code}, but the runtime reported another exit code"
+        ))
+        .expected(format!("exit code {code}"))
         .seen(out.summary()));
     }
     out.expect_code(
@@ -335,9 +380,61 @@ fn sigterm_reaches_the_command(ctx: &Ctx) -> Outcome {
     forwards(ctx, Signal::SIGTERM, 42)
 }
 
-fn sigint_and_sighup_reach_the_command(ctx: &Ctx) -> Outcome {
+fn other_signals_reach_the_command(ctx: &Ctx) -> Outcome {
     forwards(ctx, Signal::SIGINT, 43)?;
-    forwards(ctx, Signal::SIGHUP, 44)
+    forwards(ctx, Signal::SIGHUP, 44)?;
+    forwards(ctx, Signal::SIGQUIT, 45)?;
+    forwards(ctx, Signal::SIGUSR1, 46)?;
+    forwards(ctx, Signal::SIGUSR2, 47)
+}
+
+fn signals_start_clean(ctx: &Ctx) -> Outcome {
+    // Start the runtime as `nohup` would, with SIGHUP ignored; Rust programs
+    // (the runtime) also ignore SIGPIPE. The command must have neither.
+    let mut running = ctx
+        .minibox(&["run", "--", "cat"])
+        .ignore_signal(Signal::SIGHUP)
+        .spawn()?;
+    let child = child_running(ctx, running.pid(), "cat")?;
+    let status = std::fs::read_to_string(format!("/proc/{child}/status"))
+        .map_err(|e| Fail::new("cannot read the command's /proc/PID/status").seen(e))?;
+    for (field, what) in [
+        (
+            "SigBlk",
+            "blocked (the runtime's sigprocmask must be undone in the child)",
+        ),
+        (
+            "SigIgn",
+            "ignored (SIG_IGN survives execve: reset every signal to SIG_DFL in the child)",
+        ),
+    ] {
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .map(str::trim)
+            .unwrap_or("?");
+        ensure(mask.chars().all(|c| c == '0'), || {
+            Fail::new(format!("the command should start with no signal {what}"))
+                .expected(format!("{field}: 0000000000000000 in /proc/PID/status"))
+                .seen(format!("{field}: {mask} ({})", signal_names(mask)))
+        })?;
+    }
+    running.close_stdin();
+    running
+        .wait(SOON)?
+        .expect_code(0, "cat exits 0 at end of input")
+}
+
+/// The names of the signals in a `/proc/PID/status` mask (hex, bit N-1 = signal N).
+fn signal_names(mask: &str) -> String {
+    let Ok(bits) = u64::from_str_radix(mask, 16) else {
+        return "unreadable".into();
+    };
+    (1..=64)
+        .filter(|n| bits & (1 << (n - 1)) != 0)
+        .map(|n| Signal::try_from(n).map_or(n.to_string(), |s| s.as_str().to_string()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn env_and_workdir_take_effect(ctx: &Ctx) -> Outcome {
@@ -356,6 +453,8 @@ fn env_and_workdir_take_effect(ctx: &Ctx) -> Outcome {
             "FROM_HOST",
             "-e",
             "NOT_SET_ANYWHERE",
+            "-e",
+            "HOME=/home/learner",
             "-w",
             &workdir_arg,
             "--",
@@ -365,16 +464,31 @@ fn env_and_workdir_take_effect(ctx: &Ctx) -> Outcome {
         .env("SECRET_OF_THE_HOST", "must not leak")
         .env_remove_for_test("NOT_SET_ANYWHERE")
         .spawn()?;
-    let child = child_running(ctx, running.pid(), "cat")?;
+    let runtime = running.pid();
+    let child = child_running(ctx, runtime, "cat")?;
     let environ = procfs::environ(child)
         .ok_or_else(|| Fail::new("cannot read the command's /proc/PID/environ"))?;
-    let shown = environ.join("\n");
+    let shown = shorten(&environ);
+    let count = |key: &str| {
+        environ
+            .iter()
+            .filter(|v| v.starts_with(&format!("{key}=")))
+            .count()
+    };
     let has = |var: &str| environ.iter().any(|v| v == var);
     for (var, why) in [
         ("GREETING=hello world", "-e KEY=VALUE sets KEY"),
         (
             "FROM_HOST=copied",
             "-e KEY copies KEY from the runtime's environment",
+        ),
+        (
+            "HOME=/home/learner",
+            "-e HOME=... replaces the default HOME",
+        ),
+        (
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "the command gets docker's default PATH when none is given",
         ),
     ] {
         ensure(has(var), || {
@@ -384,33 +498,46 @@ fn env_and_workdir_take_effect(ctx: &Ctx) -> Outcome {
             .seen(&shown)
         })?;
     }
-    ensure(environ.iter().any(|v| v.starts_with("PATH=")), || {
-        Fail::new("the command needs a PATH (docker's default when none is given)").seen(&shown)
+    ensure(count("HOME") == 1, || {
+        Fail::new("-e HOME=... replaces HOME: the environment should hold one HOME, not two")
+            .seen(&shown)
     })?;
-    for (prefix, why) in [
+    for (key, why) in [
         (
-            "SECRET_OF_THE_HOST=",
+            "SECRET_OF_THE_HOST",
             "the runtime's own environment must not leak into the command",
         ),
         (
-            "NOT_SET_ANYWHERE=",
+            "NOT_SET_ANYWHERE",
             "-e KEY for a KEY the runtime doesn't have leaves it unset",
         ),
     ] {
-        ensure(!environ.iter().any(|v| v.starts_with(prefix)), || {
-            Fail::new(why).seen(&shown)
-        })?;
+        ensure(count(key) == 0, || Fail::new(why).seen(&shown))?;
     }
-    let cwd = procfs::cwd(child);
     expect_eq(
         "-w DIR should be the command's working directory (/proc/PID/cwd)",
         Some(workdir),
-        cwd,
+        procfs::cwd(child),
+    )?;
+    let own = std::env::current_dir().ok();
+    expect_eq(
+        "the runtime's own working directory should not move (chdir in the child, not the parent)",
+        own,
+        procfs::cwd(runtime),
     )?;
     running.close_stdin();
     running
         .wait(SOON)?
         .expect_code(0, "cat exits 0 at end of input")
+}
+
+/// An environment for a message: at most a dozen lines.
+fn shorten(environ: &[String]) -> String {
+    let mut shown: Vec<String> = environ.iter().take(12).cloned().collect();
+    if environ.len() > 12 {
+        shown.push(format!("... and {} more", environ.len() - 12));
+    }
+    shown.join("\n")
 }
 
 fn orphans_are_adopted_and_reaped(ctx: &Ctx) -> Outcome {

@@ -25,7 +25,7 @@ use crate::spawn::{ExecReport, Stage};
 use crate::RunSpec;
 use anyhow::{bail, Context};
 use nix::errno::Errno;
-use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{self, SigSet, SigmaskHow};
 use nix::unistd::{chdir, execve};
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
@@ -98,17 +98,34 @@ fn is_executable_file(path: &Path) -> bool {
 }
 
 /// Undo the runtime's signal setup so the command starts as if from a fresh
-/// shell: every handler back to its default, nothing blocked.
+/// shell: every signal at its default action, nothing blocked.
 fn reset_signals() {
-    for sig in Signal::iterator() {
-        if sig == Signal::SIGKILL || sig == Signal::SIGSTOP {
+    // Handlers are reset by execve anyway, but SIG_IGN survives it: a runtime
+    // started under `nohup` (SIGHUP ignored), or any Rust program (SIGPIPE
+    // ignored), would hand those to the command, which could never trap them.
+    // All of 1..=SIGRTMAX, not only the classic 31: glibc's posix_spawn may
+    // leave the real-time signals it keeps for itself (32, 33) ignored in the
+    // programs it starts, and glibc's sigaction() refuses to touch them, so
+    // this goes to the kernel directly.
+    for signo in 1..=nix::libc::SIGRTMAX() {
+        if signo == nix::libc::SIGKILL || signo == nix::libc::SIGSTOP {
             continue; // their actions can't be changed
         }
-        // SAFETY: installing SIG_DFL runs no code of ours in signal context.
-        // Handlers would be reset by execve anyway; this also clears SIG_IGN,
-        // which execve keeps (a runtime started under `nohup` would otherwise
-        // hand the container an ignored SIGHUP it can never trap).
-        let _ = unsafe { signal::signal(sig, SigHandler::SigDfl) };
+        // The kernel's struct sigaction (handler, flags, restorer, mask), all
+        // zero: SIG_DFL, no flags, nothing blocked while it runs.
+        let default_action = [0u64; 4];
+        // SAFETY: rt_sigaction(2) reads `default_action` and changes no
+        // memory of ours; installing SIG_DFL runs no code in signal context.
+        // The last argument is the kernel's sigset size (64 signals = 8 bytes).
+        unsafe {
+            nix::libc::syscall(
+                nix::libc::SYS_rt_sigaction,
+                signo,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+        }
     }
     // The mask, too, survives execve: the command must not inherit the
     // signals the supervisor blocked.

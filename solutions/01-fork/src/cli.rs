@@ -90,8 +90,11 @@ pub fn parse<P: Parser>() -> Result<P, i32> {
 }
 
 /// Print an error the one way minibox prints errors: one line on stderr.
+/// Not `eprintln!`: it panics when stderr is a closed pipe (`... 2>&1 | head
+/// -0`), and a runtime must exit with its own code, not a panic's 101.
 pub fn report(message: &str) {
-    eprintln!("minibox: {message}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "minibox: {message}");
 }
 
 /// Print `error` (with its whole context chain, on one line) and return the

@@ -51,6 +51,22 @@ impl Invocation {
         self
     }
 
+    /// Start the runtime with `signal` ignored, as `nohup` starts a program
+    /// with SIGHUP ignored. An ignored signal stays ignored across execve.
+    pub fn ignore_signal(mut self, signal: Signal) -> Self {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: sigaction(2) with SIG_IGN is async-signal-safe, so it may
+        // run between fork and exec in the grader's (threaded) process.
+        unsafe {
+            self.command.pre_exec(move || {
+                nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigIgn)
+                    .map(drop)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        self
+    }
+
     /// Feed these bytes to its stdin, then close it (for [`Invocation::output`]).
     pub fn stdin(mut self, bytes: &[u8]) -> Self {
         self.stdin = Some(bytes.to_vec());
