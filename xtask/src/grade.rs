@@ -91,7 +91,7 @@ pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
             None => String::new(),
         };
         println!(
-            "  {:<10} {:<16} {:>3}/{:<3}{note}",
+            "  {:<10} {:<16} {:>3}/{}{note}",
             report.package, step.id, report.score, report.total
         );
         reports.push(report);
