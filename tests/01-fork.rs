@@ -5,7 +5,7 @@
 //! Each check starts the binary and asks the kernel (`/proc`) what happened.
 
 use grader::procfs;
-use grader::{ensure, expect_eq, poll, which, Check, Ctx, Fail, Needs, Outcome};
+use grader::{ensure, expect_eq, poll, Check, Ctx, Fail, Needs, Outcome};
 use nix::sys::signal::Signal;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -266,50 +266,10 @@ fn runtime_error_is_125(ctx: &Ctx) -> Outcome {
     out.expect_one_error_line("")
 }
 
-/// Wait until the runtime has a child running `program`; return its pid.
-fn child_running(ctx: &Ctx, runtime: i32, program: &str) -> Result<i32, Fail> {
-    let expected =
-        which(program).ok_or_else(|| Fail::new(format!("`{program}` is not on this machine")))?;
-    let found = poll(SOON, || {
-        let child = procfs::children_of(runtime)
-            .into_iter()
-            .find(|c| procfs::exe(c.pid).as_deref() == Some(expected.as_path()));
-        // A runtime that already ended (a zombie until the grader waits for
-        // it) will not start anything any more: stop looking.
-        let ended = procfs::stat(runtime).is_none_or(|s| s.state == 'Z');
-        match child {
-            Some(child) => Some(Some(child.pid)),
-            None if ended => Some(None),
-            None => None,
-        }
-    });
-    found
-        .flatten()
-        .inspect(|pid| ctx.track(*pid))
-        .ok_or_else(|| {
-            let children: Vec<String> = procfs::children_of(runtime)
-                .iter()
-                .map(|c| procfs::describe(c.pid))
-                .collect();
-            Fail::new(format!(
-                "the runtime (pid {runtime}) should have a child process running {program}"
-            ))
-            .expected(format!(
-                "a child whose /proc/PID/exe is {}",
-                expected.display()
-            ))
-            .seen(if children.is_empty() {
-                format!("no children; the runtime is {}", procfs::describe(runtime))
-            } else {
-                format!("children: {}", children.join(", "))
-            })
-        })
-}
-
 fn command_is_a_child_process(ctx: &Ctx) -> Outcome {
     let mut running = ctx.minibox(&["run", "--", "cat"]).spawn()?;
     let runtime = running.pid();
-    let child = child_running(ctx, runtime, "cat")?;
+    let child = ctx.process_running(runtime, "cat")?;
     ensure(child != runtime, || {
         Fail::new("the command must run in a new process")
     })?;
@@ -395,7 +355,7 @@ fn signals_start_clean(ctx: &Ctx) -> Outcome {
         .minibox(&["run", "--", "cat"])
         .ignore_signal(Signal::SIGHUP)
         .spawn()?;
-    let child = child_running(ctx, running.pid(), "cat")?;
+    let child = ctx.process_running(running.pid(), "cat")?;
     let status = std::fs::read_to_string(format!("/proc/{child}/status"))
         .map_err(|e| Fail::new("cannot read the command's /proc/PID/status").seen(e))?;
     for (field, what) in [
@@ -465,7 +425,7 @@ fn env_and_workdir_take_effect(ctx: &Ctx) -> Outcome {
         .env_remove_for_test("NOT_SET_ANYWHERE")
         .spawn()?;
     let runtime = running.pid();
-    let child = child_running(ctx, runtime, "cat")?;
+    let child = ctx.process_running(runtime, "cat")?;
     let environ = procfs::environ(child)
         .ok_or_else(|| Fail::new("cannot read the command's /proc/PID/environ"))?;
     let shown = shorten(&environ);

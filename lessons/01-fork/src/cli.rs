@@ -83,6 +83,8 @@ pub fn parse<P: Parser>() -> Result<P, i32> {
             if let Some(next) = lines.next() {
                 first = format!("{first} {next}");
             }
+        } else if let Some(values) = lines.next().filter(|l| l.starts_with("[possible values:")) {
+            first = format!("{first} {values}");
         }
         report(&format!("{first} (see `minibox --help`)"));
         RUNTIME_ERROR

@@ -26,6 +26,9 @@ pub enum Stage {
     Chdir = 1,
     Lookup = 2,
     Exec = 3,
+    /// A step of container set-up before the exec (later steps: mounts,
+    /// host name, ...); the report carries a description of it.
+    Setup = 4,
 }
 
 /// The close-on-exec pipe from child to parent.
@@ -44,10 +47,22 @@ impl ExecReport {
 
     /// In the child: report `errno` at `stage` to the parent, then exit.
     pub fn fail(&self, stage: Stage, errno: Errno) -> ! {
-        let mut message = [0u8; 8];
-        message[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
-        message[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
-        // 8 bytes are far below PIPE_BUF, so this write is atomic.
+        self.send(stage, errno, "")
+    }
+
+    /// In the child: report that set-up step `what` failed with `errno`,
+    /// then exit. The parent prints `minibox: <what>: <errno>` and exits 125.
+    pub fn fail_setup(&self, what: &str, errno: Errno) -> ! {
+        self.send(Stage::Setup, errno, what)
+    }
+
+    fn send(&self, stage: Stage, errno: Errno, what: &str) -> ! {
+        // stage, errno, then the description: one write of at most PIPE_BUF
+        // (4096) bytes is atomic, so the parent reads all of it or nothing.
+        let mut message = Vec::with_capacity(8 + what.len());
+        message.extend_from_slice(&(stage as u32).to_ne_bytes());
+        message.extend_from_slice(&(errno as i32).to_ne_bytes());
+        message.extend_from_slice(&what.as_bytes()[..what.len().min(4000)]);
         let _ = write(&self.write, &message);
         // SAFETY: _exit(2) ends the child at once. Not `std::process::exit`,
         // which would run the runtime's atexit handlers and flush stdio buffers
@@ -66,7 +81,7 @@ impl ExecReport {
         } = self;
         // Close our copy of the write end, or read() below would never see EOF.
         drop(write);
-        let mut message = [0u8; 8];
+        let mut message = [0u8; 4096];
         let mut filled = 0;
         while filled < message.len() {
             match read(&reader, &mut message[filled..]) {
@@ -81,17 +96,24 @@ impl ExecReport {
         }
         // The child failed and is exiting: reap it so no zombie is left.
         let _ = waitpid(child, None);
+        if filled < 8 {
+            return Err(anyhow::anyhow!(
+                "the container's set-up sent a garbled report"
+            ));
+        }
         let stage = u32::from_ne_bytes(message[..4].try_into().unwrap());
-        let errno = Errno::from_raw(i32::from_ne_bytes(message[4..].try_into().unwrap()));
-        Err(describe(stage, errno, cmd).into())
+        let errno = Errno::from_raw(i32::from_ne_bytes(message[4..8].try_into().unwrap()));
+        let what = String::from_utf8_lossy(&message[8..filled]);
+        Err(describe(stage, errno, &what, cmd).into())
     }
     // ANCHOR_END: wait_for_exec
 }
 
-fn describe(stage: u32, errno: Errno, cmd: &Prepared) -> Failure {
+fn describe(stage: u32, errno: Errno, what: &str, cmd: &Prepared) -> Failure {
     let name = &cmd.name;
     let why = errno.desc().to_lowercase();
     match stage {
+        s if s == Stage::Setup as u32 => Failure::new(RUNTIME_ERROR, format!("{what}: {why}")),
         s if s == Stage::Chdir as u32 => {
             let dir = cmd
                 .workdir

@@ -97,6 +97,104 @@ impl Ctx {
         }
     }
 
+    /// Wait (at most 5 s) until a process running `program` appears below
+    /// `root` (its child, grandchild, ...); track it, and return its pid.
+    /// Gives up early when `root` has ended.
+    pub fn process_running(&self, root: i32, program: &str) -> Result<i32, Fail> {
+        let expected = which(program)
+            .ok_or_else(|| Fail::new(format!("`{program}` is not on this machine")))?;
+        let found = poll(std::time::Duration::from_secs(5), || {
+            let process = procfs::descendants(root).into_iter().find(|p| {
+                p.state != 'Z' && procfs::exe(p.pid).as_deref() == Some(expected.as_path())
+            });
+            // A runtime that already ended (a zombie until the grader waits
+            // for it) will not start anything any more: stop looking.
+            let ended = procfs::stat(root).is_none_or(|s| s.state == 'Z');
+            match process {
+                Some(process) => Some(Some(process.pid)),
+                None if ended => Some(None),
+                None => None,
+            }
+        });
+        match found.flatten() {
+            Some(pid) => {
+                self.track(pid);
+                Ok(pid)
+            }
+            None => {
+                let below: Vec<String> = procfs::descendants(root)
+                    .iter()
+                    .map(|p| procfs::describe(p.pid))
+                    .collect();
+                Err(Fail::new(format!(
+                    "the runtime (pid {root}) should be running {program} below it"
+                ))
+                .expected(format!(
+                    "a process whose /proc/PID/exe is {}",
+                    expected.display()
+                ))
+                .seen(if below.is_empty() {
+                    format!(
+                        "nothing below it; the runtime is {}",
+                        procfs::describe(root)
+                    )
+                } else {
+                    format!("below it: {}", below.join(", "))
+                }))
+            }
+        }
+    }
+
+    /// Track every process below `root` (see [`Ctx::track`]).
+    pub fn track_tree(&self, root: i32) {
+        for process in procfs::descendants(root) {
+            self.track(process.pid);
+        }
+    }
+
+    /// Run a host program inside namespaces of process `pid` (like `nsenter
+    /// --target PID --uts ...`) and return its stdout. `kinds` are names in
+    /// `/proc/PID/ns`.
+    pub fn host_in_namespaces_of(
+        &self,
+        pid: i32,
+        kinds: &[&str],
+        argv: &[&str],
+    ) -> Result<String, Fail> {
+        use std::os::unix::process::CommandExt;
+        let mut files = Vec::new();
+        for kind in kinds {
+            let path = format!("/proc/{pid}/ns/{kind}");
+            files.push(
+                std::fs::File::open(&path)
+                    .map_err(|e| Fail::new(format!("cannot open {path}")).seen(e))?,
+            );
+        }
+        let mut command = std::process::Command::new(argv[0]);
+        command.args(&argv[1..]);
+        // SAFETY: setns(2) is a plain system call, safe between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                for file in &files {
+                    nix::sched::setns(file, nix::sched::CloneFlags::empty())?;
+                }
+                Ok(())
+            });
+        }
+        let out = command.output().map_err(|e| {
+            Fail::new(format!(
+                "cannot run {argv:?} in the namespaces of pid {pid}"
+            ))
+            .seen(e)
+        })?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The binary under test, at another path (a copy, say).
+    pub fn minibox_at(&self, binary: &Path, args: &[&str]) -> Invocation {
+        Invocation::new(&binary.to_string_lossy(), args, self.log.clone())
+    }
+
     /// A fresh empty directory, removed when dropped.
     pub fn temp_dir(&self) -> TempDir {
         TempDir::new(self.step.id)

@@ -4,7 +4,7 @@
 use crate::check::Fail;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -20,51 +20,132 @@ pub type StderrLog = Arc<Mutex<Vec<String>>>;
 
 /// A command line for the binary under test, not started yet.
 pub struct Invocation {
-    command: Command,
+    binary: String,
+    args: Vec<String>,
     shown: String,
     stdin: Option<Vec<u8>>,
     log: StderrLog,
+    env: Vec<(OsString, Option<OsString>)>,
+    ignored: Vec<Signal>,
+    lab: bool,
+    user: Option<(u32, u32)>,
 }
+
+/// The set-up of a lab, run by `sh` inside the lab's fresh namespaces before
+/// it becomes the runtime: things a container must *not* see.
+const LAB_SCRIPT: &str = r#"
+fail() { echo "grader lab: cannot $1 (the grader needs iproute2 and util-linux: run .ci/install)" >&2; exit 99; }
+ip link add grader-lab0 type veth peer name grader-lab1 || fail "create a veth pair in the lab's network namespace"
+ipcmk -M 4096 >/dev/null || fail "create a SysV shared memory segment in the lab's IPC namespace"
+hostname grader-lab || fail "set the lab's hostname"
+exec "$@"
+"#;
 
 impl Invocation {
     pub(crate) fn new(binary: &str, args: &[&str], log: StderrLog) -> Self {
-        let mut command = Command::new(binary);
-        command.args(args);
         Invocation {
-            command,
+            binary: binary.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             shown: format!("minibox {}", shell_words(args)),
             stdin: None,
             log,
+            env: Vec::new(),
+            ignored: Vec::new(),
+            lab: false,
+            user: None,
         }
     }
 
     /// Set an environment variable of the runtime itself.
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.command.env(key, value);
+        self.env
+            .push((key.as_ref().into(), Some(value.as_ref().into())));
         self
     }
 
     /// Make sure the runtime does *not* have this variable, whatever the
     /// grader's own environment holds.
     pub fn env_remove_for_test(mut self, key: impl AsRef<OsStr>) -> Self {
-        self.command.env_remove(key);
+        self.env.push((key.as_ref().into(), None));
         self
     }
 
     /// Start the runtime with `signal` ignored, as `nohup` starts a program
     /// with SIGHUP ignored. An ignored signal stays ignored across execve.
     pub fn ignore_signal(mut self, signal: Signal) -> Self {
+        self.ignored.push(signal);
+        self
+    }
+
+    /// Run the runtime inside a *lab*: fresh mount (with `/` made shared, as
+    /// systemd makes it), UTS, IPC and network namespaces, holding a veth pair
+    /// `grader-lab0`/`grader-lab1`, a SysV shared memory segment and the host
+    /// name `grader-lab`. The lab stands in for the host: whatever the
+    /// runtime leaks lands in the lab (where the check sees it), never on the
+    /// real host. Its namespaces are the runtime's own: `/proc/<runtime>/ns/*`.
+    /// Needs root.
+    pub fn in_lab(mut self) -> Self {
+        self.lab = true;
+        self
+    }
+
+    /// Run the runtime as this uid and gid, with no supplementary groups (an
+    /// unprivileged caller). Needs root.
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Self {
+        self.user = Some((uid, gid));
+        self
+    }
+
+    fn command(&self) -> Command {
         use std::os::unix::process::CommandExt;
-        // SAFETY: sigaction(2) with SIG_IGN is async-signal-safe, so it may
-        // run between fork and exec in the grader's (threaded) process.
+        let mut command = if self.lab {
+            let mut command = Command::new("sh");
+            command.args(["-c", LAB_SCRIPT, "sh", &self.binary]);
+            command
+        } else {
+            Command::new(&self.binary)
+        };
+        command.args(&self.args);
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let (ignored, lab, user) = (self.ignored.clone(), self.lab, self.user);
+        // SAFETY: between fork and exec in the grader's threaded process, only
+        // plain system calls run here (sigaction, unshare, mount, setgroups,
+        // setgid, setuid): all async-signal-safe, and nothing allocates.
         unsafe {
-            self.command.pre_exec(move || {
-                nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigIgn)
-                    .map(drop)
-                    .map_err(std::io::Error::from)
+            command.pre_exec(move || {
+                use nix::mount::{mount, MsFlags};
+                use nix::sched::{unshare, CloneFlags};
+                for &signal in &ignored {
+                    nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigIgn)?;
+                }
+                if lab {
+                    unshare(
+                        CloneFlags::CLONE_NEWNS
+                            | CloneFlags::CLONE_NEWUTS
+                            | CloneFlags::CLONE_NEWIPC
+                            | CloneFlags::CLONE_NEWNET,
+                    )?;
+                    // First cut the lab off from the host's mounts, then make
+                    // it shared within itself: a runtime that forgets to make
+                    // its own mounts private leaks into the lab, visibly.
+                    let none = None::<&str>;
+                    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)?;
+                    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SHARED, none)?;
+                }
+                if let Some((uid, gid)) = user {
+                    nix::unistd::setgroups(&[])?;
+                    nix::unistd::setgid(nix::unistd::Gid::from_raw(gid))?;
+                    nix::unistd::setuid(nix::unistd::Uid::from_raw(uid))?;
+                }
+                Ok(())
             });
         }
-        self
+        command
     }
 
     /// Feed these bytes to its stdin, then close it (for [`Invocation::output`]).
@@ -89,13 +170,13 @@ impl Invocation {
     }
 
     /// Start it with stdin, stdout and stderr as pipes, and return at once.
-    pub fn spawn(mut self) -> Result<Running, Fail> {
-        self.command
+    pub fn spawn(self) -> Result<Running, Fail> {
+        let mut command = self.command();
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = self
-            .command
+        let mut child = command
             .spawn()
             .map_err(|e| Fail::new(format!("could not start `{}`", self.shown)).seen(e))?;
         let stdout = child.stdout.take().expect("piped");

@@ -78,6 +78,78 @@ pub fn environ(pid: i32) -> Option<Vec<String>> {
     )
 }
 
+/// Every descendant of `pid` (children, their children, ...), parents first.
+pub fn descendants(pid: i32) -> Vec<Stat> {
+    let mut found = Vec::new();
+    let mut pending = vec![pid];
+    while let Some(parent) = pending.pop() {
+        for child in children_of(parent) {
+            pending.push(child.pid);
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// The namespace `kind` (`pid`, `net`, `mnt`, ...) of a process, as the
+/// kernel names it in `/proc/PID/ns/KIND`: `net:[4026531840]`. Two processes
+/// are in the same namespace exactly when these are equal.
+pub fn namespace(pid: i32, kind: &str) -> Option<String> {
+    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .ok()
+        .map(|link| link.to_string_lossy().into_owned())
+}
+
+/// A process's pid in each PID namespace it is in, outermost first (the
+/// `NSpid:` line of `/proc/PID/status`): `[31337, 2]` is pid 31337 on the
+/// host and pid 2 in its container.
+pub fn nspid(pid: i32) -> Option<Vec<i32>> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    line.split_whitespace().map(|n| n.parse().ok()).collect()
+}
+
+/// One line of `/proc/PID/mountinfo` (see proc(5)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub mount_point: String,
+    /// `shared:N`, `master:N`, ...: how mount events propagate. None of them
+    /// means private.
+    pub optional: Vec<String>,
+    pub fs_type: String,
+    pub source: String,
+}
+
+impl Mount {
+    pub fn is_shared(&self) -> bool {
+        self.optional.iter().any(|f| f.starts_with("shared:"))
+    }
+}
+
+/// Parse the text of a `mountinfo` file.
+pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let fields: Vec<&str> = before.split(' ').collect();
+            let mut after = after.split(' ');
+            Some(Mount {
+                mount_point: fields.get(4)?.to_string(),
+                optional: fields.get(6..)?.iter().map(|f| f.to_string()).collect(),
+                fs_type: after.next()?.to_string(),
+                source: after.next()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The mount table of a process's mount namespace, as it sees it.
+pub fn mountinfo(pid: i32) -> Option<Vec<Mount>> {
+    Some(parse_mountinfo(
+        &fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?,
+    ))
+}
+
 /// A short description of a process for messages: `pid 42 (sleep)`, with
 /// what a learner can't guess from the name.
 pub fn describe(pid: i32) -> String {
@@ -110,11 +182,29 @@ mod tests {
     }
 
     #[test]
+    fn parses_mountinfo_with_and_without_propagation() {
+        let text = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                    98 22 0:45 / /tmp/x rw - tmpfs grader-tmpfs rw\n";
+        let mounts = parse_mountinfo(text);
+        assert_eq!(mounts.len(), 2);
+        assert_eq!(mounts[0].mount_point, "/");
+        assert!(mounts[0].is_shared());
+        assert_eq!(
+            (mounts[1].fs_type.as_str(), mounts[1].source.as_str()),
+            ("tmpfs", "grader-tmpfs")
+        );
+        assert!(!mounts[1].is_shared());
+    }
+
+    #[test]
     fn reads_our_own_process() {
         let me = std::process::id() as i32;
         let s = stat(me).unwrap();
         assert_eq!(s.pid, me);
         assert_eq!(s.ppid, nix::unistd::getppid().as_raw());
         assert!(environ(me).unwrap().iter().any(|v| v.contains('=')));
+        assert_eq!(nspid(me).unwrap().first(), Some(&me));
+        assert!(namespace(me, "net").unwrap().starts_with("net:["));
+        assert!(mountinfo(me).unwrap().iter().any(|m| m.mount_point == "/"));
     }
 }

@@ -1,0 +1,174 @@
+//! Inside the container: the runtime's small init, PID 1.
+//!
+//! The process `clone` makes is a copy of the runtime, already inside the new
+//! namespaces. It finishes the set-up that can only be done from inside (the
+//! mounts, the host name), then stays as the container's PID 1 while the
+//! command runs as its child, PID 2, like `docker run --init` (tini).
+//!
+//! Why not make the command PID 1 itself? The kernel treats PID 1 of a
+//! namespace specially:
+//!
+//! - it receives no signal it hasn't installed a handler for: a program that
+//!   relies on SIGTERM's or SIGINT's default action (most do) can't be stopped
+//!   with Ctrl-C or `docker stop` when it runs as PID 1;
+//! - every orphan in the namespace is re-parented to it, and a program that
+//!   doesn't expect children never reaps them: zombies pile up;
+//! - when it exits, the kernel kills every other process in the namespace.
+//!
+//! minibox's init does all three right with step 01's supervisor: it blocks
+//! the signals and forwards them, reaps every child, and exits with the
+//! command's status, which takes the rest of the container with it.
+
+use crate::{mounts, ContainerSpec};
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::signal::Signal;
+use nix::unistd::{read, write, Gid, Uid};
+use std::os::fd::OwnedFd;
+use step01::exec::Prepared;
+use step01::spawn::{self, ExecReport};
+use step01::status::{exit_code, RUNTIME_ERROR};
+use step01::supervise::Supervisor;
+
+/// A one-shot gate: the child waits at it until the runtime has finished the
+/// outside half of the set-up (the user namespace maps).
+pub struct Gate {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Gate {
+    pub fn new() -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .context("cannot create the start gate (pipe2)")?;
+        Ok(Gate { read, write })
+    }
+
+    /// In the runtime: let the child go on.
+    pub fn open(self) {
+        let Gate {
+            read,
+            write: writer,
+        } = self;
+        drop(read);
+        let _ = write(&writer, b"go");
+    }
+
+    /// In the child: wait until the runtime opens the gate. `false` if the
+    /// runtime went away instead (its end closed without a word).
+    pub fn wait(self) -> bool {
+        let Gate {
+            read: reader,
+            write,
+        } = self;
+        drop(write); // or we would hold the pipe open ourselves
+        let mut byte = [0u8; 2];
+        loop {
+            match read(&reader, &mut byte) {
+                Ok(n) => return n > 0,
+                Err(Errno::EINTR) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+// ANCHOR: container_init
+/// The child's whole life: set up from inside, then be PID 1 until the
+/// command ends. Never returns.
+pub fn container_init(spec: &ContainerSpec, cmd: &Prepared, report: ExecReport, gate: Gate) -> ! {
+    if let Err(errno) = die_with_parent() {
+        report.fail_setup(
+            "cannot tie the container to the runtime (prctl PR_SET_PDEATHSIG)",
+            errno,
+        );
+    }
+    if !gate.wait() {
+        exit(RUNTIME_ERROR); // the runtime is gone or gave up: nothing to report to
+    }
+    if spec.namespaces.user {
+        if let Err(errno) = become_root(spec) {
+            report.fail_setup(
+                "cannot become root in the user namespace (setresuid)",
+                errno,
+            );
+        }
+    }
+    if let Err(errno) = mounts::make_private() {
+        report.fail_setup(
+            "cannot make the container's mounts private (mount / MS_REC|MS_PRIVATE)",
+            errno,
+        );
+    }
+    if spec.namespaces.pid {
+        if let Err(errno) = mounts::mount_proc() {
+            report.fail_setup("cannot mount /proc for the container", errno);
+        }
+    }
+    if spec.namespaces.uts {
+        if let Err(errno) = set_hostname(&spec.hostname) {
+            report.fail_setup("cannot set the container's hostname (sethostname)", errno);
+        }
+    }
+    // Name this process in `ps`: it is a copy of the runtime, and "minibox-init"
+    // says what it does there. (comm is at most 15 bytes.)
+    let _ = prctl::set_name(c"minibox-init");
+    exit(run_as_init(cmd, report))
+}
+// ANCHOR_END: container_init
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit(2) ends the process without running the runtime's exit
+    // handlers, which belong to the parent's copy of the program.
+    unsafe { nix::libc::_exit(code) }
+}
+
+// ANCHOR: die_with_parent
+/// If the runtime dies (even of SIGKILL), the container must not live on
+/// without its supervisor.
+fn die_with_parent() -> nix::Result<()> {
+    // TODO(lesson-02): ask the kernel to send this process SIGKILL when its parent (the runtime) dies: prctl(PR_SET_PDEATHSIG, SIGKILL)
+    // nix: `nix::sys::prctl::set_pdeathsig`. As PID 1, this process takes the
+    // whole PID namespace with it when it dies.
+    todo!(
+        "lesson-02: ask the kernel to send this process SIGKILL when its parent (the runtime) dies: prctl(PR_SET_PDEATHSIG, SIGKILL)"
+    );
+}
+// ANCHOR_END: die_with_parent
+
+/// After the maps are written: take uid and gid 0 inside. A process that
+/// created a user namespace keeps its old ids, which may not be mapped (root
+/// outside, say, when root inside is 100000 outside).
+fn become_root(spec: &ContainerSpec) -> nix::Result<()> {
+    let root_gid = Gid::from_raw(0);
+    nix::unistd::setresgid(root_gid, root_gid, root_gid)?;
+    if spec.user_mapping.is_some_and(|m| m.privileged) {
+        // Drop the host's supplementary groups; unprivileged writers had
+        // to deny setgroups, so there it is not possible (nor needed).
+        nix::unistd::setgroups(&[])?;
+    }
+    let root = Uid::from_raw(0);
+    nix::unistd::setresuid(root, root, root)
+}
+
+// ANCHOR: set_hostname
+fn set_hostname(name: &str) -> nix::Result<()> {
+    // TODO(lesson-02): set the host name of this UTS namespace: sethostname(name)
+    todo!("lesson-02: set the host name of this UTS namespace: sethostname(name)");
+}
+// ANCHOR_END: set_hostname
+
+// ANCHOR: run_as_init
+/// Be PID 1: run the command as a child and supervise it; return the code
+/// to exit with.
+fn run_as_init(cmd: &Prepared, report: ExecReport) -> i32 {
+    // TODO(lesson-02): be PID 1: Supervisor::start(), spawn::spawn(cmd, &report), drop the report (your copy of the pipe), then return exit_code of supervisor.wait(child)
+    // All of it is step 01's, already written: this init is a runtime too.
+    // If something fails, report it with `report.fail_setup(...)` (before the
+    // drop) or return RUNTIME_ERROR (after).
+    todo!(
+        "lesson-02: be PID 1: Supervisor::start(), spawn::spawn(cmd, &report), drop the report (your copy of the pipe), then return exit_code of supervisor.wait(child)"
+    );
+}
+// ANCHOR_END: run_as_init

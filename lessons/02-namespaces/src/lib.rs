@@ -1,0 +1,69 @@
+//! # Step 02: namespaces
+//!
+//! The command now runs inside new namespaces (docker's defaults: PID, mount,
+//! UTS, IPC, network, cgroup; a user namespace with `--userns`), as PID 2
+//! under the runtime's small init.
+//!
+//! The path of `minibox run -- CMD`, on top of step 01:
+//!
+//! 1. [`cli`] reads the flags; [`hostname::validate`] and friends refuse bad
+//!    input before anything exists;
+//! 2. step 01's supervisor blocks signals; [`namespaces::clone_process`]
+//!    starts a child in the new namespaces, with [`namespaces::clone_flags`];
+//! 3. outside, [`userns::write_maps`] gives its user namespace its maps, then
+//!    opens the gate;
+//! 4. inside, [`init::container_init`] makes the mounts private, mounts
+//!    `/proc`, sets the host name, and runs the command as PID 2;
+//! 5. outside, step 01's exec report and supervisor wait for it all.
+
+pub mod cli;
+pub mod hostname;
+pub mod init;
+pub mod mounts;
+pub mod namespaces;
+pub mod userns;
+
+use namespaces::{Cloned, Namespaces};
+use step01::exec::Prepared;
+use step01::spawn::ExecReport;
+use step01::supervise::Supervisor;
+use userns::UserMapping;
+
+/// Everything `run` needs to start a container, checked.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// The command, its environment and working directory (step 01).
+    pub process: step01::RunSpec,
+    pub namespaces: Namespaces,
+    /// The UTS name, when the container has its own UTS namespace.
+    pub hostname: String,
+    /// With a user namespace: how its ids map to the host's.
+    pub user_mapping: Option<UserMapping>,
+}
+
+// ANCHOR: run
+/// Run a container; return the code the runtime should exit with.
+pub fn run(spec: &ContainerSpec) -> anyhow::Result<i32> {
+    let prepared = Prepared::new(&spec.process)?;
+    let supervisor = Supervisor::start()?;
+    let report = ExecReport::new()?;
+    let gate = init::Gate::new()?;
+    let flags = namespaces::clone_flags(&spec.namespaces);
+    let child = match namespaces::clone_process(flags)? {
+        Cloned::Child => init::container_init(spec, &prepared, report, gate),
+        Cloned::Parent(child) => child,
+    };
+    if let Some(mapping) = &spec.user_mapping {
+        if let Err(error) = userns::write_maps(child, mapping) {
+            // The child waits at the gate: end it, or it would outlive us.
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(child, None);
+            return Err(error);
+        }
+    }
+    gate.open();
+    report.wait_for_exec(child, &prepared)?;
+    let status = supervisor.wait(child)?;
+    Ok(step01::status::exit_code(status))
+}
+// ANCHOR_END: run
