@@ -405,7 +405,11 @@ pub fn main(step: Step, checks: Vec<Check>) -> ! {
     }
     let total: u32 = checks.iter().map(|c| c.points).sum();
     let count = checks.len();
-    if let Err(blocked) = preflight::verdict(step.needs, &preflight::Machine::probe(step.needs)) {
+    let machine = preflight::Machine::probe(step.needs);
+    if let Err(blocked) = preflight::verdict(step.needs, &machine) {
+        if step.needs == Needs::Root && machine.linux && !machine.root {
+            preflight::rerun_with_sudo(step.package); // returns only if it can't
+        }
         eprintln!(
             "\n{}: the checks of step {} can't run on this machine.\n  why: {blocked}\n",
             step.package, step.id
