@@ -105,6 +105,13 @@ fn main() {
                 run: sigkill_of_the_runtime_ends_the_container,
             },
             Check {
+                name: "the_container_ends_with_its_command",
+                points: 1,
+                section: "pid-1",
+                hint: "When the command exits, the init exits with its code; as PID 1 its exit makes the kernel end every other process of the namespace. Don't wait for the other children.",
+                run: the_container_ends_with_its_command,
+            },
+            Check {
                 name: "bad_input_is_one_line",
                 points: 1,
                 section: "the-host-name",
@@ -628,6 +635,41 @@ fn sigkill_of_the_runtime_ends_the_container(ctx: &Ctx) -> Outcome {
         Fail::new("after SIGKILL of the runtime no process of the container may live on")
             .expected("the init gets SIGKILL when its parent dies (PR_SET_PDEATHSIG), and the PID namespace ends with it")
             .seen(format!("still alive: {}", left.join(", ")))
+    })
+}
+
+fn the_container_ends_with_its_command(ctx: &Ctx) -> Outcome {
+    // The command leaves a sleep in the background, then exits once the
+    // grader has found that sleep (when its stdin closes).
+    let script = "sleep 1000 & echo $!; read line; exit 3";
+    let mut running = ctx
+        .minibox(&["run", "--", "sh", "-c", script])
+        .in_lab()
+        .spawn()?;
+    let runtime = running.pid();
+    let inner: i32 = running
+        .read_line(SOON)?
+        .trim()
+        .parse()
+        .map_err(|_| Fail::new("the command should print the sleep's pid"))?;
+    let background = poll(SOON, || host_pid_of(runtime, inner).and_then(procfs::stat))
+        .ok_or_else(|| Fail::new(format!("no process with pid {inner} in the container")))?;
+    ctx.track(background.pid);
+    running.close_stdin();
+    let out = running.wait(SOON)?;
+    out.expect_code(
+        3,
+        "the container's exit code is its command's, even with a process left in the background",
+    )?;
+    let gone = poll(SOON, || {
+        procfs::stat(background.pid)
+            .is_none_or(|now| now.start_time != background.start_time || now.state == 'Z')
+            .then_some(())
+    });
+    ensure(gone.is_some(), || {
+        Fail::new("when the command ends, the container ends: its other processes must not live on")
+            .expected("the init exits with the command, and the kernel ends the rest of its PID namespace")
+            .seen(format!("still alive: {}", procfs::describe(background.pid)))
     })
 }
 
