@@ -94,7 +94,7 @@ fn main() {
                 name: "sigterm_reaches_the_command",
                 points: 2,
                 section: "pid-1",
-                hint: "The runtime forwards to the init, the init forwards to the command: run_as_init must use step 01's Supervisor, which blocks the signals and forwards them.",
+                hint: "The runtime forwards to the init, the init forwards to the command: run_as_init must use step 01's Supervisor. And drop the report after spawning, or the runtime waits for its end-of-file forever.",
                 run: sigterm_reaches_the_command,
             },
             Check {
@@ -115,7 +115,7 @@ fn main() {
                 name: "bad_input_is_one_line",
                 points: 1,
                 section: "the-host-name",
-                hint: "Check the flags before creating anything: an invalid host name or network mode is `minibox: ...` on one line and exit 125; a valid 63-character name works.",
+                hint: "Check the flags before creating anything: an invalid host name or network mode is `minibox: ...` on one line and exit 125; a valid 63-character name works; a command not found inside still reaches the runtime's exec report (127).",
                 run: bad_input_is_one_line,
             },
         ],
@@ -128,9 +128,14 @@ fn cat_in_lab(ctx: &Ctx, args: &[&str]) -> Result<(Running, i32), Fail> {
     let mut full = vec!["run"];
     full.extend_from_slice(args);
     full.extend_from_slice(&["--", "cat"]);
-    let running = ctx.minibox(&full).in_lab().spawn()?;
-    let command = ctx.process_running(running.pid(), "cat")?;
-    Ok((running, command))
+    let mut running = ctx.minibox(&full).in_lab().spawn()?;
+    match ctx.process_running(running.pid(), "cat") {
+        Ok(command) => Ok((running, command)),
+        Err(fail) => Err(match running.ended() {
+            Some(ended) => Fail::new(format!("{} (the runtime: {ended})", fail.what)),
+            None => fail,
+        }),
+    }
 }
 
 fn finish(mut running: Running) -> Outcome {
@@ -418,13 +423,18 @@ fn userns_root_is_not_root_outside(ctx: &Ctx) -> Outcome {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
         .map_err(|e| Fail::new("setup").seen(e))?;
     let file = dir.path().join("made-inside");
-    let script = format!("id -u; touch {}; exec cat", file.display());
+    let script = format!("id -u; id -g; touch {}; exec cat", file.display());
     let mut running = ctx
         .minibox(&["run", "--userns", "--", "sh", "-c", &script])
         .spawn()?;
     let runtime = running.pid();
     expect_eq(
         "`id -u` inside a user namespace should say 0 (root)",
+        "0",
+        running.read_line(SOON)?.as_str(),
+    )?;
+    expect_eq(
+        "`id -g` inside should say 0 too (setresgid after the maps)",
         "0",
         running.read_line(SOON)?.as_str(),
     )?;
@@ -439,10 +449,18 @@ fn userns_root_is_not_root_outside(ctx: &Ctx) -> Outcome {
             .expected("/proc/PID/uid_map: 0 <a uid that isn't 0> <count>")
             .seen(format!("{map:?}"))
     })?;
-    let owner = poll(SOON, || std::fs::metadata(&file).ok().map(|m| m.uid()));
+    let gmap = map_line(command, "gid_map");
+    ensure(gmap.len() == 3 && gmap[0] == 0 && gmap[1] != 0, || {
+        Fail::new("group root inside must map to an unprivileged gid outside")
+            .expected("/proc/PID/gid_map: 0 <a gid that isn't 0> <count>")
+            .seen(format!("{gmap:?}"))
+    })?;
+    let owner = poll(SOON, || {
+        std::fs::metadata(&file).ok().map(|m| (m.uid(), m.gid()))
+    });
     expect_eq(
-        "a file made by root inside belongs, on the host, to the uid root maps to",
-        Some(map[1]),
+        "a file made by root inside belongs, on the host, to the uid and gid root maps to",
+        Some((map[1], gmap[1])),
         owner,
     )?;
     finish(running)
@@ -453,15 +471,25 @@ fn userns_for_an_unprivileged_caller(ctx: &Ctx) -> Outcome {
     // wherever the workshop is checked out.
     let dir = ctx.temp_dir();
     let binary = dir.path().join("minibox");
-    std::fs::copy(ctx.binary(), &binary)
-        .map_err(|e| Fail::new("setup: copy the binary").seen(e))?;
-    let nobody = 65534;
+    // cp(1), not std::fs::copy: our own writable descriptor of the copy would
+    // be inherited by processes other check threads fork at that moment, and
+    // exec of a file open for writing fails with ETXTBSY.
+    let copied = std::process::Command::new("cp")
+        .arg(ctx.binary())
+        .arg(&binary)
+        .status()
+        .is_ok_and(|s| s.success());
+    ensure(copied, || {
+        Fail::new("setup: cannot copy the binary to a temp dir")
+    })?;
+    // A uid and a gid that differ, so a map that mixes them up shows.
+    let (uid, gid) = (65534, 65533);
     let mut running = ctx
         .minibox_at(
             &binary,
             &["run", "--userns", "--", "sh", "-c", "id -u; exec cat"],
         )
-        .run_as(nobody, nobody)
+        .run_as(uid, gid)
         .spawn()?;
     let line = running.read_line(SOON).map_err(|fail| {
         let restricted = std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone").is_ok_and(|v| v.trim() == "0")
@@ -480,12 +508,12 @@ fn userns_for_an_unprivileged_caller(ctx: &Ctx) -> Outcome {
     let command = ctx.process_running(running.pid(), "cat")?;
     expect_eq(
         "uid_map for caller uid 65534: its own uid, once",
-        vec![0, nobody, 1],
+        vec![0, uid, 1],
         map_line(command, "uid_map"),
     )?;
     expect_eq(
-        "gid_map for caller gid 65534: its own gid, once",
-        vec![0, nobody, 1],
+        "gid_map for caller gid 65533: its own gid, once",
+        vec![0, gid, 1],
         map_line(command, "gid_map"),
     )?;
     let setgroups =
@@ -599,7 +627,8 @@ fn sigterm_reaches_the_command(ctx: &Ctx) -> Outcome {
 }
 
 fn sigkill_of_the_runtime_ends_the_container(ctx: &Ctx) -> Outcome {
-    let script = "sleep 1000 & echo ready; exec sleep 1000";
+    // The container ignores SIGTERM: only SIGKILL is sure to end it.
+    let script = "trap '' TERM; sleep 1000 & echo ready; exec sleep 1000";
     let mut running = ctx
         .minibox(&["run", "--", "sh", "-c", script])
         .in_lab()
@@ -692,6 +721,15 @@ fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {
         longest.as_str(),
         out.stdout_text().trim(),
     )?;
+    let out = ctx
+        .minibox(&["run", "--", "grader-no-such-command"])
+        .in_lab()
+        .output()?;
+    out.expect_code(
+        127,
+        "a command not found inside is 127, reported from inside through the exec report",
+    )?;
+    out.expect_one_error_line("grader-no-such-command")?;
     let too_long = "a".repeat(64);
     for (args, mentions) in [
         (vec!["--hostname", "bad_name"], "bad_name"),

@@ -56,7 +56,7 @@ pub const DEFAULT_RANGE: (u32, u32) = (100_000, 65_536);
 
 /// The mapping for a container started by `uid`/`gid`.
 pub fn mapping_for(uid: Uid, gid: Gid) -> UserMapping {
-    if uid.is_root() {
+    if uid.is_root() && in_initial_user_namespace() {
         let (start, count) = subordinate("/etc/subuid").unwrap_or(DEFAULT_RANGE);
         let (gstart, gcount) = subordinate("/etc/subgid").unwrap_or(DEFAULT_RANGE);
         UserMapping {
@@ -87,6 +87,13 @@ pub fn mapping_for(uid: Uid, gid: Gid) -> UserMapping {
             privileged: false,
         }
     }
+}
+
+/// Root of the machine, or only root of a user namespace (`unshare -r`)?
+/// The initial user namespace maps every uid to itself: `0 0 4294967295`.
+fn in_initial_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
 }
 
 /// root's range in a `/etc/subuid`-style file (`root:100000:65536`).
