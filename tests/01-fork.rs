@@ -5,7 +5,7 @@
 //! Each check starts the binary and asks the kernel (`/proc`) what happened.
 
 use grader::procfs;
-use grader::{ensure, expect_eq, poll, Check, Ctx, Fail, Needs, Outcome};
+use grader::{ensure, expect_eq, kill_and_wait_reaped, poll, Check, Ctx, Fail, Needs, Outcome};
 use nix::sys::signal::Signal;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -549,26 +549,16 @@ fn orphans(ctx: &Ctx, count: usize) -> Outcome {
             .seen(format!("{stray}; the runtime: {runtime_state}"))
     })?;
     // End them (they are ours), all at once: their SIGCHLDs coalesce.
-    for &pid in &orphans {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-    }
-    let reaped = poll(SOON, || {
-        orphans
+    let left = kill_and_wait_reaped(&orphans, SOON);
+    ensure(left.is_empty(), || {
+        let zombies = left
             .iter()
-            .all(|&pid| procfs::stat(pid).is_none())
-            .then_some(())
-    });
-    ensure(reaped.is_some(), || {
-        let zombies: Vec<i32> = orphans
-            .iter()
-            .copied()
-            .filter(|&pid| procfs::stat(pid).is_some_and(|s| s.state == 'Z' && s.ppid == runtime))
-            .collect();
+            .filter(|s| s.state == 'Z' && s.ppid == runtime)
+            .count();
         let what = match running.ended() {
             Some(ended) => format!("the runtime ended before reaping them ({ended})"),
             None if count > 1 => format!(
-                "{} of {count} dead orphans are zombies (state Z) of the runtime: one SIGCHLD can stand for many dead children",
-                zombies.len()
+                "{zombies} of {count} dead orphans are zombies (state Z) of the runtime: one SIGCHLD can stand for many dead children"
             ),
             None => format!("pid {} is a zombie (state Z) of the runtime", orphans[0]),
         };
@@ -579,13 +569,7 @@ fn orphans(ctx: &Ctx, count: usize) -> Outcome {
             "all {count} gone from /proc within {} s of being killed",
             SOON.as_secs()
         ))
-        .seen(format!(
-            "{} still in /proc",
-            orphans
-                .iter()
-                .filter(|&&p| procfs::stat(p).is_some())
-                .count()
-        ))
+        .seen(format!("{} still in /proc", left.len()))
     })?;
     running.close_stdin();
     running

@@ -578,20 +578,9 @@ fn init_reaps_orphans(ctx: &Ctx) -> Outcome {
                     .unwrap_or_default(),
             )
     })?;
-    for &pid in &orphans {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-    }
-    let reaped = poll(SOON, || {
-        orphans
-            .iter()
-            .all(|&p| procfs::stat(p).is_none())
-            .then_some(())
-    });
-    ensure(reaped.is_some(), || {
-        let zombies = orphans
-            .iter()
-            .filter(|&&p| procfs::stat(p).is_some_and(|s| s.state == 'Z'))
-            .count();
+    let left = grader::kill_and_wait_reaped(&orphans, SOON);
+    ensure(left.is_empty(), || {
+        let zombies = left.iter().filter(|s| s.state == 'Z').count();
         Fail::new("PID 1 must reap the orphans it adopts: they are left zombies (state Z)")
             .expected(format!(
                 "all {count} gone within {} s of being killed",

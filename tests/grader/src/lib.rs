@@ -236,6 +236,22 @@ pub fn poll<T>(timeout: std::time::Duration, mut probe: impl FnMut() -> Option<T
     }
 }
 
+/// SIGKILL every process in `pids` (processes a check caused, never others)
+/// at once, then wait up to `timeout` for all of them to be *reaped*: gone
+/// from `/proc`, not merely dead. Returns the ones still there (zombies
+/// nobody waited for, typically).
+pub fn kill_and_wait_reaped(pids: &[i32], timeout: std::time::Duration) -> Vec<procfs::Stat> {
+    for &pid in pids {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    poll(timeout, || {
+        pids.iter()
+            .all(|&pid| procfs::stat(pid).is_none())
+            .then_some(())
+    });
+    pids.iter().filter_map(|&pid| procfs::stat(pid)).collect()
+}
+
 /// The path of a host program, looked up on the usual `PATH`, with symlinks
 /// resolved (as `/proc/PID/exe` shows it).
 pub fn which(program: &str) -> Option<PathBuf> {
