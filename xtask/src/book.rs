@@ -15,13 +15,27 @@ use std::process::Command;
 
 pub fn build_and_check(root: &Path) -> anyhow::Result<()> {
     let book = root.join("book");
-    let status = Command::new("mdbook")
+    let output = Command::new("mdbook")
         .arg("build")
         .arg(&book)
-        .status()
+        .output()
         .context("cannot run mdbook: install it with `cargo install --locked mdbook`")?;
-    if !status.success() {
+    let log = String::from_utf8_lossy(&output.stderr);
+    eprint!("{log}");
+    if !output.status.success() {
         bail!("mdbook build failed");
+    }
+    // A warning is a page that renders wrong: an unclosed code fence, say,
+    // which swallows the sections after it (and un-collapses a solution).
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    if !warnings.is_empty() {
+        bail!(
+            "mdbook warned; the book must build cleanly:\n  {}",
+            warnings.join("\n  ")
+        );
     }
     let out = book.join("book");
     let mut problems = includes(&book.join("src"))?;

@@ -26,7 +26,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::{read, write, Gid, Uid};
 use std::os::fd::OwnedFd;
 use step01::exec::Prepared;
-use step01::spawn::{self, ExecReport};
+use step01::spawn::{self, errno_of, ExecReport};
 use step01::status::{exit_code, RUNTIME_ERROR};
 use step01::supervise::Supervisor;
 
@@ -165,8 +165,9 @@ fn set_hostname(name: &str) -> nix::Result<()> {
 fn run_as_init(cmd: &Prepared, report: ExecReport) -> i32 {
     // TODO(lesson-02): be PID 1: Supervisor::start(), spawn::spawn(cmd, &report), drop the report (your copy of the pipe), then return exit_code of supervisor.wait(child)
     // All of it is step 01's, already written: this init is a runtime too.
-    // If something fails, report it with `report.fail_setup(...)` (before the
-    // drop) or return RUNTIME_ERROR (after).
+    // If something fails, report it with `report.fail_setup(what, errno)`
+    // before the drop (`errno_of(&error)` finds the Errno in step 01's
+    // anyhow errors), or return RUNTIME_ERROR after it.
     todo!(
         "lesson-02: be PID 1: Supervisor::start(), spawn::spawn(cmd, &report), drop the report (your copy of the pipe), then return exit_code of supervisor.wait(child)"
     );

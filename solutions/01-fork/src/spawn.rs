@@ -134,6 +134,15 @@ fn describe(stage: u32, errno: Errno, what: &str, cmd: &Prepared) -> Failure {
     }
 }
 
+/// The errno behind an error, for [`ExecReport::fail_setup`]: the first
+/// `Errno` in its chain of causes, or EIO when there is none.
+pub fn errno_of(error: &anyhow::Error) -> Errno {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Errno>().copied())
+        .unwrap_or(Errno::EIO)
+}
+
 // ANCHOR: spawn
 /// Start `cmd` in a new child process and return the child's pid. The child
 /// runs [`exec::exec_child`]; `report` tells the parent later if that failed.

@@ -26,7 +26,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::{read, write, Gid, Uid};
 use std::os::fd::OwnedFd;
 use step01::exec::Prepared;
-use step01::spawn::{self, ExecReport};
+use step01::spawn::{self, errno_of, ExecReport};
 use step01::status::{exit_code, RUNTIME_ERROR};
 use step01::supervise::Supervisor;
 
@@ -172,16 +172,17 @@ fn set_hostname(name: &str) -> nix::Result<()> {
 fn run_as_init(cmd: &Prepared, report: ExecReport) -> i32 {
     // TODO(lesson-02): be PID 1: Supervisor::start(), spawn::spawn(cmd, &report), drop the report (your copy of the pipe), then return exit_code of supervisor.wait(child)
     // All of it is step 01's, already written: this init is a runtime too.
-    // If something fails, report it with `report.fail_setup(...)` (before the
-    // drop) or return RUNTIME_ERROR (after).
+    // If something fails, report it with `report.fail_setup(what, errno)`
+    // before the drop (`errno_of(&error)` finds the Errno in step 01's
+    // anyhow errors), or return RUNTIME_ERROR after it.
     // BEGIN SOLUTION
     let supervisor = match Supervisor::start() {
         Ok(supervisor) => supervisor,
-        Err(_) => report.fail_setup("cannot set up the container's init", Errno::last()),
+        Err(error) => report.fail_setup("cannot set up the container's init", errno_of(&error)),
     };
     let child = match spawn::spawn(cmd, &report) {
         Ok(child) => child,
-        Err(_) => report.fail_setup("cannot start the command (fork)", Errno::last()),
+        Err(error) => report.fail_setup("cannot start the command (fork)", errno_of(&error)),
     };
     // Our copy of the report pipe must close, or the runtime would wait for
     // its end-of-file forever: from now on only the command's exec closes it.

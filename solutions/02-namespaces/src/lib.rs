@@ -49,7 +49,16 @@ pub fn run(spec: &ContainerSpec) -> anyhow::Result<i32> {
     let report = ExecReport::new()?;
     let gate = init::Gate::new()?;
     let flags = namespaces::clone_flags(&spec.namespaces);
-    let child = match namespaces::clone_process(flags)? {
+    let cloned = namespaces::clone_process(flags).map_err(|error| {
+        if spec.namespaces.user && !flags.contains(nix::sched::CloneFlags::CLONE_NEWUSER) {
+            error.context(
+                "--userns asks for a user namespace, but the clone flags have no CLONE_NEWUSER",
+            )
+        } else {
+            error
+        }
+    })?;
+    let child = match cloned {
         Cloned::Child => init::container_init(spec, &prepared, report, gate),
         Cloned::Parent(child) => child,
     };

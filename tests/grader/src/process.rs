@@ -106,6 +106,8 @@ impl Invocation {
             Command::new(&self.binary)
         };
         command.args(&self.args);
+        // A panic's message, without a backtrace to read past.
+        command.env("RUST_BACKTRACE", "0");
         for (key, value) in &self.env {
             match value {
                 Some(value) => command.env(key, value),
