@@ -5,7 +5,9 @@
 //! Each check starts the binary and asks the kernel (`/proc`) what happened.
 
 use grader::procfs;
-use grader::{ensure, expect_eq, kill_and_wait_reaped, poll, Check, Ctx, Fail, Needs, Outcome};
+use grader::{
+    ensure, expect_eq, kill_and_wait_reaped, poll, Check, Ctx, Fail, Needs, Outcome, Requires,
+};
 use nix::sys::signal::Signal;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -21,6 +23,7 @@ fn main() {
                 points: 2,
                 section: "fork-exec-wait",
                 hint: "fork first, execve only in the child: the runtime must stay alive as the parent that waits.",
+                requires: Requires::Nothing,
                 run: command_is_a_child_process,
             },
             Check {
@@ -28,6 +31,7 @@ fn main() {
                 points: 2,
                 section: "standard-streams-are-inherited",
                 hint: "The child inherits the runtime's file descriptors 0, 1 and 2 across fork and execve; don't open, pipe or print anything of your own on them.",
+                requires: Requires::Nothing,
                 run: output_passes_through,
             },
             Check {
@@ -35,6 +39,7 @@ fn main() {
                 points: 2,
                 section: "standard-streams-are-inherited",
                 hint: "The command reads the runtime's stdin because fd 0 is inherited; nothing to copy by hand.",
+                requires: Requires::Nothing,
                 run: stdin_passes_through,
             },
             Check {
@@ -42,6 +47,7 @@ fn main() {
                 points: 2,
                 section: "exit-statuses",
                 hint: "waitpid gives a WaitStatus; WaitStatus::Exited carries the command's exit code. The runtime must exit with it.",
+                requires: Requires::Nothing,
                 run: exit_code_propagates,
             },
             Check {
@@ -49,6 +55,7 @@ fn main() {
                 points: 2,
                 section: "exit-statuses",
                 hint: "A child killed by signal N ends as WaitStatus::Signaled; shells and docker report 128 + N (SIGKILL 9 -> 137).",
+                requires: Requires::Nothing,
                 run: signal_death_is_128_plus_n,
             },
             Check {
@@ -56,6 +63,7 @@ fn main() {
                 points: 1,
                 section: "when-exec-fails",
                 hint: "execve fails in the child; the child reports the errno through the exec report pipe and the parent exits 127 for ENOENT. Look the program up on the command's PATH (find_program), not the runtime's.",
+                requires: Requires::Nothing,
                 run: not_found_is_127,
             },
             Check {
@@ -63,6 +71,7 @@ fn main() {
                 points: 1,
                 section: "when-exec-fails",
                 hint: "execve of a file without the x bit fails with EACCES: report it with report.fail(Stage::Exec, errno), which the parent turns into 126.",
+                requires: Requires::Nothing,
                 run: not_executable_is_126,
             },
             Check {
@@ -70,6 +79,7 @@ fn main() {
                 points: 1,
                 section: "when-exec-fails",
                 hint: "Errors of the runtime itself (bad flags, a missing -w directory) exit 125 with one line `minibox: what: why`.",
+                requires: Requires::Nothing,
                 run: runtime_error_is_125,
             },
             Check {
@@ -77,6 +87,7 @@ fn main() {
                 points: 2,
                 section: "environment-and-working-directory",
                 hint: "execve gets exactly the environment you pass it (cmd.envp), and the chdir happens in the child before execve.",
+                requires: Requires::Nothing,
                 run: env_and_workdir_take_effect,
             },
             Check {
@@ -84,6 +95,7 @@ fn main() {
                 points: 2,
                 section: "signals",
                 hint: "Block the signals before forking, collect them with sigwait in the wait loop, and kill(child, signal) for everything but SIGCHLD; never block in waitpid, or signals wait too.",
+                requires: Requires::Nothing,
                 run: sigterm_reaches_the_command,
             },
             Check {
@@ -91,6 +103,7 @@ fn main() {
                 points: 2,
                 section: "signals",
                 hint: "Forward every signal in FORWARDED (HUP, INT, QUIT, TERM, USR1, USR2), not only SIGTERM.",
+                requires: Requires::Nothing,
                 run: other_signals_reach_the_command,
             },
             Check {
@@ -98,6 +111,7 @@ fn main() {
                 points: 1,
                 section: "signals",
                 hint: "The child must call exec::exec_child, which resets every signal to SIG_DFL and unblocks them before execve; a mask or an ignore set in the runtime survives execve.",
+                requires: Requires::Nothing,
                 run: signals_start_clean,
             },
             Check {
@@ -105,6 +119,7 @@ fn main() {
                 points: 2,
                 section: "orphans-and-zombies",
                 hint: "Be a child subreaper (prctl PR_SET_CHILD_SUBREAPER) and, on every SIGCHLD, waitpid(-1, WNOHANG) until nothing is left, not only for the command.",
+                requires: Requires::Nothing,
                 run: orphans_are_adopted_and_reaped,
             },
             Check {
@@ -112,6 +127,7 @@ fn main() {
                 points: 2,
                 section: "orphans-and-zombies",
                 hint: "Forty orphans killed at once send SIGCHLDs that coalesce into one pending signal: after each SIGCHLD, call waitpid(-1, WNOHANG) in a loop until it says StillAlive or ECHILD.",
+                requires: Requires::Nothing,
                 run: orphans_dying_together_are_all_reaped,
             },
         ],

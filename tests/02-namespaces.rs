@@ -8,7 +8,7 @@
 //! and never on the machine itself.
 
 use grader::procfs;
-use grader::{ensure, expect_eq, poll, Check, Ctx, Fail, Needs, Outcome, Running};
+use grader::{ensure, expect_eq, poll, Check, Ctx, Fail, Needs, Outcome, Requires, Running};
 use nix::sys::signal::Signal;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
@@ -25,6 +25,7 @@ fn main() {
                 points: 3,
                 section: "clone-and-the-namespace-flags",
                 hint: "clone_flags must hold CLONE_NEWNS always, and CLONE_NEWPID, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWCGROUP (and CLONE_NEWUSER) for each namespace the spec asks for.",
+                requires: Requires::Nothing,
                 run: namespaces_are_new,
             },
             Check {
@@ -32,6 +33,7 @@ fn main() {
                 points: 1,
                 section: "clone-and-the-namespace-flags",
                 hint: "A namespace the spec doesn't ask for (--network host, --pid host, ...) gets no CLONE_NEW* flag: the child stays in the host's.",
+                requires: Requires::Nothing,
                 run: host_modes_share_namespaces,
             },
             Check {
@@ -39,6 +41,7 @@ fn main() {
                 points: 2,
                 section: "the-host-name",
                 hint: "sethostname(name) in the child, after clone with CLONE_NEWUTS: it renames only the container's UTS namespace.",
+                requires: Requires::Nothing,
                 run: hostname_is_the_containers_own,
             },
             Check {
@@ -46,6 +49,7 @@ fn main() {
                 points: 2,
                 section: "a-proc-of-its-own",
                 hint: "With CLONE_NEWPID the child is PID 1 and the command PID 2; mount a new proc on /proc inside, or /proc (and ps) still show the host's processes.",
+                requires: Requires::Nothing,
                 run: pid_namespace_shows_only_the_container,
             },
             Check {
@@ -53,6 +57,7 @@ fn main() {
                 points: 3,
                 section: "mount-propagation",
                 hint: "Before mounting anything inside, remount / with MS_REC | MS_PRIVATE: a copy of a shared mount propagates every new mount back to the host.",
+                requires: Requires::Nothing,
                 run: mounts_stay_inside,
             },
             Check {
@@ -60,6 +65,7 @@ fn main() {
                 points: 1,
                 section: "the-seven-namespaces",
                 hint: "CLONE_NEWNET gives the container a network namespace of its own, which starts with only a loopback interface.",
+                requires: Requires::Nothing,
                 run: network_has_only_lo,
             },
             Check {
@@ -67,6 +73,7 @@ fn main() {
                 points: 1,
                 section: "the-seven-namespaces",
                 hint: "CLONE_NEWIPC: System V IPC objects of the host must not be visible inside.",
+                requires: Requires::Nothing,
                 run: ipc_objects_stay_outside,
             },
             Check {
@@ -74,6 +81,7 @@ fn main() {
                 points: 2,
                 section: "user-namespaces",
                 hint: "write_maps writes gid_map then uid_map from outside, before the gate opens; the child then takes uid 0 inside, which the host sees as the mapped uid.",
+                requires: Requires::Nothing,
                 run: userns_root_is_not_root_outside,
             },
             Check {
@@ -81,6 +89,7 @@ fn main() {
                 points: 2,
                 section: "user-namespaces",
                 hint: "An unprivileged writer must write \"deny\" to /proc/PID/setgroups before gid_map, and may map only its own uid and gid.",
+                requires: Requires::UnprivilegedUserns,
                 run: userns_for_an_unprivileged_caller,
             },
             Check {
@@ -88,6 +97,7 @@ fn main() {
                 points: 2,
                 section: "pid-1",
                 hint: "In a PID namespace every orphan goes to PID 1, the init: it must reap with step 01's Supervisor (waitpid(-1) until drained).",
+                requires: Requires::Nothing,
                 run: init_reaps_orphans,
             },
             Check {
@@ -95,6 +105,7 @@ fn main() {
                 points: 2,
                 section: "pid-1",
                 hint: "The runtime forwards to the init, the init forwards to the command: run_as_init must use step 01's Supervisor. And drop the report after spawning, or the runtime waits for its end-of-file forever.",
+                requires: Requires::Nothing,
                 run: sigterm_reaches_the_command,
             },
             Check {
@@ -102,6 +113,7 @@ fn main() {
                 points: 2,
                 section: "pid-1",
                 hint: "prctl(PR_SET_PDEATHSIG, SIGKILL) in the child: when the runtime dies, the init dies, and with PID 1 the kernel ends every process of the PID namespace.",
+                requires: Requires::Nothing,
                 run: sigkill_of_the_runtime_ends_the_container,
             },
             Check {
@@ -109,6 +121,7 @@ fn main() {
                 points: 1,
                 section: "pid-1",
                 hint: "When the command exits, the init exits with its code; as PID 1 its exit makes the kernel end every other process of the namespace. Don't wait for the other children.",
+                requires: Requires::Nothing,
                 run: the_container_ends_with_its_command,
             },
             Check {
@@ -116,6 +129,7 @@ fn main() {
                 points: 1,
                 section: "the-host-name",
                 hint: "Check the flags before creating anything: an invalid host name or network mode is `minibox: ...` on one line and exit 125; a valid 63-character name works; a command not found inside still reaches the runtime's exec report (127).",
+                requires: Requires::Nothing,
                 run: bad_input_is_one_line,
             },
         ],
@@ -491,15 +505,7 @@ fn userns_for_an_unprivileged_caller(ctx: &Ctx) -> Outcome {
         )
         .run_as(uid, gid)
         .spawn()?;
-    let line = running.read_line(SOON).map_err(|fail| {
-        let restricted = std::fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone").is_ok_and(|v| v.trim() == "0")
-            || std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").is_ok_and(|v| v.trim() == "1");
-        if restricted {
-            Fail::new("this machine forbids unprivileged user namespaces, so this check can't pass here (see the book: Setup)")
-        } else {
-            fail
-        }
-    })?;
+    let line = running.read_line(SOON)?;
     expect_eq(
         "an unprivileged caller is root inside its user namespace",
         "0",

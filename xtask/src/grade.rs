@@ -36,6 +36,14 @@ pub fn verify(root: &Path) -> anyhow::Result<()> {
             problems.push(format!("{}: the checks could not run: {error}", step.id));
             continue;
         }
+        for report in [&solution, &lesson] {
+            for skipped in &report.skipped {
+                problems.push(format!(
+                    "{}: {} was not run on this machine ({}); verify needs a machine that runs every check",
+                    report.package, skipped.check, skipped.reason
+                ));
+            }
+        }
         if solution.checks.is_empty() {
             problems.push(format!("{}: no graded checks", step.id));
         }
@@ -88,6 +96,12 @@ pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
                 "  (could not run: {})",
                 error.lines().next().unwrap_or_default()
             ),
+            None if !report.skipped.is_empty() => {
+                format!(
+                    "  ({} check(s) not run on this machine)",
+                    report.skipped.len()
+                )
+            }
             None => String::new(),
         };
         println!(

@@ -11,7 +11,21 @@ pub struct Check {
     pub section: &'static str,
     /// What to look at when it fails; one or two sentences.
     pub hint: &'static str,
+    /// What this check needs of the machine beyond what its step needs.
+    pub requires: Requires,
     pub run: fn(&crate::Ctx) -> Outcome,
+}
+
+/// A machine fact one check needs beyond its step's [`crate::Needs`]. Where
+/// it is missing the check is not run (libtest's "ignored"), and the score
+/// card says why and how to allow it, instead of failing the learner for the
+/// machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Requires {
+    Nothing,
+    /// An unprivileged process may create a user namespace and map itself
+    /// (Ubuntu 24.04's AppArmor default and old Debian's sysctl forbid it).
+    UnprivilegedUserns,
 }
 
 /// What a check returns.

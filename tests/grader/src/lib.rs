@@ -26,7 +26,7 @@ pub mod procfs;
 pub mod report;
 pub mod todo;
 
-pub use check::{ensure, expect_eq, Check, Fail, Outcome};
+pub use check::{ensure, expect_eq, Check, Fail, Outcome, Requires};
 pub use preflight::Needs;
 pub use process::{Output, Running};
 
@@ -370,12 +370,35 @@ pub fn grade(
     checks: Vec<Check>,
     arguments: &libtest_mimic::Arguments,
 ) -> (Report, libtest_mimic::Conclusion) {
+    grade_on(step, checks, arguments, preflight::requirement)
+}
+
+/// [`grade`], with `probe` telling whether the machine meets a [`Requires`].
+fn grade_on(
+    step: Step,
+    checks: Vec<Check>,
+    arguments: &libtest_mimic::Arguments,
+    probe: impl Fn(Requires) -> Result<(), String>,
+) -> (Report, libtest_mimic::Conclusion) {
     let total = checks.iter().map(|c| c.points).sum();
     let records: Arc<Mutex<Vec<Record>>> = Arc::default();
     let checks: Vec<Arc<Check>> = checks.into_iter().map(Arc::new).collect();
+    // Checks whose machine requirement is missing: not run, with the reason.
+    let mut probes = std::collections::HashMap::new();
+    let mut unrunnable = Vec::new();
+    for check in &checks {
+        let verdict = probes
+            .entry(check.requires)
+            .or_insert_with(|| probe(check.requires))
+            .clone();
+        if let Err(reason) = verdict {
+            unrunnable.push((check.name, check.points, reason));
+        }
+    }
     let trials = checks
         .iter()
         .map(|check| {
+            let ignored = unrunnable.iter().any(|(name, ..)| *name == check.name);
             let (name, kind) = (check.name, format!("{} pt", check.points));
             let (check, records) = (check.clone(), records.clone());
             libtest_mimic::Trial::test(name, move || {
@@ -389,13 +412,25 @@ pub fn grade(
                 result
             })
             .with_kind(kind)
+            .with_ignored_flag(ignored)
         })
         .collect();
     let conclusion = libtest_mimic::run(arguments, trials);
     // Records in the order the checks are declared, not the order they ended.
     let mut ran = std::mem::take(&mut *records.lock().unwrap());
     ran.sort_by_key(|r| checks.iter().position(|c| c.name == r.check));
-    (Report::new(step.id, step.package, total, ran), conclusion)
+    let mut report = Report::new(step.id, step.package, total, ran);
+    // (`--include-ignored` runs them anyway; then they have a record.)
+    report.skipped = unrunnable
+        .into_iter()
+        .filter(|(name, ..)| !report.checks.iter().any(|r| r.check == *name))
+        .map(|(check, points, reason)| report::Skipped {
+            check: check.to_string(),
+            points,
+            reason,
+        })
+        .collect();
+    (report, conclusion)
 }
 
 /// The entry point of a step's graded test file. Never returns.
@@ -438,7 +473,10 @@ pub fn main(step: Step, checks: Vec<Check>) -> ! {
     leaks::become_reaper();
     let (report, conclusion) = grade(step, checks, &arguments);
     let leaked = leaks::end_leftovers();
-    print!("{}", report.score_card(count - report.checks.len()));
+    print!(
+        "{}",
+        report.score_card(count - report.checks.len() - report.skipped.len())
+    );
     write_reports(&extra, &report);
     if !leaked.is_empty() {
         eprintln!(
@@ -546,6 +584,7 @@ mod tests {
             points,
             section: "exit-statuses",
             hint: "look at WaitStatus",
+            requires: Requires::Nothing,
             run,
         }
     }
@@ -565,6 +604,32 @@ mod tests {
         assert!(failed
             .message
             .contains("book: book/src/00-selftest.md#exit-statuses"));
+    }
+
+    #[test]
+    fn a_check_the_machine_cant_run_is_skipped_not_failed() {
+        let mut needy = check("needs_userns", 2, failing);
+        needy.requires = Requires::UnprivilegedUserns;
+        let args = quiet_args();
+        let machine = |requires: Requires| match requires {
+            Requires::Nothing => Ok(()),
+            Requires::UnprivilegedUserns => Err("forbidden here".to_string()),
+        };
+        let (report, conclusion) = grade_on(
+            step(),
+            vec![check("passes", 1, passing), needy],
+            &args,
+            machine,
+        );
+        let _ = std::fs::remove_file(args.logfile.unwrap());
+        assert_eq!((conclusion.num_failed, conclusion.num_ignored), (0, 1));
+        assert_eq!((report.score, report.total), (1, 3));
+        assert_eq!(report.skipped.len(), 1);
+        assert_eq!(report.skipped[0].reason, "forbidden here");
+        assert!(!report.full_marks(), "a skipped check is not full marks");
+        assert!(report
+            .score_card(0)
+            .contains("skip 0/2 needs_userns: not run on this machine: forbidden here"));
     }
 
     #[test]

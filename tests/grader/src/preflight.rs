@@ -117,6 +117,50 @@ pub fn rerun_with_sudo(package: &str) {
         .exec();
 }
 
+/// Whether this machine meets one check's requirement; `Err` says what it
+/// lacks and how to allow it.
+pub fn requirement(requires: crate::Requires) -> Result<(), String> {
+    match requires {
+        crate::Requires::Nothing => Ok(()),
+        crate::Requires::UnprivilegedUserns => unprivileged_userns(),
+    }
+}
+
+/// Can an unprivileged user create a user namespace, map itself and use it?
+/// Asked the way a learner's machine would answer: util-linux's `unshare
+/// --user --map-root-user --mount`, run as uid 65534 (when we are root).
+fn unprivileged_userns() -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let mut probe = std::process::Command::new("unshare");
+    probe.args(["--user", "--map-root-user", "--mount", "true"]);
+    if nix::unistd::geteuid().is_root() {
+        // SAFETY: setgroups/setgid/setuid are plain system calls, safe
+        // between fork and exec.
+        unsafe {
+            probe.pre_exec(|| {
+                nix::unistd::setgroups(&[])?;
+                nix::unistd::setgid(nix::unistd::Gid::from_raw(65534))?;
+                nix::unistd::setuid(nix::unistd::Uid::from_raw(65534))?;
+                Ok(())
+            });
+        }
+    }
+    match probe.output() {
+        // Without util-linux we can't tell: run the check and let it speak.
+        Err(_) => Ok(()),
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            Err(format!(
+                "unprivileged user namespaces are not allowed ({}); allow them with \
+                 `sysctl kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 24.04) or \
+                 `sysctl kernel.unprivileged_userns_clone=1` (older Debian)",
+                said.lines().next().unwrap_or("unshare -Urm failed").trim()
+            ))
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn probe_userns() -> Result<(), String> {
     use std::os::unix::process::CommandExt;

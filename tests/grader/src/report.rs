@@ -33,6 +33,18 @@ pub struct Report {
     pub error: Option<String>,
     /// One record per check that ran.
     pub checks: Vec<Record>,
+    /// Checks this machine can't run (a missing [`crate::Requires`]).
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A check not run because the machine lacks something it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub check: String,
+    pub points: u32,
+    /// What the machine lacks, and how to allow it.
+    pub reason: String,
 }
 
 impl Report {
@@ -45,12 +57,13 @@ impl Report {
             total,
             error: None,
             checks,
+            skipped: Vec::new(),
         }
     }
 
     /// Every check ran and passed.
     pub fn full_marks(&self) -> bool {
-        self.error.is_none() && self.score == self.total
+        self.error.is_none() && self.skipped.is_empty() && self.score == self.total
     }
 
     /// For people: one line per check, the total, and what to do next.
@@ -65,6 +78,13 @@ impl Report {
             let mark = if record.passed { "ok  " } else { "FAIL" };
             let earned = if record.passed { record.points } else { 0 };
             let _ = writeln!(out, "  {mark} {earned}/{} {}", record.points, record.check);
+        }
+        for skipped in &self.skipped {
+            let _ = writeln!(
+                out,
+                "  skip 0/{} {}: not run on this machine: {}",
+                skipped.points, skipped.check, skipped.reason
+            );
         }
         if not_run > 0 {
             let _ = writeln!(out, "  ({not_run} check(s) not run: filtered out)");
