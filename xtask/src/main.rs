@@ -4,7 +4,9 @@
 //!   reference solutions (or check that they are up to date);
 //! - `verify`: every reference solution gets full marks, every starter zero;
 //! - `grade [--json FILE] [--junit FILE]`: grade the learner's lessons;
-//! - `book`: build the book and check its links.
+//! - `book`: build the book and check its links;
+//! - `rootfs DIR [--busybox | --host-programs]`: build a small root
+//!   filesystem, offline, from a static busybox or the host's programs.
 
 mod book;
 mod cargo;
@@ -22,7 +24,9 @@ tasks:
   lessons [--check]                generate lessons/ from solutions/ (--check: fail if stale)
   verify                           every solution full marks, every starter zero
   grade [--json FILE] [--junit FILE]  grade every lesson, with reports for classroom tools
-  book                             build the book (mdbook) and check its links";
+  book                             build the book (mdbook) and check its links
+  rootfs DIR [--busybox | --host-programs]
+                                   build a small root filesystem in DIR, offline";
 
 fn main() {
     if let Err(error) = run(std::env::args().skip(1).collect()) {
@@ -66,6 +70,21 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         "book" => {
             expect_no_args(rest)?;
             book::build_and_check(&root)
+        }
+        "rootfs" => {
+            let (dir, source) = match rest {
+                [dir] => (dir, rootfs::Source::Auto),
+                [dir, flag] if flag == "--busybox" => (dir, rootfs::Source::Busybox),
+                [dir, flag] if flag == "--host-programs" => (dir, rootfs::Source::HostPrograms),
+                _ => bail!("usage: cargo xtask rootfs DIR [--busybox | --host-programs]"),
+            };
+            let built = rootfs::build(std::path::Path::new(dir), source)?;
+            println!(
+                "{dir}: a root filesystem from {}, with {}",
+                built.source,
+                built.programs.join(" ")
+            );
+            Ok(())
         }
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
