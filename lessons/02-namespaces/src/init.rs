@@ -118,7 +118,7 @@ pub fn container_init(spec: &ContainerSpec, cmd: &Prepared, report: ExecReport, 
 }
 // ANCHOR_END: container_init
 
-fn exit(code: i32) -> ! {
+pub fn exit(code: i32) -> ! {
     // SAFETY: _exit(2) ends the process without running the runtime's exit
     // handlers, which belong to the parent's copy of the program.
     unsafe { nix::libc::_exit(code) }
@@ -127,7 +127,7 @@ fn exit(code: i32) -> ! {
 // ANCHOR: die_with_parent
 /// If the runtime dies (even of SIGKILL), the container must not live on
 /// without its supervisor.
-fn die_with_parent() -> nix::Result<()> {
+pub fn die_with_parent() -> nix::Result<()> {
     // TODO(lesson-02): ask the kernel to send this process SIGKILL when its parent (the runtime) dies: prctl(PR_SET_PDEATHSIG, SIGKILL)
     // nix: `nix::sys::prctl::set_pdeathsig`. As PID 1, this process takes the
     // whole PID namespace with it when it dies.
@@ -140,7 +140,7 @@ fn die_with_parent() -> nix::Result<()> {
 /// After the maps are written: take uid and gid 0 inside. A process that
 /// created a user namespace keeps its old ids, which may not be mapped (root
 /// outside, say, when root inside is 100000 outside).
-fn become_root(spec: &ContainerSpec) -> nix::Result<()> {
+pub fn become_root(spec: &ContainerSpec) -> nix::Result<()> {
     let root_gid = Gid::from_raw(0);
     nix::unistd::setresgid(root_gid, root_gid, root_gid)?;
     if spec.user_mapping.is_some_and(|m| m.privileged) {
@@ -153,7 +153,7 @@ fn become_root(spec: &ContainerSpec) -> nix::Result<()> {
 }
 
 // ANCHOR: set_hostname
-fn set_hostname(name: &str) -> nix::Result<()> {
+pub fn set_hostname(name: &str) -> nix::Result<()> {
     // TODO(lesson-02): set the host name of this UTS namespace: sethostname(name)
     todo!("lesson-02: set the host name of this UTS namespace: sethostname(name)");
 }
@@ -162,7 +162,7 @@ fn set_hostname(name: &str) -> nix::Result<()> {
 // ANCHOR: run_as_init
 /// Be PID 1: run the command as a child and supervise it; return the code
 /// to exit with.
-fn run_as_init(cmd: &Prepared, report: ExecReport) -> i32 {
+pub fn run_as_init(cmd: &Prepared, report: ExecReport) -> i32 {
     // TODO(lesson-02): be PID 1: Supervisor::start(), spawn::spawn(cmd, &report), drop the report (your copy of the pipe), then return exit_code of supervisor.wait(child)
     // All of it is step 01's, already written: this init is a runtime too.
     // If something fails, report it with `report.fail_setup(what, errno)`

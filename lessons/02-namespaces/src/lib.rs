@@ -44,6 +44,17 @@ pub struct ContainerSpec {
 // ANCHOR: run
 /// Run a container; return the code the runtime should exit with.
 pub fn run(spec: &ContainerSpec) -> anyhow::Result<i32> {
+    start(spec, |cmd, report, gate| {
+        init::container_init(spec, cmd, report, gate)
+    })
+}
+
+/// The runtime's side of a container, with `inside` as the child's whole
+/// life (later steps bring their own; it never returns).
+pub fn start(
+    spec: &ContainerSpec,
+    inside: impl FnOnce(&Prepared, ExecReport, init::Gate) -> std::convert::Infallible,
+) -> anyhow::Result<i32> {
     let prepared = Prepared::new(&spec.process)?;
     let supervisor = Supervisor::start()?;
     let report = ExecReport::new()?;
@@ -59,7 +70,9 @@ pub fn run(spec: &ContainerSpec) -> anyhow::Result<i32> {
         }
     })?;
     let child = match cloned {
-        Cloned::Child => init::container_init(spec, &prepared, report, gate),
+        // `inside` never returns: `Infallible` has no value to return.
+        #[allow(unreachable_code)]
+        Cloned::Child => match inside(&prepared, report, gate) {},
         Cloned::Parent(child) => child,
     };
     if let Some(mapping) = &spec.user_mapping {

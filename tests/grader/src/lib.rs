@@ -21,6 +21,7 @@
 
 pub mod check;
 pub mod preflight;
+pub mod probe;
 pub mod process;
 pub mod procfs;
 pub mod report;
@@ -48,6 +49,9 @@ pub struct Step {
     /// The path of the binary under test.
     pub binary: &'static str,
     pub needs: Needs,
+    /// Where the grader may keep fixtures between runs (cargo's
+    /// `CARGO_TARGET_TMPDIR`).
+    pub cache: &'static str,
 }
 
 /// The [`Step`] of the package this test file is compiled into.
@@ -59,6 +63,7 @@ macro_rules! step {
             package: env!("CARGO_PKG_NAME"),
             binary: env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))),
             needs: $needs,
+            cache: env!("CARGO_TARGET_TMPDIR"),
         }
     };
 }
@@ -195,6 +200,37 @@ impl Ctx {
         Invocation::new(&binary.to_string_lossy(), args, self.log.clone())
     }
 
+    /// A fresh copy of the workshop's root filesystem (`cargo xtask rootfs`),
+    /// with the grader's probe in it as `/usr/bin/grader-probe`. Each check
+    /// gets its own: what a container writes stays in it.
+    pub fn rootfs(&self) -> Result<Rootfs, Fail> {
+        let setup = |what: &str| {
+            let what = what.to_string();
+            move |e: anyhow::Error| {
+                Fail::new(format!("the grader could not {what}")).seen(format!("{e:#}"))
+            }
+        };
+        let cache = Path::new(self.step.cache).join("grader-rootfs");
+        let image = rootfs::cached(&cache, rootfs::Source::Auto)
+            .map_err(setup("build its root filesystem"))?;
+        let dir = TempDir::new(self.step.id);
+        let path = dir.path().join("rootfs");
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&image)
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ensure(copied, || {
+            Fail::new("the grader could not copy its root filesystem")
+        })?;
+        let me = std::env::current_exe()
+            .map_err(|e| Fail::new("cannot find the grader's own binary").seen(e))?;
+        rootfs::add_program(&path, &me, "grader-probe")
+            .map_err(setup("put its probe in the root filesystem"))?;
+        Ok(Rootfs { dir, path })
+    }
+
     /// A fresh empty directory, removed when dropped.
     pub fn temp_dir(&self) -> TempDir {
         TempDir::new(self.step.id)
@@ -262,6 +298,28 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .and_then(|path| path.canonicalize().ok())
 }
 
+/// A root filesystem for one check (see [`Ctx::rootfs`]).
+pub struct Rootfs {
+    dir: TempDir,
+    path: PathBuf,
+}
+
+impl Rootfs {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The rootfs path as a command-line argument.
+    pub fn arg(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+
+    /// A directory next to the rootfs (outside it), for markers.
+    pub fn outside(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// A temporary directory for one check.
 pub struct TempDir(PathBuf);
 
@@ -281,7 +339,24 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // Never delete through a mount: a runtime that leaked a bind of the
+        // host's /dev or /sys into this directory would have us delete the
+        // host's files. Leave it, and say so.
+        let mine = self.0.to_string_lossy().into_owned();
+        let mounted: Vec<String> = procfs::mountinfo(std::process::id() as i32)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|point| point.starts_with(&mine))
+            .collect();
+        if mounted.is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        } else {
+            eprintln!(
+                "grader: not removing {mine}: something is still mounted in it ({})",
+                mounted.join(", ")
+            );
+        }
     }
 }
 
@@ -435,7 +510,11 @@ fn grade_on(
 
 /// The entry point of a step's graded test file. Never returns.
 pub fn main(step: Step, checks: Vec<Check>) -> ! {
-    let (extra, rest) = split_args(std::env::args());
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--probe") {
+        probe::main(&args[2..]);
+    }
+    let (extra, rest) = split_args(args);
     if extra.catalog {
         let catalog: Vec<_> = checks
             .iter()
@@ -543,6 +622,7 @@ mod tests {
             package: "lesson-00",
             binary: "/bin/sh",
             needs: Needs::Linux,
+            cache: "/tmp",
         }
     }
 

@@ -112,6 +112,9 @@ pub fn nspid(pid: i32) -> Option<Vec<i32>> {
 /// One line of `/proc/PID/mountinfo` (see proc(5)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// The directory of its filesystem this mount shows (a bind mount of
+    /// `/srv/img` shows `/srv/img`; a whole filesystem shows `/`).
+    pub root: String,
     pub mount_point: String,
     /// `shared:N`, `master:N`, ...: how mount events propagate. None of them
     /// means private.
@@ -134,6 +137,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
             let fields: Vec<&str> = before.split(' ').collect();
             let mut after = after.split(' ');
             Some(Mount {
+                root: fields.get(3)?.to_string(),
                 mount_point: fields.get(4)?.to_string(),
                 optional: fields.get(6..)?.iter().map(|f| f.to_string()).collect(),
                 fs_type: after.next()?.to_string(),

@@ -169,6 +169,16 @@ fn from_host(dest: &Path) -> anyhow::Result<Built> {
     })
 }
 
+/// Add the host program at `path` to the image as `/usr/bin/NAME`, with the
+/// libraries it needs.
+pub fn add_program(dest: &Path, path: &Path, name: &str) -> anyhow::Result<()> {
+    copy_file(path, &dest.join("usr/bin").join(name), 0o755)?;
+    for library in libs::needed(path)? {
+        copy_into(dest, &library)?;
+    }
+    Ok(())
+}
+
 /// A host program on the usual `PATH`.
 fn find_on_path(program: &str) -> Option<PathBuf> {
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

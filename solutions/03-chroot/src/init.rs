@@ -1,0 +1,64 @@
+//! Inside the container: step 02's init, with a root filesystem of its own.
+
+use crate::{mounts, rootfs, Enter, Spec};
+use step01::exec::Prepared;
+use step01::spawn::ExecReport;
+use step01::status::RUNTIME_ERROR;
+use step02::init::{become_root, die_with_parent, exit, run_as_init, set_hostname, Gate};
+
+// ANCHOR: container_init
+/// The child's whole life: set up from inside (now with the rootfs), then be
+/// PID 1 until the command ends. Never returns.
+pub fn container_init(spec: &Spec, cmd: &Prepared, report: ExecReport, gate: Gate) -> ! {
+    let container = &spec.container;
+    if let Err(errno) = die_with_parent() {
+        report.fail_setup(
+            "cannot tie the container to the runtime (prctl PR_SET_PDEATHSIG)",
+            errno,
+        );
+    }
+    if !gate.wait() {
+        exit(RUNTIME_ERROR);
+    }
+    if container.namespaces.user {
+        if let Err(errno) = become_root(container) {
+            report.fail_setup(
+                "cannot become root in the user namespace (setresgid, setgroups, setresuid)",
+                errno,
+            );
+        }
+    }
+    // Step 02: nothing mounted from here on may reach the host.
+    if let Err(errno) = step02::mounts::make_private() {
+        report.fail_setup(
+            "cannot make the container's mounts private (mount / MS_REC|MS_PRIVATE)",
+            errno,
+        );
+    }
+    if let Err(errno) = rootfs::make_mount_point(&spec.rootfs) {
+        report.fail_setup("cannot bind-mount the rootfs onto itself", errno);
+    }
+    if let Err((what, errno)) = mounts::container_mounts(&spec.rootfs, container.namespaces.pid) {
+        report.fail_setup(&what, errno);
+    }
+    let entered = match spec.enter {
+        Enter::Pivot => rootfs::pivot_into(&spec.rootfs),
+        Enter::Chroot => rootfs::chroot_into(&spec.rootfs),
+    };
+    if let Err(errno) = entered {
+        report.fail_setup("cannot enter the rootfs", errno);
+    }
+    if spec.read_only {
+        if let Err(errno) = mounts::read_only_root() {
+            report.fail_setup("cannot make / read-only", errno);
+        }
+    }
+    if container.namespaces.uts {
+        if let Err(errno) = set_hostname(&container.hostname) {
+            report.fail_setup("cannot set the container's hostname (sethostname)", errno);
+        }
+    }
+    let _ = nix::sys::prctl::set_name(c"minibox-init");
+    exit(run_as_init(cmd, report))
+}
+// ANCHOR_END: container_init

@@ -1,0 +1,119 @@
+//! The probe: the grader's own program, run *inside* a container.
+//!
+//! A step's graded test binary, started as `BINARY --probe WHAT ...`, does
+//! one experiment and prints what the kernel answered, one `key: value` line
+//! each, instead of running the checks. Checks copy it into a container's
+//! root filesystem (with its libraries) and run it there with the runtime
+//! under test: the container's view, asked directly.
+
+use std::path::Path;
+
+/// Run the probe `args` (after `--probe`) and exit.
+pub fn main(args: &[String]) -> ! {
+    let code = match args.first().map(String::as_str) {
+        Some("escape") if args.len() == 2 => escape(&args[1]),
+        Some("devices") => devices(),
+        Some("write") => write(&args[1..]),
+        _ => {
+            eprintln!("probe: unknown experiment {args:?}");
+            2
+        }
+    };
+    std::process::exit(code)
+}
+
+fn say(key: &str, value: impl std::fmt::Display) {
+    println!("{key}: {value}");
+}
+
+fn errno_name(error: &std::io::Error) -> String {
+    match error.raw_os_error() {
+        Some(raw) => format!("{:?}", nix::errno::Errno::from_raw(raw)),
+        None => error.to_string(),
+    }
+}
+
+/// Try to reach `marker`, a file outside the container, the ways a root
+/// process would: through `/proc/1/root`, then the classic chroot escape.
+fn escape(marker: &str) -> i32 {
+    let relative = marker.trim_start_matches('/');
+    let by_proc = Path::new("/proc/1/root").join(relative).exists();
+    say("proc1-root", if by_proc { "reached" } else { "blocked" });
+    // mkdir + chroot into it: our cwd is now *outside* our root, so `..`
+    // is not stopped at the root. Climb, then make where we are the root.
+    let _ = std::fs::create_dir_all("/tmp/.grader-escape");
+    let chrooted = nix::unistd::chdir("/").and_then(|_| nix::unistd::chroot("/tmp/.grader-escape"));
+    if let Err(errno) = chrooted {
+        say("chroot-climb", format!("chroot failed: {errno:?}"));
+        return 0;
+    }
+    for _ in 0..64 {
+        let _ = nix::unistd::chdir("..");
+    }
+    let _ = nix::unistd::chroot(".");
+    let by_climb = Path::new(marker).exists();
+    say("chroot-climb", if by_climb { "reached" } else { "blocked" });
+    0
+}
+
+/// The devices and /sys, as a program inside finds them.
+fn devices() -> i32 {
+    use std::io::{Read, Write};
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .and_then(|mut f| f.write_all(b"grader"));
+    say(
+        "dev-null-write",
+        null.map_or_else(|e| errno_name(&e), |_| "ok".into()),
+    );
+    let mut zeros = [0xffu8; 64];
+    let zero = std::fs::File::open("/dev/zero").and_then(|mut f| f.read_exact(&mut zeros));
+    say(
+        "dev-zero-read",
+        match zero {
+            Ok(()) if zeros.iter().all(|b| *b == 0) => "zeros".to_string(),
+            Ok(()) => "not zeros".to_string(),
+            Err(e) => errno_name(&e),
+        },
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .and_then(|mut f| f.write_all(b"x"));
+    say(
+        "dev-full-write",
+        full.map_or_else(|e| errno_name(&e), |_| "ok".into()),
+    );
+    let mut random = [0u8; 16];
+    let urandom = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut random));
+    say(
+        "dev-urandom-read",
+        urandom.map_or_else(|e| errno_name(&e), |_| "ok".into()),
+    );
+    for dir in ["/dev/pts", "/dev/shm"] {
+        say(
+            dir,
+            if Path::new(dir).is_dir() {
+                "dir"
+            } else {
+                "missing"
+            },
+        );
+    }
+    let sys = std::fs::File::create("/sys/grader-probe");
+    say(
+        "sys-write",
+        sys.map_or_else(|e| errno_name(&e), |_| "ok".into()),
+    );
+    0
+}
+
+/// Try to create each file in `paths`; say ok or the errno.
+fn write(paths: &[String]) -> i32 {
+    for path in paths {
+        let made = std::fs::write(path, b"grader");
+        say(path, made.map_or_else(|e| errno_name(&e), |_| "ok".into()));
+    }
+    0
+}
