@@ -19,7 +19,7 @@ fn main() {
             Check {
                 name: "ls_shows_the_rootfs",
                 points: 2,
-                section: "pivot-root",
+                section: "pivot_root",
                 hint: "After pivot_root (or chroot) the container's / is the rootfs: `ls /` lists the image, and a file outside it has no path any more.",
                 requires: Requires::Nothing,
                 run: ls_shows_the_rootfs,
@@ -27,7 +27,7 @@ fn main() {
             Check {
                 name: "mounts_are_the_containers_own",
                 points: 3,
-                section: "pivot-root",
+                section: "pivot_root",
                 hint: "Bind the rootfs onto itself, mount /proc /dev /sys /tmp on it, pivot_root(\".\", \".\") from inside it, then umount2(\".\", MNT_DETACH): the host's mounts must be gone from /proc/self/mountinfo.",
                 requires: Requires::Nothing,
                 run: mounts_are_the_containers_own,
@@ -43,7 +43,7 @@ fn main() {
             Check {
                 name: "pivot_root_contains_the_escape",
                 points: 3,
-                section: "pivot-root",
+                section: "pivot_root",
                 hint: "Under pivot_root the old root must be unmounted (MNT_DETACH): if it stays mounted anywhere, climbing `..` out of a chroot reaches the host.",
                 requires: Requires::Nothing,
                 run: pivot_root_contains_the_escape,
@@ -67,7 +67,7 @@ fn main() {
             Check {
                 name: "nothing_leaks",
                 points: 2,
-                section: "pivot-root",
+                section: "pivot_root",
                 hint: "Every mount is made inside the container's private mount namespace, so it goes away with it, even when the runtime is killed.",
                 requires: Requires::Nothing,
                 run: nothing_leaks,
