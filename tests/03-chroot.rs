@@ -20,7 +20,7 @@ fn main() {
                 name: "ls_shows_the_rootfs",
                 points: 2,
                 section: "pivot_root",
-                hint: "After pivot_root (or chroot) the container's / is the rootfs: `ls /` lists the image, and a file outside it has no path any more.",
+                hint: "After pivot_root (or chroot) the container's / is the rootfs. If the runtime says `cannot enter the rootfs: invalid argument`, the mounts are still shared (step 02's make_private first); `device or resource busy`: the rootfs isn't a mount point (bind it onto itself) or umount2 lacks MNT_DETACH.",
                 requires: Requires::Nothing,
                 run: ls_shows_the_rootfs,
             },
@@ -60,7 +60,7 @@ fn main() {
                 name: "read_only_root",
                 points: 2,
                 section: "what-the-container-finds-mounted",
-                hint: "--read-only: after entering, remount / with MS_REMOUNT | MS_BIND | MS_RDONLY; /tmp is a tmpfs of its own and stays writable.",
+                hint: "--read-only: after entering, remount / with MS_REMOUNT | MS_BIND | MS_RDONLY (without MS_BIND it would make the whole filesystem read-only, the host's too); /tmp is a tmpfs of its own and stays writable.",
                 requires: Requires::Nothing,
                 run: read_only_root,
             },
@@ -145,6 +145,12 @@ fn mounts_are_the_containers_own(ctx: &Ctx) -> Outcome {
         .output()?;
     out.expect_code(0, "reading /proc/self/mountinfo inside should work")?;
     let mounts = procfs::parse_mountinfo(&out.stdout_text());
+    let roots = mounts.iter().filter(|m| m.mount_point == "/").count();
+    ensure(roots == 1, || {
+        Fail::new("the old root is still mounted on / (umount2(\".\", MNT_DETACH) missing after pivot_root?)")
+            .expected("one mount at /")
+            .seen(format!("{roots}"))
+    })?;
     let root = mounts
         .iter()
         .find(|m| m.mount_point == "/")
@@ -211,6 +217,41 @@ fn escape_probe(ctx: &Ctx, extra: &[&str]) -> Result<String, Fail> {
 }
 
 fn chroot_escape_is_demonstrated(ctx: &Ctx) -> Outcome {
+    // First: chroot alone must land the command *in* its new root.
+    let rootfs = ctx.rootfs()?;
+    let out = ctx
+        .minibox(&[
+            "run",
+            "--chroot",
+            "--rootfs",
+            &rootfs.arg(),
+            "--",
+            "ls",
+            "-a",
+        ])
+        .in_lab()
+        .output()?;
+    out.expect_code(
+        0,
+        "`ls -a` (of the working directory) under --chroot should work",
+    )?;
+    let mut cwd: Vec<String> = out
+        .stdout_text()
+        .lines()
+        .map(str::to_string)
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    cwd.sort();
+    let mut image: Vec<String> = std::fs::read_dir(rootfs.path())
+        .map_err(|e| Fail::new("cannot list the rootfs").seen(e))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    image.sort();
+    expect_eq(
+        "under --chroot the working directory must be the new / (chroot, then chdir(\"/\"))",
+        image,
+        cwd,
+    )?;
     let said = escape_probe(ctx, &["--chroot"])?;
     expect_eq(
         "under --chroot, a root process climbing out of a nested chroot reaches the host (the demonstration)",
@@ -256,6 +297,36 @@ fn proc_dev_sys_inside(ctx: &Ctx) -> Outcome {
             "/dev/full says the disk is full",
         ),
         ("dev-urandom-read", "ok", "/dev/urandom reads"),
+        (
+            "/dev/null",
+            "c 1:3 666",
+            "/dev/null is char device 1:3, mode 666",
+        ),
+        (
+            "/dev/zero",
+            "c 1:5 666",
+            "/dev/zero is char device 1:5, mode 666",
+        ),
+        (
+            "/dev/full",
+            "c 1:7 666",
+            "/dev/full is char device 1:7, mode 666",
+        ),
+        (
+            "/dev/random",
+            "c 1:8 666",
+            "/dev/random is char device 1:8, mode 666",
+        ),
+        (
+            "/dev/urandom",
+            "c 1:9 666",
+            "/dev/urandom is char device 1:9, mode 666",
+        ),
+        (
+            "/dev/tty",
+            "c 5:0 666",
+            "/dev/tty is char device 5:0, mode 666",
+        ),
         ("/dev/pts", "dir", "/dev/pts exists"),
         ("/dev/shm", "dir", "/dev/shm exists"),
         ("sys-write", "EROFS", "/sys is read-only"),

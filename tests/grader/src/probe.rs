@@ -74,6 +74,7 @@ fn devices() -> i32 {
         match zero {
             Ok(()) if zeros.iter().all(|b| *b == 0) => "zeros".to_string(),
             Ok(()) => "not zeros".to_string(),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => "EOF".to_string(),
             Err(e) => errno_name(&e),
         },
     );
@@ -91,6 +92,23 @@ fn devices() -> i32 {
         "dev-urandom-read",
         urandom.map_or_else(|e| errno_name(&e), |_| "ok".into()),
     );
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let path = format!("/dev/{name}");
+        say(
+            &path,
+            match std::fs::metadata(&path) {
+                Ok(m) if m.file_type().is_char_device() => format!(
+                    "c {}:{} {:o}",
+                    nix::sys::stat::major(m.rdev()),
+                    nix::sys::stat::minor(m.rdev()),
+                    m.mode() & 0o7777
+                ),
+                Ok(_) => "not a character device".into(),
+                Err(e) => errno_name(&e),
+            },
+        );
+    }
     for dir in ["/dev/pts", "/dev/shm"] {
         say(
             dir,
