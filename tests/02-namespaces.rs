@@ -284,12 +284,7 @@ fn pid_namespace_shows_only_the_container(ctx: &Ctx) -> Outcome {
             .minibox(&["run", "--", "ps", "-eo", "pid="])
             .in_lab()
             .output()?;
-        let mut pids: Vec<u32> = out
-            .stdout_text()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        pids.sort();
+        let pids = out.numbers();
         expect_eq(
             "`ps -e` inside should show the init and itself only",
             vec![1, 2],

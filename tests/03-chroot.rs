@@ -84,6 +84,28 @@ fn main() {
     );
 }
 
+/// The top-level entries of an image, sorted.
+fn image_entries(rootfs: &std::path::Path) -> Result<Vec<String>, Fail> {
+    let mut names: Vec<String> = std::fs::read_dir(rootfs)
+        .map_err(|e| Fail::new("cannot list the rootfs").seen(e))?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The names an `ls -a` printed, without `.` and `..`, sorted.
+fn listed(out: &grader::Output) -> Vec<String> {
+    let mut names: Vec<String> = out
+        .stdout_text()
+        .lines()
+        .map(str::to_string)
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    names.sort();
+    names
+}
+
 /// `key: value` lines of a probe's output.
 fn probe_says(text: &str, key: &str) -> String {
     text.lines()
@@ -99,18 +121,8 @@ fn ls_shows_the_rootfs(ctx: &Ctx) -> Outcome {
         .in_lab()
         .output()?;
     out.expect_code(0, "`ls -a /` inside should work")?;
-    let mut inside: Vec<String> = out
-        .stdout_text()
-        .lines()
-        .map(str::to_string)
-        .filter(|n| n != "." && n != "..")
-        .collect();
-    inside.sort();
-    let mut image: Vec<String> = std::fs::read_dir(rootfs.path())
-        .map_err(|e| Fail::new("cannot list the rootfs").seen(e))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect();
-    image.sort();
+    let inside = listed(&out);
+    let image = image_entries(rootfs.path())?;
     expect_eq(
         "`ls -a /` inside should list exactly the rootfs (no old root left behind)",
         image,
@@ -235,18 +247,8 @@ fn chroot_escape_is_demonstrated(ctx: &Ctx) -> Outcome {
         0,
         "`ls -a` (of the working directory) under --chroot should work",
     )?;
-    let mut cwd: Vec<String> = out
-        .stdout_text()
-        .lines()
-        .map(str::to_string)
-        .filter(|n| n != "." && n != "..")
-        .collect();
-    cwd.sort();
-    let mut image: Vec<String> = std::fs::read_dir(rootfs.path())
-        .map_err(|e| Fail::new("cannot list the rootfs").seen(e))?
-        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect();
-    image.sort();
+    let cwd = listed(&out);
+    let image = image_entries(rootfs.path())?;
     expect_eq(
         "under --chroot the working directory must be the new / (chroot, then chdir(\"/\"))",
         image,
@@ -341,12 +343,7 @@ fn proc_dev_sys_inside(ctx: &Ctx) -> Outcome {
         .minibox(&["run", "--rootfs", &rootfs.arg(), "--", "ls", "/proc"])
         .in_lab()
         .output()?;
-    let mut pids: Vec<u32> = out
-        .stdout_text()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    pids.sort();
+    let pids = out.numbers();
     expect_eq(
         "/proc inside shows the container's PID namespace",
         vec![1, 2],

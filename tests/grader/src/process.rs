@@ -400,6 +400,17 @@ impl Output {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
 
+    /// The lines of stdout that are numbers (pids, say), sorted.
+    pub fn numbers(&self) -> Vec<u32> {
+        let mut numbers: Vec<u32> = self
+            .stdout_text()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        numbers.sort();
+        numbers
+    }
+
     /// "exit code 7" or "killed by signal 15 (SIGTERM)".
     pub fn describe(&self) -> String {
         describe_status(self.status)
