@@ -28,6 +28,16 @@ unused = \"allow\"
 unreachable_code = \"allow\"
 ";
 
+/// The reference's unit tests call the parts the learner writes: in the
+/// starter they would fail first, and `cargo test` would stop before the
+/// graded checks, which are the ones that explain.
+const LESSON_LIB: &str = "[lib]
+# Starter only: the reference's unit tests would stop at your todo!()s before
+# the graded checks run; the checks say what is missing, and how to fix it.
+test = false
+doctest = false
+";
+
 /// Turn a solution source file into its starter.
 pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<String> {
     let tag = format!("// TODO(lesson-{number}):");
@@ -98,7 +108,9 @@ pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<St
 pub fn starter_manifest(text: &str, number: &str) -> String {
     let solution = format!("\"solution-{number}\"");
     let lesson = format!("\"lesson-{number}\"");
-    let mut out = text.replace(&solution, &lesson);
+    let mut out = text
+        .replace(&solution, &lesson)
+        .replacen("[lib]\n", LESSON_LIB, 1);
     out.push_str(LESSON_LINTS);
     out
 }
@@ -261,11 +273,12 @@ mod tests {
 
     #[test]
     fn the_manifest_renames_only_this_step() {
-        let manifest = "[package]\nname = \"solution-02\"\n[[bin]]\nname = \"solution-02\"\n[dependencies]\nsolution-01.workspace = true\n";
+        let manifest = "[package]\nname = \"solution-02\"\n[lib]\nname = \"step02\"\n[[bin]]\nname = \"solution-02\"\n[dependencies]\nsolution-01.workspace = true\n";
         let starter = starter_manifest(manifest, "02");
-        assert!(
-            starter.starts_with("[package]\nname = \"lesson-02\"\n[[bin]]\nname = \"lesson-02\"\n")
-        );
+        assert!(starter.starts_with("[package]\nname = \"lesson-02\"\n[lib]\n"));
+        assert!(starter.contains(
+            "test = false\ndoctest = false\nname = \"step02\"\n[[bin]]\nname = \"lesson-02\"\n"
+        ));
         assert!(starter.contains("solution-01.workspace = true"));
         assert!(starter.contains("[lints.rust]"));
     }

@@ -40,8 +40,10 @@ pub enum NsMode {
     Host,
 }
 
+/// The namespace flags, on their own so that later steps (whose `run` takes
+/// an image instead of `-- CMD`) reuse them.
 #[derive(Debug, Clone, Args)]
-pub struct ContainerArgs {
+pub struct NamespaceArgs {
     /// The container's host name (default: 12 random hex digits).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
@@ -65,6 +67,12 @@ pub struct ContainerArgs {
     /// unprivileged range from 100000).
     #[arg(long)]
     pub userns: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ContainerArgs {
+    #[command(flatten)]
+    pub namespaces: NamespaceArgs,
 
     #[command(flatten)]
     pub process: step01::cli::RunArgs,
@@ -73,6 +81,14 @@ pub struct ContainerArgs {
 impl ContainerArgs {
     /// Check everything and build the spec; nothing is created yet.
     pub fn spec(&self) -> anyhow::Result<ContainerSpec> {
+        self.namespaces.spec(self.process.spec()?)
+    }
+}
+
+impl NamespaceArgs {
+    /// Check the flags and build the spec of a container running `process`;
+    /// nothing is created yet.
+    pub fn spec(&self, process: step01::RunSpec) -> anyhow::Result<ContainerSpec> {
         let namespaces = Namespaces {
             user: self.userns,
             pid: self.pid == NsMode::Private,
@@ -91,7 +107,7 @@ impl ContainerArgs {
             .userns
             .then(|| userns::mapping_for(nix::unistd::getuid(), nix::unistd::getgid()));
         Ok(ContainerSpec {
-            process: self.process.spec()?,
+            process,
             namespaces,
             hostname: self.hostname.clone().unwrap_or_else(hostname::random_name),
             user_mapping,

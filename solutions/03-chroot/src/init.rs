@@ -6,10 +6,22 @@ use step01::spawn::ExecReport;
 use step01::status::RUNTIME_ERROR;
 use step02::init::{become_root, die_with_parent, exit, run_as_init, set_hostname, Gate};
 
-// ANCHOR: container_init
 /// The child's whole life: set up from inside (now with the rootfs), then be
 /// PID 1 until the command ends. Never returns.
 pub fn container_init(spec: &Spec, cmd: &Prepared, report: ExecReport, gate: Gate) -> ! {
+    container_init_with(spec, cmd, report, gate, || Ok(()))
+}
+
+// ANCHOR: container_init
+/// [`container_init`], with `make_rootfs` run once the mounts are private and
+/// before the rootfs is entered: step 04 mounts the image's layers there.
+pub fn container_init_with(
+    spec: &Spec,
+    cmd: &Prepared,
+    report: ExecReport,
+    gate: Gate,
+    make_rootfs: impl FnOnce() -> Result<(), (String, nix::Error)>,
+) -> ! {
     let container = &spec.container;
     if let Err(errno) = die_with_parent() {
         report.fail_setup(
@@ -34,6 +46,9 @@ pub fn container_init(spec: &Spec, cmd: &Prepared, report: ExecReport, gate: Gat
             "cannot make the container's mounts private (mount / MS_REC|MS_PRIVATE)",
             errno,
         );
+    }
+    if let Err((what, errno)) = make_rootfs() {
+        report.fail_setup(&what, errno);
     }
     if let Err(errno) = rootfs::make_mount_point(&spec.rootfs) {
         report.fail_setup("cannot bind-mount the rootfs onto itself", errno);

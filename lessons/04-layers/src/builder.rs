@@ -1,0 +1,443 @@
+//! `build`: a Dockerfile, one instruction at a time, into an image.
+//!
+//! The image so far is a config. Instructions that only describe how to run
+//! (ENV, WORKDIR, CMD, ENTRYPOINT, LABEL, USER) change the config and add an
+//! `empty_layer` line to its history. RUN, COPY and ADD change files, so each
+//! makes one layer:
+//!
+//! - **RUN** starts a container of the image so far (steps 02 and 03, no
+//!   network unless `--network host`); when it exits, its writable layer
+//!   (the overlay's upper dir) *is* the diff: [`crate::tarball`] writes it as
+//!   a tar, deletions as OCI whiteouts.
+//! - **COPY** / **ADD** stage the files from the build context in an empty
+//!   dir laid out like the image (`/app/...`), and that dir is the diff.
+//!
+//! **Cache.** Each step has a key: the digest of the previous step's key, the
+//! instruction and, for COPY/ADD, the digest of the files copied (the first
+//! key is the base image's id). A key seen before, whose layer is still in
+//! the store, gives that layer at once: `CACHED`. Change step k and every
+//! key from k on changes, which is why the order of instructions matters.
+
+use crate::container;
+use crate::digest::{self, Digest};
+use crate::dockerfile::{self, Instruction, Kind};
+use crate::image::{rfc3339, History, ImageConfig, Reference};
+use crate::store::{Staging, Store};
+use crate::{base, tarball};
+use anyhow::{bail, Context};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// What `build` was asked.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub tag: Reference,
+    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    pub file: PathBuf,
+    /// The build context: the only files COPY and ADD may read.
+    pub context: PathBuf,
+    /// RUN's network: none (the default) or the host's.
+    pub network: step02::cli::NetworkMode,
+    /// Clamp every file time to this (SOURCE_DATE_EPOCH, or 0).
+    pub epoch: u64,
+}
+
+/// A RUN whose command failed: `build` exits with 1, as docker's does.
+#[derive(Debug)]
+pub struct RunFailed(pub String);
+
+impl std::fmt::Display for RunFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RunFailed {}
+
+/// The epoch for reproducible builds: `SOURCE_DATE_EPOCH` (the
+/// reproducible-builds.org convention), else the Unix epoch.
+pub fn epoch_from_env() -> anyhow::Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) if !text.is_empty() => text
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={text}: not a number of seconds")),
+        _ => Ok(0),
+    }
+}
+
+// ANCHOR: build
+/// Build the image; print docker-like progress to `out`; return its id.
+pub fn build(store: &Store, options: &BuildOptions, out: &mut dyn Write) -> anyhow::Result<Digest> {
+    let text = fs::read_to_string(&options.file)
+        .with_context(|| format!("cannot read the Dockerfile {}", options.file.display()))?;
+    let instructions = dockerfile::parse(&text)?;
+    let context = options
+        .context
+        .canonicalize()
+        .with_context(|| format!("build context {}", options.context.display()))?;
+    let total = instructions.len();
+    let (mut image, mut key) = (ImageConfig::default(), None::<Digest>);
+    for (index, step) in instructions.iter().enumerate() {
+        writeln!(out, "STEP {}/{total}: {}", index + 1, step.text)?;
+        out.flush()?;
+        if let Kind::From { image: from } = &step.kind {
+            let (id, config) =
+                from_image(store, from).with_context(|| format!("line {}", step.line))?;
+            image = config;
+            key = Some(id);
+            continue;
+        }
+        let parent = key.as_ref().expect("the parser puts FROM first");
+        let made = apply(store, options, &context, &mut image, parent, step, out)
+            .with_context(|| format!("line {}: {}", step.line, step.text))?;
+        key = Some(made);
+    }
+    image.created = rfc3339(options.epoch);
+    let id = store.put_image(&image)?;
+    store.tag(&options.tag, &id)?;
+    writeln!(out, "COMMIT {}", options.tag)?;
+    writeln!(out, "Successfully tagged {}", options.tag)?;
+    writeln!(out, "{id}")?;
+    Ok(id)
+}
+// ANCHOR_END: build
+
+/// The image FROM names, and its id (the first cache key). `base` is made
+/// on first use; `scratch` is docker's empty image, never stored.
+fn from_image(store: &Store, name: &str) -> anyhow::Result<(Digest, ImageConfig)> {
+    if name == "scratch" {
+        let empty = ImageConfig {
+            architecture: base::architecture().to_string(),
+            os: "linux".to_string(),
+            created: rfc3339(0),
+            ..ImageConfig::default()
+        };
+        return Ok((empty.id(), empty));
+    }
+    let id = match store.resolve(name)? {
+        Some(id) => id,
+        None if base::is_base(name) => base::ensure(store)?,
+        None => bail!("base image {name} not found: import it first, or use FROM base (built in)"),
+    };
+    Ok((id.clone(), store.image(&id)?))
+}
+
+/// One instruction after FROM; returns the step's cache key.
+fn apply(
+    store: &Store,
+    options: &BuildOptions,
+    context: &Path,
+    image: &mut ImageConfig,
+    parent: &Digest,
+    step: &Instruction,
+    out: &mut dyn Write,
+) -> anyhow::Result<Digest> {
+    let env = image.env_pairs();
+    let expand = |word: &str| dockerfile::expand(word, &env);
+    let mut sources_digest = String::new();
+    let staged_layer = match &step.kind {
+        Kind::Copy { sources, dest } | Kind::Add { sources, dest } => {
+            let extract = matches!(step.kind, Kind::Add { .. });
+            let sources: Vec<String> = sources
+                .iter()
+                .map(|s| expand(s))
+                .collect::<Result<_, _>>()?;
+            let dest = expand(dest)?;
+            let staged = stage_copy(
+                store,
+                context,
+                image,
+                &sources,
+                &dest,
+                extract,
+                options.epoch,
+            )?;
+            sources_digest = staged.1.to_string();
+            Some(staged.0)
+        }
+        _ => None,
+    };
+    let key = digest::of_bytes(format!("{parent}\n{}\n{sources_digest}", step.text).as_bytes());
+    let mut history = History {
+        created: rfc3339(options.epoch),
+        created_by: step.text.clone(),
+        ..History::default()
+    };
+    if !step.kind.makes_layer() {
+        configure(image, &step.kind, &expand)?;
+        history.empty_layer = true;
+        image.history.push(history);
+        return Ok(key);
+    }
+    let layer = match store.cached(&key) {
+        Some(layer) => {
+            writeln!(out, "--> CACHED {}", layer.short())?;
+            layer
+        }
+        None => {
+            let layer = match (staged_layer, &step.kind) {
+                (Some(staging), _) => store.add_layer(&staging.path().join("layer.tar"))?,
+                (None, Kind::Run(command)) => run_step(store, options, image, command.argv())?,
+                _ => unreachable!("only RUN, COPY and ADD make layers"),
+            };
+            store.remember(&key, &layer)?;
+            writeln!(
+                out,
+                "--> {} ({})",
+                layer.short(),
+                crate::show::size(store.layer_size(&layer)?)
+            )?;
+            layer
+        }
+    };
+    image.rootfs.diff_ids.push(layer);
+    image.history.push(history);
+    Ok(key)
+}
+
+/// The config-only instructions.
+fn configure(
+    image: &mut ImageConfig,
+    kind: &Kind,
+    expand: &dyn Fn(&str) -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    match kind {
+        Kind::Env(pairs) => {
+            // Every value sees the environment from before this ENV, as
+            // docker's: `ENV A=1 B=$A` takes the old A.
+            let values: Vec<String> = pairs
+                .iter()
+                .map(|(_, v)| expand(v))
+                .collect::<Result<_, _>>()?;
+            for ((key, _), value) in pairs.iter().zip(values) {
+                image.set_env(key, &value);
+            }
+        }
+        Kind::Label(pairs) => {
+            for (key, value) in pairs {
+                image.config.labels.insert(expand(key)?, expand(value)?);
+            }
+        }
+        Kind::Workdir(dir) => {
+            let dir = expand(dir)?;
+            image.config.working_dir = resolve_in_image(&image.config.working_dir, &dir)
+                .display()
+                .to_string();
+        }
+        Kind::Cmd(command) => image.config.cmd = Some(command.argv()),
+        Kind::Entrypoint(command) => {
+            image.config.entrypoint = Some(command.argv());
+            // docker: setting ENTRYPOINT resets a CMD inherited from the base.
+            image.config.cmd = None;
+        }
+        Kind::User(user) => image.config.user = expand(user)?,
+        Kind::From { .. } | Kind::Run(_) | Kind::Copy { .. } | Kind::Add { .. } => {
+            unreachable!("handled by the caller")
+        }
+    }
+    Ok(())
+}
+
+/// `dir` against the current WORKDIR, as an absolute path in the image.
+fn resolve_in_image(workdir: &str, dir: &str) -> PathBuf {
+    let base = if workdir.is_empty() { "/" } else { workdir };
+    let mut path = PathBuf::from("/");
+    for part in Path::new(base).join(dir).components() {
+        match part {
+            Component::Normal(name) => path.push(name),
+            Component::ParentDir => {
+                path.pop();
+            }
+            _ => {}
+        }
+    }
+    path
+}
+
+/// RUN: a container of the image so far; its writable layer is the layer.
+fn run_step(
+    store: &Store,
+    options: &BuildOptions,
+    image: &ImageConfig,
+    argv: Vec<String>,
+) -> anyhow::Result<Digest> {
+    if !image.config.user.is_empty() && !["root", "0", "0:0"].contains(&image.config.user.as_str())
+    {
+        bail!(
+            "USER {}: running as another user is not supported yet (RUN runs as root)",
+            image.config.user
+        );
+    }
+    let workdir = match image.config.working_dir.as_str() {
+        "" => None,
+        dir => Some(PathBuf::from(dir)),
+    };
+    let process = step01::RunSpec {
+        command: argv,
+        env: image.config.env.clone(),
+        workdir,
+    };
+    let namespaces = step02::cli::NamespaceArgs {
+        hostname: None,
+        network: options.network,
+        pid: step02::cli::NsMode::Private,
+        ipc: step02::cli::NsMode::Private,
+        uts: step02::cli::NsMode::Private,
+        cgroupns: step02::cli::NsMode::Private,
+        userns: false,
+    };
+    let spec = namespaces.spec(process)?;
+    let (code, container) = container::run(store, image, spec, false)?;
+    if code != 0 {
+        return Err(RunFailed(format!("the command exited with code {code}")).into());
+    }
+    let staging = store.temp_dir("run-layer")?;
+    let tar = staging.path().join("layer.tar");
+    let file = fs::File::create(&tar)?;
+    tarball::write_layer(
+        &container.upper(),
+        std::io::BufWriter::new(file),
+        options.epoch,
+    )?;
+    drop(container);
+    store.add_layer(&tar)
+}
+
+// ANCHOR: stage_copy
+/// COPY / ADD: lay the sources out as the layer will hold them, write that
+/// as a tar; returns the staging dir (its `layer.tar` is the layer) and
+/// the tar's digest, which the cache key includes.
+fn stage_copy(
+    store: &Store,
+    context: &Path,
+    image: &ImageConfig,
+    sources: &[String],
+    dest: &str,
+    extract_tars: bool,
+    epoch: u64,
+) -> anyhow::Result<(Staging, Digest)> {
+    let dest_is_dir = dest.ends_with('/') || sources.len() > 1;
+    let target = resolve_in_image(&image.config.working_dir, dest);
+    let staging = store.temp_dir("copy")?;
+    let root = staging.path().join("layer");
+    fs::create_dir(&root)?;
+    for source in sources {
+        let path = inside_context(context, source)?;
+        let meta = fs::metadata(&path)
+            .with_context(|| format!("{source}: not found in the build context"))?;
+        let into = |name: &std::ffi::OsStr| {
+            root.join(target.strip_prefix("/").unwrap_or(&target))
+                .join(name)
+        };
+        if meta.is_dir() {
+            // A dir's *contents* go to dest, as docker does.
+            let to = root.join(target.strip_prefix("/").unwrap_or(&target));
+            copy_tree(&path, &to)?;
+        } else if extract_tars && is_tar(&path)? {
+            let to = root.join(target.strip_prefix("/").unwrap_or(&target));
+            make_parents(&to.join("x"))?;
+            tarball::unpack_layer(fs::File::open(&path)?, &to)
+                .with_context(|| format!("ADD {source}: cannot extract"))?;
+        } else {
+            let to = if dest_is_dir {
+                into(path.file_name().unwrap_or_default())
+            } else {
+                root.join(target.strip_prefix("/").unwrap_or(&target))
+            };
+            make_parents(&to)?;
+            copy_file(&path, &to)?;
+        }
+    }
+    let tar = staging.path().join("layer.tar");
+    let file = fs::File::create(&tar)?;
+    tarball::write_layer(&root, std::io::BufWriter::new(file), epoch)?;
+    let (digest, _) = digest::diff_id(fs::File::open(&tar)?)?;
+    Ok((staging, digest))
+}
+// ANCHOR_END: stage_copy
+
+/// A COPY source, which must stay inside the build context, even through
+/// symbolic links (docker: "forbidden path outside the build context").
+fn inside_context(context: &Path, source: &str) -> anyhow::Result<PathBuf> {
+    let relative = source.trim_start_matches('/');
+    let joined = context.join(relative);
+    let real = joined
+        .canonicalize()
+        .with_context(|| format!("{source}: not found in the build context"))?;
+    if !real.starts_with(context) {
+        bail!("{source}: outside the build context (COPY reads only the directory given to build)");
+    }
+    Ok(real)
+}
+
+fn is_tar(path: &Path) -> anyhow::Result<bool> {
+    use std::io::Read;
+    let mut header = [0u8; 512];
+    let mut file = fs::File::open(path)?;
+    let mut read = 0;
+    while read < header.len() {
+        match file.read(&mut header[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    // POSIX and GNU tars say "ustar" at offset 257 of the first header.
+    Ok(read == 512 && &header[257..262] == b"ustar")
+}
+
+/// Make the missing parents of `path`, 0755 and root's, whatever the
+/// umask: the layer's bytes must not depend on who ran the build.
+fn make_parents(path: &Path) -> anyhow::Result<()> {
+    let Some(parent) = path.parent() else {
+        return Ok(());
+    };
+    if parent.is_dir() {
+        return Ok(());
+    }
+    make_parents(parent)?;
+    fs::create_dir(parent)?;
+    fs::set_permissions(parent, fs::Permissions::from_mode(0o755))?;
+    std::os::unix::fs::lchown(parent, Some(0), Some(0))?;
+    Ok(())
+}
+
+/// Copy a regular file or a symbolic link (not followed), owned by root as
+/// COPY's files are.
+fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let meta = fs::symlink_metadata(from)?;
+    if meta.file_type().is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
+    } else if meta.is_file() {
+        fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
+        fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    } else {
+        bail!(
+            "{}: only files, dirs and links can be copied",
+            from.display()
+        );
+    }
+    // lchown(2): COPY gives files to root (docker's default without --chown).
+    std::os::unix::fs::lchown(to, Some(0), Some(0))?;
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    make_parents(&to.join("x"))?;
+    let meta = fs::metadata(from)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    std::os::unix::fs::lchown(to, Some(0), Some(0))?;
+    let mut entries: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&path, &target)?;
+        } else {
+            copy_file(&path, &target)?;
+        }
+    }
+    Ok(())
+}

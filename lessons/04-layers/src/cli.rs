@@ -1,0 +1,276 @@
+//! The command line of step 04: `run IMAGE`, and the image commands
+//! (`build`, `import`, `images`, `inspect`, `history`, `rmi`), named and
+//! shaped as docker's.
+
+use crate::builder::{self, BuildOptions, RunFailed};
+use crate::image::{rfc3339, History, ImageConfig, Reference, RootFs};
+use crate::store::{Store, DEFAULT_ROOT};
+use crate::{base, container, show};
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use step01::cli::{fail, parse};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "minibox",
+    version,
+    about = "A container runtime built step by step (step 04: images and layers)"
+)]
+pub struct Cli {
+    /// Where images, layers and containers live [env: MINIBOX_ROOT]
+    /// [default: /var/lib/minibox]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in a new container of IMAGE (`base` is built in).
+    Run(RunArgs),
+    /// Build an image from a Dockerfile.
+    Build(BuildArgs),
+    /// Make a one-layer image of a (plain, uncompressed) tar of a root filesystem.
+    Import {
+        /// The tar file.
+        tarball: PathBuf,
+        /// NAME[:TAG] for the image.
+        name: String,
+    },
+    /// List images, with their shared and unique sizes.
+    Images,
+    /// Show an image's details as JSON.
+    Inspect {
+        /// A Go-template-like format: {{.Id}}, {{json .RootFS.Layers}}.
+        #[arg(short = 'f', long, value_name = "TEMPLATE")]
+        format: Option<String>,
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+    /// Show how an image was made, one line per instruction.
+    History {
+        /// Don't shorten ids and commands.
+        #[arg(long)]
+        no_trunc: bool,
+        image: String,
+    },
+    /// Remove images (and the layers no other image uses).
+    Rmi {
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Set an environment variable (KEY=VALUE), or copy KEY from yours.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Working directory of the command (default: the image's WORKDIR).
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+
+    /// Mount the container's / read-only (/tmp stays writable).
+    #[arg(long)]
+    pub read_only: bool,
+
+    #[command(flatten)]
+    pub namespaces: step02::cli::NamespaceArgs,
+
+    /// The image: NAME[:TAG] or an id (prefix).
+    pub image: String,
+
+    /// The command (default: the image's ENTRYPOINT and CMD).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// NAME[:TAG] of the image.
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]", required = true)]
+    pub tag: String,
+
+    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// The network for RUN: none, or the host's.
+    #[arg(long, value_enum, default_value = "none", value_name = "MODE")]
+    pub network: step02::cli::NetworkMode,
+
+    /// The build context: the directory COPY and ADD read from.
+    pub context: PathBuf,
+}
+
+/// The store at `--root`, `$MINIBOX_ROOT`, or the default.
+pub fn store(root: Option<PathBuf>) -> anyhow::Result<Store> {
+    let root = root
+        .or_else(|| std::env::var_os("MINIBOX_ROOT").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+    Store::open(&root)
+}
+
+/// An image by name or id; `base` is made on first use.
+pub fn find_image(store: &Store, text: &str) -> anyhow::Result<crate::digest::Digest> {
+    match store.resolve(text)? {
+        Some(id) => Ok(id),
+        None if base::is_base(text) => base::ensure(store),
+        None => bail!("no such image: {text}"),
+    }
+}
+
+// ANCHOR: run
+fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
+    let id = find_image(store, &args.image)?;
+    let image = store.image(&id)?;
+    let overrides = step01::env::build(&args.env, |key| std::env::var(key).ok())?;
+    let workdir = args.workdir.clone().or_else(|| {
+        (!image.config.working_dir.is_empty()).then(|| PathBuf::from(&image.config.working_dir))
+    });
+    let process = step01::RunSpec {
+        command: container::command_line(&image, &args.command)?,
+        env: container::environment(&image, &overrides),
+        workdir,
+    };
+    if !image.config.user.is_empty() && !["root", "0", "0:0"].contains(&image.config.user.as_str())
+    {
+        bail!(
+            "USER {}: running as another user is not supported yet",
+            image.config.user
+        );
+    }
+    let spec = args.namespaces.spec(process)?;
+    let (code, _container) = container::run(store, &image, spec, args.read_only)?;
+    Ok(code)
+}
+// ANCHOR_END: run
+
+fn build(store: &Store, args: &BuildArgs) -> anyhow::Result<i32> {
+    let options = BuildOptions {
+        tag: Reference::parse(&args.tag)?,
+        file: args
+            .file
+            .clone()
+            .unwrap_or_else(|| args.context.join("Dockerfile")),
+        context: args.context.clone(),
+        network: args.network,
+        epoch: builder::epoch_from_env()?,
+    };
+    let mut out = std::io::stdout().lock();
+    match builder::build(store, &options, &mut out) {
+        Ok(_) => Ok(0),
+        // The RUN's command failed: its output said why; exit 1 as docker.
+        Err(error) if error.chain().any(|e| e.is::<RunFailed>()) => {
+            step01::cli::report(&format!("{error:#}"));
+            Ok(1)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `import`: docker's, for a plain tar. The tar becomes the one layer as it
+/// is: its digest is the image's only diff_id.
+fn import(store: &Store, tarball: &PathBuf, name: &str) -> anyhow::Result<i32> {
+    use std::io::Read;
+    let reference = Reference::parse(name)?;
+    let mut magic = [0u8; 2];
+    let mut file = std::fs::File::open(tarball)
+        .with_context(|| format!("cannot open {}", tarball.display()))?;
+    let _ = file.read(&mut magic)?;
+    if magic == [0x1f, 0x8b] {
+        bail!(
+            "{}: compressed (gzip); import takes a plain tar: gunzip it first",
+            tarball.display()
+        );
+    }
+    let staging = store.temp_dir("import")?;
+    let copy = staging.path().join("layer.tar");
+    std::fs::copy(tarball, &copy).with_context(|| format!("cannot read {}", tarball.display()))?;
+    let diff_id = store
+        .add_layer(&copy)
+        .with_context(|| format!("cannot import {}", tarball.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let config = ImageConfig {
+        created: rfc3339(now),
+        architecture: base::architecture().to_string(),
+        os: "linux".to_string(),
+        rootfs: RootFs {
+            diff_ids: vec![diff_id],
+            ..RootFs::default()
+        },
+        history: vec![History {
+            created: rfc3339(now),
+            created_by: format!("minibox import {}", tarball.display()),
+            comment: "Imported from a tarball".to_string(),
+            empty_layer: false,
+        }],
+        ..ImageConfig::default()
+    };
+    let id = store.put_image(&config)?;
+    store.tag(&reference, &id)?;
+    println!("{id}");
+    Ok(0)
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let store = store(cli.root)?;
+    match cli.command {
+        Command::Run(args) => run(&store, &args),
+        Command::Build(args) => build(&store, &args),
+        Command::Import { tarball, name } => import(&store, &tarball, &name),
+        Command::Images => {
+            print!("{}", show::images(&store)?);
+            Ok(0)
+        }
+        Command::Inspect { format, images } => {
+            let mut all = Vec::new();
+            for text in &images {
+                all.push(show::inspect(&store, &find_image(&store, text)?)?);
+            }
+            match format {
+                Some(template) => {
+                    for value in &all {
+                        println!("{}", show::format(&template, value)?);
+                    }
+                }
+                None => println!("{}", serde_json::to_string_pretty(&all)?),
+            }
+            Ok(0)
+        }
+        Command::History { no_trunc, image } => {
+            print!(
+                "{}",
+                show::history(&store, &find_image(&store, &image)?, no_trunc)?
+            );
+            Ok(0)
+        }
+        Command::Rmi { images } => {
+            for text in &images {
+                for line in store.remove(text)? {
+                    println!("{line}");
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// The runtime's entry point for this step.
+pub fn main() -> i32 {
+    let cli: Cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    dispatch(cli).unwrap_or_else(|error| fail(&error))
+}

@@ -1,0 +1,199 @@
+//! A container of an image: its own writable layer on top of the image's,
+//! mounted as its root filesystem.
+//!
+//! The runtime makes three empty dirs under `ROOT/containers/<id>/`:
+//! `upper` (the container's writable layer), `work` (overlayfs's scratch)
+//! and `merged` (the mount point). Inside the new mount namespace, once
+//! mounts are private (step 02), the child mounts the overlay on `merged`;
+//! step 03 then pivots into it. The mount lives and dies with the
+//! container's mount namespace: nothing to unmount on the host, ever.
+
+use crate::image::ImageConfig;
+use crate::overlay::Overlay;
+use crate::store::Store;
+use anyhow::{bail, Context};
+use nix::errno::Errno;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+/// A container's dirs; removed (writable layer and all) on drop.
+#[derive(Debug)]
+pub struct Container {
+    pub id: String,
+    dir: PathBuf,
+}
+
+impl Container {
+    /// Make the dirs of a new container in the store.
+    pub fn create(store: &Store) -> anyhow::Result<Container> {
+        let id = random_id()?;
+        let dir = store.root().join("containers").join(&id);
+        for sub in ["upper", "work", "merged"] {
+            fs::create_dir_all(dir.join(sub))
+                .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+        }
+        Ok(Container { id, dir })
+    }
+
+    /// The container's writable layer: after it ran, exactly what it changed.
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+
+    pub fn merged(&self) -> PathBuf {
+        self.dir.join("merged")
+    }
+
+    /// The overlay of an image's layers (top first) and this container's.
+    pub fn overlay(&self, store: &Store, image: &ImageConfig) -> anyhow::Result<Overlay> {
+        if image.rootfs.diff_ids.is_empty() {
+            bail!(
+                "the image has no layers: nothing to run (FROM scratch needs a COPY or ADD first)"
+            );
+        }
+        let mut lower = Vec::new();
+        for diff_id in image.rootfs.diff_ids.iter().rev() {
+            if !store.has_layer(diff_id) {
+                bail!("layer {diff_id} of the image is missing from the store");
+            }
+            lower.push(store.layer_diff(diff_id));
+        }
+        Ok(Overlay {
+            lower,
+            upper: self.upper(),
+            work: self.dir.join("work"),
+        })
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // The overlay went with the container's mount namespace; what is
+        // left are plain dirs (and whiteouts, which are plain device nodes).
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// 64 hex digits from the kernel's random pool, as docker's ids.
+fn random_id() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// What a container of `image` runs: docker's rules for ENTRYPOINT and CMD.
+/// Arguments given to `run` replace CMD; a shell-form ENTRYPOINT (`/bin/sh
+/// -c ...`) ignores CMD and arguments alike.
+pub fn command_line(image: &ImageConfig, args: &[String]) -> anyhow::Result<Vec<String>> {
+    let cmd = if args.is_empty() {
+        image.config.cmd.clone().unwrap_or_default()
+    } else {
+        args.to_vec()
+    };
+    let argv = match &image.config.entrypoint {
+        Some(entry) if entry.len() >= 2 && entry[0] == "/bin/sh" && entry[1] == "-c" => {
+            entry.clone()
+        }
+        Some(entry) => entry.iter().cloned().chain(cmd).collect(),
+        None => cmd,
+    };
+    if argv.is_empty() {
+        bail!("no command: give one after the image, or set CMD in the image");
+    }
+    Ok(argv)
+}
+
+/// The container's environment: the image's, then `-e` on top.
+pub fn environment(image: &ImageConfig, overrides: &[String]) -> Vec<String> {
+    let mut env = image.config.env.clone();
+    for entry in overrides {
+        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+        env.retain(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k) != key);
+        env.push(entry.clone());
+    }
+    env
+}
+
+/// In the child, before step 03 enters the rootfs: mount the layers, and
+/// make the working dir if the image lacks it (docker does too).
+pub fn make_rootfs(
+    overlay: &Overlay,
+    merged: &Path,
+    workdir: Option<&Path>,
+) -> Result<(), (String, Errno)> {
+    overlay.mount(merged).map_err(|errno| {
+        let hint = if errno == Errno::EINVAL {
+            " — is the store on overlayfs (inside a container)? put --root on another filesystem"
+        } else {
+            ""
+        };
+        (
+            format!("cannot mount the image's layers (mount -t overlay){hint}"),
+            errno,
+        )
+    })?;
+    if let Some(dir) = workdir {
+        make_dirs_inside(merged, dir).map_err(|errno| {
+            (
+                format!("cannot create the working dir {}", dir.display()),
+                errno,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// `mkdir -p ROOT/DIR`, refusing to follow a symbolic link: we are not in
+/// the rootfs yet, so an image's link to `/etc` would lead to the host's.
+fn make_dirs_inside(root: &Path, dir: &Path) -> Result<(), Errno> {
+    let mut path = root.to_path_buf();
+    for part in dir.components() {
+        match part {
+            Component::Normal(name) => path.push(name),
+            Component::RootDir | Component::CurDir => continue,
+            Component::ParentDir | Component::Prefix(_) => return Err(Errno::EINVAL),
+        }
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(meta) if meta.file_type().is_symlink() => return Err(Errno::ELOOP),
+            Ok(_) => return Err(Errno::ENOTDIR),
+            Err(_) => {
+                // mkdir(2) on the overlay: the new dir lands in the upper layer.
+                nix::unistd::mkdir(&path, nix::sys::stat::Mode::from_bits_truncate(0o755))?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Start a container of `image` and wait for it; returns its exit code and
+/// the container (its writable layer still there until it is dropped).
+pub fn run(
+    store: &Store,
+    image: &ImageConfig,
+    spec: step02::ContainerSpec,
+    read_only: bool,
+) -> anyhow::Result<(i32, Container)> {
+    if spec.namespaces.user {
+        bail!("--userns with image layers is not supported yet: overlayfs in a user namespace needs its own whiteout format (userxattr)");
+    }
+    let container = Container::create(store)?;
+    let overlay = container.overlay(store, image)?;
+    let workdir = spec.process.workdir.clone();
+    let spec = step03::Spec {
+        container: spec,
+        rootfs: container.merged(),
+        enter: step03::Enter::Pivot,
+        read_only,
+    };
+    let merged = container.merged();
+    let code = step02::start(&spec.container, |cmd, report, gate| {
+        step03::init::container_init_with(&spec, cmd, report, gate, || {
+            make_rootfs(&overlay, &merged, workdir.as_deref())
+        })
+    })?;
+    Ok((code, container))
+}

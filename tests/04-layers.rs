@@ -1,0 +1,979 @@
+//! Graded checks for step 04: images made of shared, content-addressed layers.
+//!
+//! Compiled into `lesson-04` and `solution-04`. Every check has a store of
+//! its own (`--root`, a fresh temp dir) and runs the runtime in a lab (see
+//! step 02's checks). The checks believe nothing the runtime prints about
+//! digests: they hash the stored tars themselves, list the tars' entries,
+//! and walk the unpacked layer dirs.
+
+use grader::process::Invocation;
+use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, Outcome, Requires, TempDir};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+fn main() {
+    grader::main(
+        grader::step!("04-layers", Needs::Root),
+        vec![
+            Check {
+                name: "layer_digests_are_honest",
+                points: 3,
+                section: "naming-layers-by-their-content",
+                hint: "A diff_id is sha256 of the whole uncompressed layer tar, written `sha256:<64 hex>`; the store keeps it under layers/sha256/<hex>; chain_id(n) = sha256(\"<chain_id(n-1)> <diff_id(n)>\").",
+                requires: Requires::Nothing,
+                run: layer_digests_are_honest,
+            },
+            Check {
+                name: "the_layering_experiment",
+                points: 4,
+                section: "the-layering-experiment",
+                hint: "Each RUN, COPY and ADD adds exactly one layer on top of FROM's: seven RUN lines give 8 layers, two give 3. Identical steps on an identical parent give an identical tar, hence the same diff_id.",
+                requires: Requires::Nothing,
+                run: the_layering_experiment,
+            },
+            Check {
+                name: "only_run_copy_add_make_layers",
+                points: 2,
+                section: "the-exercise",
+                hint: "LABEL, ENV, WORKDIR, CMD, ENTRYPOINT and USER only change the config (history entry with empty_layer: true); RUN, COPY and ADD each add one diff_id. A container of the image then starts in WORKDIR with ENV set and runs CMD.",
+                requires: Requires::Nothing,
+                run: only_run_copy_add_make_layers,
+            },
+            Check {
+                name: "the_build_cache",
+                points: 3,
+                section: "the-build-cache",
+                hint: "A step's cache key covers its parent's key, its instruction, and for COPY/ADD the digest of the files copied; a change at step k changes every key from k on.",
+                requires: Requires::Nothing,
+                run: the_build_cache,
+            },
+            Check {
+                name: "builds_are_reproducible",
+                points: 2,
+                section: "reproducible-layers",
+                hint: "Same tree, same tar bytes: entries sorted, numeric owners, mtimes clamped to the epoch, no atime/ctime, one header format. Then the same Dockerfile gives the same diff_ids and image id in any empty store.",
+                requires: Requires::Nothing,
+                run: builds_are_reproducible,
+            },
+            Check {
+                name: "copy_on_write",
+                points: 3,
+                section: "overlayfs-many-layers-one-tree",
+                hint: "Mount overlay with lowerdir = the image's layers, top first, and upperdir/workdir of the container's own: writes and deletions land in the upper dir, never in a layer.",
+                requires: Requires::Nothing,
+                run: copy_on_write,
+            },
+            Check {
+                name: "deletions_become_whiteouts",
+                points: 3,
+                section: "whiteouts-deleting-what-a-lower-layer-has",
+                hint: "In the upper dir a deleted file is a char device 0/0 and a re-created dir has trusted.overlay.opaque=y; in the layer tar they are `.wh.NAME` and `DIR/.wh..wh..opq`. Unpacking turns them back.",
+                requires: Requires::Nothing,
+                run: deletions_become_whiteouts,
+            },
+            Check {
+                name: "layers_are_stored_once",
+                points: 2,
+                section: "naming-layers-by-their-content",
+                hint: "Name each layer by its diff_id and add it only when that name is not in the store yet; rmi removes only the layers no image uses any more.",
+                requires: Requires::Nothing,
+                run: layers_are_stored_once,
+            },
+            Check {
+                name: "outputs_match_the_snapshots",
+                points: 1,
+                section: "the-exercise",
+                hint: "images, history and inspect of a FROM scratch image are the same on every machine (its digests too): compare with tests/snapshots/.",
+                requires: Requires::Nothing,
+                run: outputs_match_the_snapshots,
+            },
+            Check {
+                name: "bad_input_is_one_line",
+                points: 2,
+                section: "the-exercise",
+                hint: "Each bad input gives one line and exit 125 before anything is stored: an unknown instruction (with its line number), COPY from outside the context, a missing base image, tars with absolute paths, `..`, or a file written through a symlink that points outside.",
+                requires: Requires::Nothing,
+                run: bad_input_is_one_line,
+            },
+        ],
+    );
+}
+
+// ---- a store of one's own ----
+
+/// A `--root` for one check, and the build contexts it needs.
+struct Lab<'a> {
+    ctx: &'a Ctx,
+    dir: TempDir,
+}
+
+impl<'a> Lab<'a> {
+    fn new(ctx: &'a Ctx) -> Self {
+        Lab {
+            ctx,
+            dir: ctx.temp_dir(),
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// `minibox --root ROOT ARGS...`, in the lab.
+    fn minibox(&self, args: &[&str]) -> Invocation {
+        let root = self.root().to_string_lossy().into_owned();
+        let mut full = vec!["--root", root.as_str()];
+        full.extend_from_slice(args);
+        self.ctx.minibox(&full).in_lab()
+    }
+
+    /// A build context holding a Dockerfile and `files`.
+    fn context(
+        &self,
+        name: &str,
+        dockerfile: &str,
+        files: &[(&str, &str)],
+    ) -> Result<PathBuf, Fail> {
+        let dir = self.dir.path().join(name);
+        write(&dir.join("Dockerfile"), dockerfile)?;
+        for (path, text) in files {
+            write(&dir.join(path), text)?;
+        }
+        Ok(dir)
+    }
+
+    /// `build -t TAG CONTEXT`, which must succeed; returns its stdout.
+    fn build(&self, tag: &str, context: &Path) -> Result<String, Fail> {
+        let out = self
+            .minibox(&["build", "-t", tag, &context.to_string_lossy()])
+            .output()?;
+        out.expect_code(0, "the build should succeed")?;
+        Ok(out.stdout_text())
+    }
+
+    /// `inspect IMAGE`, parsed: the first (only) element.
+    fn inspect(&self, image: &str) -> Result<Value, Fail> {
+        let out = self.minibox(&["inspect", image]).output()?;
+        out.expect_code(0, "inspect should work")?;
+        let all: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+            Fail::new(format!("`inspect {image}` should print JSON"))
+                .seen(format!("{e}: {}", out.stdout_text()))
+        })?;
+        all.get(0)
+            .cloned()
+            .ok_or_else(|| Fail::new("inspect should print a JSON array of one image").seen(all))
+    }
+
+    /// The diff_ids, bottom first, as `inspect --format '{{json .RootFS.Layers}}'` prints them.
+    fn layers(&self, image: &str) -> Result<Vec<String>, Fail> {
+        let out = self
+            .minibox(&["inspect", "--format", "{{json .RootFS.Layers}}", image])
+            .output()?;
+        out.expect_code(0, "inspect --format should work")?;
+        serde_json::from_slice(&out.stdout).map_err(|e| {
+            Fail::new(
+                "`inspect --format '{{json .RootFS.Layers}}'` should print a JSON list of digests",
+            )
+            .seen(format!("{e}: {}", out.stdout_text()))
+        })
+    }
+
+    fn image_id(&self, image: &str) -> Result<String, Fail> {
+        let value = self.inspect(image)?;
+        value["Id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Fail::new("inspect should show the image's Id").seen(value))
+    }
+
+    fn layer_dir(&self, diff_id: &str) -> PathBuf {
+        self.root()
+            .join("layers/sha256")
+            .join(diff_id.trim_start_matches("sha256:"))
+    }
+
+    /// `run IMAGE ARGS...`, which must exit 0; returns its stdout.
+    fn run(&self, image: &str, args: &[&str]) -> Result<String, Fail> {
+        let mut full = vec!["run", image];
+        full.extend_from_slice(args);
+        let out = self.minibox(&full).output()?;
+        out.expect_code(0, "the container's command should succeed")?;
+        Ok(out.stdout_text())
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), Fail> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Fail::new("setup: mkdir").seen(e))?;
+    }
+    std::fs::write(path, text).map_err(|e| Fail::new("setup: write").seen(e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| Fail::new("setup: chmod").seen(e))
+}
+
+fn sha256_of_file(path: &Path) -> Result<String, Fail> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Fail::new(format!("cannot read {}", path.display())).seen(e))?;
+    Ok(format!("sha256:{:x}", Sha256::digest(&bytes)))
+}
+
+fn sha256_text(text: &str) -> String {
+    format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
+}
+
+/// The entries of a tar: name -> (type letter, size).
+fn tar_entries(path: &Path) -> Result<BTreeMap<String, (char, u64)>, Fail> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Fail::new(format!("cannot open {}", path.display())).seen(e))?;
+    let mut archive = tar::Archive::new(file);
+    let mut out = BTreeMap::new();
+    let bad =
+        |e: std::io::Error| Fail::new(format!("{} is not a readable tar", path.display())).seen(e);
+    for entry in archive.entries().map_err(bad)? {
+        let entry = entry.map_err(bad)?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type().as_byte() as char;
+        out.insert(name, (kind, entry.header().size().unwrap_or(0)));
+    }
+    Ok(out)
+}
+
+/// Every path under `dir` with what it is and a hash of its content: a
+/// fingerprint that changes if any byte, mode or owner changes.
+fn fingerprint(dir: &Path) -> Result<BTreeMap<String, String>, Fail> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| Fail::new(format!("cannot stat {}", path.display())).seen(e))?;
+        let what = if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).map_err(|e| Fail::new("readdir").seen(e))? {
+                stack.push(entry.map_err(|e| Fail::new("readdir").seen(e))?.path());
+            }
+            "dir".to_string()
+        } else if meta.is_file() {
+            sha256_of_file(&path)?
+        } else if meta.file_type().is_symlink() {
+            format!(
+                "-> {}",
+                std::fs::read_link(&path).unwrap_or_default().display()
+            )
+        } else if meta.file_type().is_char_device() {
+            format!("char {}", meta.rdev())
+        } else {
+            "other".to_string()
+        };
+        let name = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        out.insert(
+            name,
+            format!("{what} {:o} {}:{}", meta.mode(), meta.uid(), meta.gid()),
+        );
+    }
+    Ok(out)
+}
+
+/// Lines that say `--> CACHED` in a build's output, by step number.
+fn cached_steps(output: &str) -> Vec<usize> {
+    let mut step = 0;
+    let mut cached = Vec::new();
+    for line in output.lines() {
+        if let Some(rest) = line.strip_prefix("STEP ") {
+            step = rest
+                .split('/')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        } else if line.starts_with("--> CACHED") {
+            cached.push(step);
+        }
+    }
+    cached
+}
+
+// ---- the checks ----
+
+fn layer_digests_are_honest(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let context = lab.context(
+        "honest",
+        "FROM base\nCOPY hello.txt /hello.txt\nRUN echo built > /built\n",
+        &[("hello.txt", "hello\n")],
+    )?;
+    lab.build("honest", &context)?;
+    let layers = lab.layers("honest")?;
+    expect_eq(
+        "FROM base + COPY + RUN: the number of layers",
+        3,
+        layers.len(),
+    )?;
+    for diff_id in &layers {
+        let tar = lab.layer_dir(diff_id).join("layer.tar");
+        ensure(tar.is_file(), || {
+            Fail::new("each layer's tar should be in the store under layers/sha256/<hex of its diff_id>/layer.tar")
+                .seen(format!("no {}", tar.display()))
+        })?;
+        expect_eq(
+            "the diff_id should be the sha256 of the layer tar (recomputed here)",
+            diff_id.clone(),
+            sha256_of_file(&tar)?,
+        )?;
+    }
+    // The image id is the digest of the config file, which lists the layers.
+    let id = lab.image_id("honest")?;
+    let config_path = lab
+        .root()
+        .join("images/sha256")
+        .join(format!("{}.json", id.trim_start_matches("sha256:")));
+    expect_eq(
+        "the image id should be the sha256 of its config file",
+        id.clone(),
+        sha256_of_file(&config_path)?,
+    )?;
+    let config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap_or_default())
+        .map_err(|e| Fail::new("the image config should be JSON").seen(e))?;
+    expect_eq(
+        "the config's rootfs.diff_ids should be the layers, bottom first",
+        serde_json::json!(layers),
+        config["rootfs"]["diff_ids"].clone(),
+    )?;
+    // chain_id, recomputed from the spec's definition.
+    let mut chain: Vec<String> = Vec::new();
+    for diff_id in &layers {
+        let next = match chain.last() {
+            None => diff_id.clone(),
+            Some(below) => sha256_text(&format!("{below} {diff_id}")),
+        };
+        chain.push(next);
+    }
+    let shown = lab.inspect("honest")?;
+    expect_eq(
+        "inspect's ChainIDs should follow the OCI definition",
+        serde_json::json!(chain),
+        shown["ChainIDs"].clone(),
+    )?;
+    // What the COPY layer holds, seen in its tar.
+    let entries = tar_entries(&lab.layer_dir(&layers[1]).join("layer.tar"))?;
+    expect_eq(
+        "the COPY layer's tar should hold exactly the copied file",
+        vec!["hello.txt".to_string()],
+        entries.keys().cloned().collect::<Vec<_>>(),
+    )
+}
+
+const ORIGIN: &str = "FROM base
+
+RUN apt update && apt upgrade -y
+RUN apt install vim -y
+RUN apt install curl -y
+RUN apt install wget -y
+RUN apt install build-essential -y
+RUN apt install make -y
+RUN apt install cmake -y
+";
+
+const OPTIMIZED: &str = "FROM base
+
+RUN apt update && apt upgrade -y
+RUN apt install vim curl wget build-essential make cmake -y
+";
+
+fn image_size(lab: &Lab, layers: &[String]) -> Result<u64, Fail> {
+    let mut total = 0;
+    for layer in layers {
+        for (_, (kind, size)) in tar_entries(&lab.layer_dir(layer).join("layer.tar"))? {
+            if kind == '0' {
+                total += size;
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn the_layering_experiment(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let origin = lab.context("origin", ORIGIN, &[])?;
+    let optimized = lab.context("optimized", OPTIMIZED, &[])?;
+    lab.build("origin", &origin)?;
+    lab.build("optimized", &optimized)?;
+    let a = lab.layers("origin")?;
+    let b = lab.layers("optimized")?;
+    expect_eq("FROM + seven RUN lines: layers", 8, a.len())?;
+    expect_eq("FROM + two RUN lines: layers", 3, b.len())?;
+    expect_eq(
+        "both images start with the same two layers (base, then the same RUN on the same parent)",
+        &a[..2],
+        &b[..2],
+    )?;
+    let base = lab.layers("base")?;
+    expect_eq("the first layer is the base image's", &base[..], &a[..1])?;
+    ensure(a[2..].iter().all(|l| !b.contains(l)), || {
+        Fail::new("the install layers differ between the two images")
+            .seen(format!("{a:?} vs {b:?}"))
+    })?;
+    // Each apt install rewrote dpkg's status file: seven copies weigh more.
+    let (big, small) = (image_size(&lab, &a)?, image_size(&lab, &b)?);
+    ensure(big > small, || {
+        Fail::new("the seven-layer image holds more bytes (a copy of /var/lib/dpkg/status in every layer)")
+            .expected(format!("more than {small} bytes"))
+            .seen(format!("{big} bytes"))
+    })?;
+    let out = lab.run(
+        "origin",
+        &["sh", "-c", "ls /usr/share/cmake /usr/share/vim"],
+    )?;
+    expect_eq(
+        "a container of the result sees every layer's files",
+        "/usr/share/cmake:\ncmake.data\n\n/usr/share/vim:\nvim.data\n",
+        out.as_str(),
+    )
+}
+
+fn only_run_copy_add_make_layers(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    // A tar for ADD to extract.
+    let dir = lab.dir.path().join("config");
+    std::fs::create_dir_all(&dir).map_err(|e| Fail::new("setup").seen(e))?;
+    let tar_path = dir.join("bundle.tar");
+    {
+        let file = std::fs::File::create(&tar_path).map_err(|e| Fail::new("setup").seen(e))?;
+        let mut builder = tar::Builder::new(file);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(6);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, "from-tar.txt", &b"untar\n"[..])
+            .and_then(|_| builder.finish())
+            .map_err(|e| Fail::new("setup: tar").seen(e))?;
+    }
+    let steps = [
+        (
+            "LABEL org.opencontainers.image.authors=\"org@example.com\"",
+            false,
+        ),
+        ("ENV GREETING=hello", false),
+        ("WORKDIR /app", false),
+        (
+            "CMD [\"sh\", \"-c\", \"pwd; echo $GREETING; cat /app/note.txt /app/from-tar.txt\"]",
+            false,
+        ),
+        ("COPY note.txt /app/note.txt", true),
+        ("ADD bundle.tar /app/", true),
+        ("RUN echo ran > /app/ran.txt", true),
+    ];
+    let dockerfile: String = std::iter::once("FROM base".to_string())
+        .chain(steps.iter().map(|(s, _)| s.to_string()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let context = lab.context("config", &dockerfile, &[("note.txt", "noted\n")])?;
+    lab.build("configured", &context)?;
+    let layers = lab.layers("configured")?;
+    expect_eq(
+        "layers: base + COPY + ADD + RUN (LABEL, ENV, WORKDIR and CMD add none)",
+        4,
+        layers.len(),
+    )?;
+    let value = lab.inspect("configured")?;
+    let config_path = lab.root().join("images/sha256").join(format!(
+        "{}.json",
+        value["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("sha256:")
+    ));
+    let config: Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap_or_default())
+        .map_err(|e| Fail::new("the image config should be JSON").seen(e))?;
+    let history = config["history"].as_array().cloned().unwrap_or_default();
+    let mine = &history[history.len().saturating_sub(steps.len())..];
+    expect_eq(
+        "one history entry per instruction after FROM",
+        steps.len(),
+        mine.len(),
+    )?;
+    for ((text, makes_layer), entry) in steps.iter().zip(mine) {
+        let empty = entry["empty_layer"].as_bool().unwrap_or(false);
+        expect_eq(
+            &format!("history of `{text}`: empty_layer"),
+            !makes_layer,
+            empty,
+        )?;
+    }
+    expect_eq(
+        "LABEL sets Config.Labels",
+        "org@example.com",
+        value["Config"]["Labels"]["org.opencontainers.image.authors"]
+            .as_str()
+            .unwrap_or("(none)"),
+    )?;
+    let out = lab.run("configured", &[])?;
+    expect_eq(
+        "a container runs CMD, in WORKDIR, with ENV set, and sees COPY's and ADD's files",
+        "/app\nhello\nnoted\nuntar\n",
+        out.as_str(),
+    )
+}
+
+fn the_build_cache(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let dockerfile = "FROM base\nRUN echo one > /one\nCOPY data.txt /data.txt\nRUN echo three > /three\nCMD [\"cat\", \"/data.txt\"]\n";
+    let context = lab.context("cache", dockerfile, &[("data.txt", "v1\n")])?;
+    let first = lab.build("cached", &context)?;
+    expect_eq(
+        "a first build uses no cache",
+        Vec::<usize>::new(),
+        cached_steps(&first),
+    )?;
+    let id = lab.image_id("cached")?;
+    let again = lab.build("cached", &context)?;
+    expect_eq(
+        "an unchanged rebuild: every RUN/COPY step prints `--> CACHED`",
+        vec![2, 3, 4],
+        cached_steps(&again),
+    )?;
+    expect_eq(
+        "an unchanged rebuild gives the same image id",
+        id.clone(),
+        lab.image_id("cached")?,
+    )?;
+    // Change step 4: steps 2 and 3 stay cached.
+    write(
+        &context.join("Dockerfile"),
+        &dockerfile.replace("echo three", "echo THREE"),
+    )?;
+    let changed = lab.build("cached", &context)?;
+    expect_eq(
+        "after changing step 4, steps before it are cached and step 4 runs again",
+        vec![2, 3],
+        cached_steps(&changed),
+    )?;
+    ensure(lab.image_id("cached")? != id, || {
+        Fail::new("a changed step gives a new image id")
+    })?;
+    // Change the COPY source: step 3 and everything after it rebuild.
+    write(&context.join("data.txt"), "v2\n")?;
+    let copied = lab.build("cached", &context)?;
+    expect_eq(
+        "after changing the file COPY reads, only step 2 is cached",
+        vec![2],
+        cached_steps(&copied),
+    )?;
+    expect_eq(
+        "the new file is in the image",
+        "v2\n",
+        lab.run("cached", &[])?.as_str(),
+    )
+}
+
+fn builds_are_reproducible(ctx: &Ctx) -> Outcome {
+    let dockerfile = "FROM base\nRUN mkdir -p /srv/app && echo made > /srv/app/made && rm /etc/os-release\nCOPY src /srv/app/src\nENV MODE=prod\n";
+    let mut seen = Vec::new();
+    for name in ["first", "second"] {
+        let lab = Lab::new(ctx);
+        let context = lab.context(
+            name,
+            dockerfile,
+            &[
+                ("src/main.txt", "fn main\n"),
+                ("src/lib/util.txt", "util\n"),
+            ],
+        )?;
+        lab.build("repro", &context)?;
+        seen.push((lab.layers("repro")?, lab.image_id("repro")?));
+    }
+    expect_eq(
+        "the same Dockerfile in two empty stores: the same diff_ids",
+        &seen[0].0,
+        &seen[1].0,
+    )?;
+    expect_eq(
+        "the same Dockerfile in two empty stores: the same image id",
+        &seen[0].1,
+        &seen[1].1,
+    )
+}
+
+fn copy_on_write(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let context = lab.context("cow", "FROM base\nRUN echo original > /etc/motd\n", &[])?;
+    lab.build("cow", &context)?;
+    let layers = lab.layers("cow")?;
+    let mut before = Vec::new();
+    for layer in &layers {
+        let dir = lab.layer_dir(layer);
+        before.push((
+            sha256_of_file(&dir.join("layer.tar"))?,
+            fingerprint(&dir.join("diff"))?,
+        ));
+    }
+    let script = "echo changed >> /etc/motd; rm /usr/bin/apt; echo new > /new-file; \
+                  cat /etc/motd; ls /usr/bin/apt 2>/dev/null || echo apt-gone; \
+                  grep ' / / ' /proc/self/mountinfo";
+    let out = lab.run("cow", &["sh", "-c", script])?;
+    let lines: Vec<&str> = out.lines().collect();
+    expect_eq(
+        "inside, the container sees its own writes and deletions",
+        vec!["original", "changed", "apt-gone"],
+        lines.iter().take(3).copied().collect::<Vec<_>>(),
+    )?;
+    let root_line = lines.get(3).copied().unwrap_or("(no / in mountinfo)");
+    ensure(root_line.contains(" - overlay "), || {
+        Fail::new("the container's / should be an overlay mount (filesystem type overlay in /proc/self/mountinfo)")
+            .seen(root_line)
+    })?;
+    for (layer, (tar, tree)) in layers.iter().zip(&before) {
+        let dir = lab.layer_dir(layer);
+        expect_eq(
+            &format!("layer {layer}: its tar is byte-identical after a container wrote"),
+            tar.clone(),
+            sha256_of_file(&dir.join("layer.tar"))?,
+        )?;
+        expect_eq(
+            &format!("layer {layer}: its unpacked dir is unchanged after a container wrote"),
+            tree,
+            &fingerprint(&dir.join("diff"))?,
+        )?;
+    }
+    let second = lab.run(
+        "cow",
+        &[
+            "sh",
+            "-c",
+            "cat /etc/motd; ls /usr/bin/apt; ls /new-file 2>/dev/null || echo no-new-file",
+        ],
+    )?;
+    expect_eq(
+        "a second container of the image sees none of the first one's changes",
+        "original\n/usr/bin/apt\nno-new-file\n",
+        second.as_str(),
+    )?;
+    let left: Vec<String> = std::fs::read_dir(lab.root().join("containers"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ensure(left.is_empty(), || {
+        Fail::new("after `run` ends, its writable layer is removed (containers/ is empty)")
+            .seen(left.join(", "))
+    })
+}
+
+fn deletions_become_whiteouts(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let context = lab.context(
+        "whiteouts",
+        "FROM base\nRUN rm /usr/bin/apt\nRUN rm -r /etc && mkdir /etc && echo only > /etc/only\n",
+        &[],
+    )?;
+    lab.build("deleted", &context)?;
+    let layers = lab.layers("deleted")?;
+    expect_eq("FROM + two RUN lines: layers", 3, layers.len())?;
+    let removed = tar_entries(&lab.layer_dir(&layers[1]).join("layer.tar"))?;
+    ensure(removed.contains_key("usr/bin/.wh.apt"), || {
+        Fail::new("`RUN rm /usr/bin/apt` should make a layer holding the whiteout usr/bin/.wh.apt")
+            .seen(format!("entries: {:?}", removed.keys().collect::<Vec<_>>()))
+    })?;
+    ensure(!removed.contains_key("usr/bin/apt"), || {
+        Fail::new("the layer must not hold the deleted file itself (a char device 0/0 is overlayfs's, not the tar's)")
+            .seen(format!("entries: {:?}", removed.keys().collect::<Vec<_>>()))
+    })?;
+    let unpacked = lab.layer_dir(&layers[1]).join("diff/usr/bin/apt");
+    let meta = std::fs::symlink_metadata(&unpacked).ok();
+    ensure(
+        meta.as_ref()
+            .is_some_and(|m| m.file_type().is_char_device() && m.rdev() == 0),
+        || {
+            Fail::new("unpacked for overlayfs, the whiteout .wh.apt should be a char device 0/0 named apt")
+                .seen(format!("{}: {:?}", unpacked.display(), meta.map(|m| m.file_type())))
+        },
+    )?;
+    let opaque = tar_entries(&lab.layer_dir(&layers[2]).join("layer.tar"))?;
+    for needed in ["etc/", "etc/.wh..wh..opq", "etc/only"] {
+        ensure(opaque.contains_key(needed), || {
+            Fail::new("`rm -r /etc && mkdir /etc` should make an opaque dir: etc/, etc/.wh..wh..opq, then the new file")
+                .expected(needed)
+                .seen(format!("entries: {:?}", opaque.keys().collect::<Vec<_>>()))
+        })?;
+    }
+    let out = lab.run(
+        "deleted",
+        &[
+            "sh",
+            "-c",
+            "ls /etc; ls /usr/bin/apt 2>/dev/null || echo apt-gone",
+        ],
+    )?;
+    expect_eq(
+        "a container of the image: /etc holds only the new file, apt is gone",
+        "only\napt-gone\n",
+        out.as_str(),
+    )
+}
+
+fn layer_tars(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join("layers/sha256"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("layer.tar").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn layers_are_stored_once(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let one = lab.context("one", "FROM base\nRUN echo one > /one\n", &[])?;
+    let two = lab.context("two", "FROM base\nRUN echo two > /two\n", &[])?;
+    lab.build("one", &one)?;
+    lab.build("two", &two)?;
+    let (a, b) = (lab.layers("one")?, lab.layers("two")?);
+    expect_eq("both images start with the base layer", &a[0], &b[0])?;
+    let mut stored = layer_tars(&lab.root());
+    stored.sort();
+    let mut expected: Vec<String> = [&a[0], &a[1], &b[1]]
+        .iter()
+        .map(|d| d.trim_start_matches("sha256:").to_string())
+        .collect();
+    expected.sort();
+    expect_eq(
+        "the store holds each layer once: base, one, two (counted in layers/sha256)",
+        expected,
+        stored,
+    )?;
+    let out = lab.minibox(&["rmi", "one"]).output()?;
+    out.expect_code(0, "rmi should remove the image")?;
+    let mut left = layer_tars(&lab.root());
+    left.sort();
+    let mut expected: Vec<String> = [&b[0], &b[1]]
+        .iter()
+        .map(|d| d.trim_start_matches("sha256:").to_string())
+        .collect();
+    expected.sort();
+    expect_eq(
+        "after `rmi one`: its own layer is gone, the shared base layer stays",
+        expected,
+        left,
+    )?;
+    expect_eq(
+        "the other image still runs",
+        "two\n",
+        lab.run("two", &["cat", "/two"])?.as_str(),
+    )
+}
+
+/// Replace what differs between runs and machines: the store's path, and
+/// the architecture (in the config, so in the image id too).
+fn redact(text: &str, lab: &Lab, id: &str) -> String {
+    let root = lab.root().canonicalize().unwrap_or_else(|_| lab.root());
+    let arch = format!(
+        "\"{}\"",
+        std::env::consts::ARCH
+            .replace("x86_64", "amd64")
+            .replace("aarch64", "arm64")
+    );
+    text.replace(&root.to_string_lossy().into_owned(), "[ROOT]")
+        .replace(id, "[IMAGE ID]")
+        .replace(&id[7..19], "[IMAGE ID]")
+        .replace(&arch, "\"[ARCH]\"")
+}
+
+fn outputs_match_the_snapshots(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let context = lab.context(
+        "snap",
+        "FROM scratch\nLABEL org.opencontainers.image.title=\"hello\"\nCOPY hello.txt /srv/\nENV GREETING=hi\nCOPY conf /etc/hello\nCMD [\"/srv/hello.txt\"]\n",
+        &[("hello.txt", "hello, layers\n"), ("conf/a.conf", "a=1\n"), ("conf/b.conf", "b=2\n")],
+    )?;
+    let conf = context.join("conf");
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Fail::new("setup").seen(e))?;
+    lab.build("hello:1.0", &context)?;
+    let id = lab.image_id("hello:1.0")?;
+    ensure(id.len() == 71, || {
+        Fail::new("inspect should show a sha256 image id").seen(&id)
+    })?;
+    let mut shown = Vec::new();
+    for (name, args) in [
+        ("images", vec!["images"]),
+        ("history", vec!["history", "hello:1.0"]),
+        ("inspect", vec!["inspect", "hello:1.0"]),
+    ] {
+        let out = lab.minibox(&args).output()?;
+        out.expect_code(0, &format!("`{name}` should work"))?;
+        shown.push((name, redact(&out.stdout_text(), &lab, &id)));
+    }
+    let mut differ = Vec::new();
+    for (name, text) in &shown {
+        // insta panics on a difference (and writes a .snap.new beside the
+        // snapshot): catch it, so that every output is compared.
+        let compared = std::panic::catch_unwind(|| {
+            let mut settings = insta::Settings::clone_current();
+            settings.set_snapshot_path(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/snapshots"
+            ));
+            settings.set_prepend_module_to_snapshot(false);
+            settings.bind(|| insta::assert_snapshot!(format!("04-layers-{name}"), text));
+        });
+        if compared.is_err() {
+            differ.push(format!("`{name}`:\n{text}"));
+        }
+    }
+    ensure(differ.is_empty(), || {
+        Fail::new("images / history / inspect differ from tests/snapshots/04-layers-*.snap (a .snap.new beside each shows what was printed)")
+            .seen(differ.join("\n"))
+    })
+}
+
+/// What the store holds, to prove bad input changed nothing.
+fn store_state(root: &Path) -> Result<BTreeMap<String, String>, Fail> {
+    let mut state = BTreeMap::new();
+    for dir in ["layers/sha256", "images/sha256", "cache"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
+            for entry in entries.flatten() {
+                state.insert(
+                    format!("{dir}/{}", entry.file_name().to_string_lossy()),
+                    String::new(),
+                );
+            }
+        }
+    }
+    let repos = std::fs::read_to_string(root.join("repositories.json")).unwrap_or_default();
+    state.insert("repositories.json".to_string(), repos);
+    Ok(state)
+}
+
+/// A tar entry written raw: name, type, and the data or link target.
+type RawEntry<'a> = (&'a str, tar::EntryType, &'a str);
+
+/// A tar whose entry names are written raw (the tar crate refuses to
+/// write `..` or absolute names, which is the point of these).
+fn hostile_tar(path: &Path, entries: &[RawEntry]) -> Result<(), Fail> {
+    let mut bytes = Vec::new();
+    for (name, kind, target_or_data) in entries {
+        let mut header = tar::Header::new_old();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_entry_type(*kind);
+        header.set_mode(0o755);
+        let data: &[u8] = if *kind == tar::EntryType::Regular {
+            target_or_data.as_bytes()
+        } else {
+            header.as_old_mut().linkname[..target_or_data.len()]
+                .copy_from_slice(target_or_data.as_bytes());
+            b""
+        };
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    }
+    bytes.extend_from_slice(&[0u8; 1024]);
+    std::fs::write(path, bytes).map_err(|e| Fail::new("setup: write a tar").seen(e))
+}
+
+fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let good = lab.context("good", "FROM base\nRUN echo fine > /fine\n", &[])?;
+    lab.build("good", &good)?;
+    let outside = lab.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).map_err(|e| Fail::new("setup").seen(e))?;
+    let before = store_state(&lab.root())?;
+    let unknown = lab.context("unknown", "FROM base\nRUN true\nFROBNICATE now\n", &[])?;
+    let escape = lab.context("escape", "FROM base\nCOPY ../outside /x\n", &[])?;
+    let missing = lab.context("missing", "FROM no-such-image:1\nRUN true\n", &[])?;
+    let mut cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "build".into(),
+                "-t".into(),
+                "bad".into(),
+                unknown.display().to_string(),
+            ],
+            "line 3",
+        ),
+        (
+            vec![
+                "build".into(),
+                "-t".into(),
+                "bad".into(),
+                escape.display().to_string(),
+            ],
+            "outside",
+        ),
+        (
+            vec![
+                "build".into(),
+                "-t".into(),
+                "bad".into(),
+                missing.display().to_string(),
+            ],
+            "no-such-image",
+        ),
+    ];
+    let victim = outside.join("pwned");
+    let link_target = outside.display().to_string();
+    let tars: [(&str, Vec<RawEntry>, &str); 4] = [
+        (
+            "absolute.tar",
+            vec![("/etc/minibox-pwned", tar::EntryType::Regular, "x")],
+            "absolute",
+        ),
+        (
+            "dotdot.tar",
+            vec![("a/../../pwned", tar::EntryType::Regular, "x")],
+            "..",
+        ),
+        (
+            "symlink.tar",
+            vec![
+                ("evil", tar::EntryType::Symlink, link_target.as_str()),
+                ("evil/pwned", tar::EntryType::Regular, "x"),
+            ],
+            "evil",
+        ),
+        (
+            "hardlink.tar",
+            vec![("passwd", tar::EntryType::Link, "../../../../etc/passwd")],
+            "passwd",
+        ),
+    ];
+    for (name, entries, mentions) in &tars {
+        let path = lab.dir.path().join(name);
+        hostile_tar(&path, entries)?;
+        cases.push((
+            vec![
+                "import".into(),
+                path.display().to_string(),
+                "hostile".into(),
+            ],
+            mentions,
+        ));
+    }
+    for (args, mentions) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = lab.minibox(&args).output()?;
+        out.expect_code(125, "bad input is a runtime error (125)")?;
+        out.expect_one_error_line(mentions)?;
+    }
+    ensure(
+        !victim.exists() && !Path::new("/etc/minibox-pwned").exists(),
+        || Fail::new("a hostile tar wrote outside the store").seen(victim.display()),
+    )?;
+    expect_eq(
+        "bad input leaves the store as it was (layers, images, cache, names)",
+        before,
+        store_state(&lab.root())?,
+    )
+}
