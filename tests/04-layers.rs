@@ -91,6 +91,78 @@ fn main() {
                 run: outputs_match_the_snapshots,
             },
             Check {
+                name: "detached_containers_keep_running",
+                points: 3,
+                section: "a-container-without-a-daemon",
+                hint: "run -d: fork a monitor that calls setsid, points stdout/stderr at the log and waits for the container; the first process prints the id once the command runs, and exits. The record (state dir, JSON) says running, with the init's pid.",
+                requires: Requires::Nothing,
+                run: detached_containers_keep_running,
+            },
+            Check {
+                name: "exec_joins_the_namespaces",
+                points: 3,
+                section: "exec-joining-a-running-container",
+                hint: "Open /proc/PID/ns/{user,ipc,uts,net,pid,cgroup,mnt} of the container's init first, then setns each (user first, mnt last, skipping those you already share), then fork: only children enter a PID namespace.",
+                requires: Requires::Nothing,
+                run: exec_joins_the_namespaces,
+            },
+            Check {
+                name: "stop_then_kill",
+                points: 3,
+                section: "a-container-without-a-daemon",
+                hint: "stop: SIGTERM to the container's init (which forwards it to the command), wait up to -t seconds for the monitor to record the exit, then SIGKILL: 128 + 9 = 137.",
+                requires: Requires::Nothing,
+                run: stop_then_kill,
+            },
+            Check {
+                name: "logs_keep_what_was_printed",
+                points: 2,
+                section: "a-container-without-a-daemon",
+                hint: "A detached container's stdout and stderr both go to one log file (opened O_APPEND), so their order is kept; logs prints it.",
+                requires: Requires::Nothing,
+                run: logs_keep_what_was_printed,
+            },
+            Check {
+                name: "rm_leaves_nothing",
+                points: 2,
+                section: "a-container-without-a-daemon",
+                hint: "rm removes the container's dir (record, log, writable layer); --rm does it when the container exits. Mounts need no cleanup: they lived in the container's mount namespace.",
+                requires: Requires::Nothing,
+                run: rm_leaves_nothing,
+            },
+            Check {
+                name: "names_are_unique",
+                points: 2,
+                section: "a-container-without-a-daemon",
+                hint: "Check the name and create the container's dir under one lock (flock on containers.lock): of two parallel runs with one name, exactly one wins.",
+                requires: Requires::Nothing,
+                run: names_are_unique,
+            },
+            Check {
+                name: "an_interactive_terminal",
+                points: 3,
+                section: "terminals-and-why--t-matters",
+                hint: "-t: openpty; in the child setsid, ioctl(slave, TIOCSCTTY), dup2 the slave onto 0, 1, 2; in the runtime, put your terminal in raw mode and copy bytes both ways between it and the master.",
+                requires: Requires::Nothing,
+                run: an_interactive_terminal,
+            },
+            Check {
+                name: "a_dead_monitor_is_noticed",
+                points: 2,
+                section: "a-container-without-a-daemon",
+                hint: "A record that says running while its monitor (pid + start time from /proc/PID/stat) is gone is shown as exited; rm then removes it.",
+                requires: Requires::Nothing,
+                run: a_dead_monitor_is_noticed,
+            },
+            Check {
+                name: "bad_container_input_is_one_line",
+                points: 2,
+                section: "a-container-without-a-daemon",
+                hint: "An unknown container, an ambiguous id prefix, exec into a stopped container, rm of a running one without -f: one line each, exit 125, nothing changed.",
+                requires: Requires::Nothing,
+                run: bad_container_input_is_one_line,
+            },
+            Check {
                 name: "bad_input_is_one_line",
                 points: 2,
                 section: "the-exercise",
@@ -618,7 +690,7 @@ fn copy_on_write(ctx: &Ctx) -> Outcome {
     let script = "echo changed >> /etc/motd; rm /usr/bin/apt; echo new > /new-file; \
                   cat /etc/motd; ls /usr/bin/apt 2>/dev/null || echo apt-gone; \
                   grep ' / / ' /proc/self/mountinfo";
-    let out = lab.run("cow", &["sh", "-c", script])?;
+    let out = lab.run("--rm", &["cow", "sh", "-c", script])?;
     let lines: Vec<&str> = out.lines().collect();
     expect_eq(
         "inside, the container sees its own writes and deletions",
@@ -644,8 +716,9 @@ fn copy_on_write(ctx: &Ctx) -> Outcome {
         )?;
     }
     let second = lab.run(
-        "cow",
+        "--rm",
         &[
+            "cow",
             "sh",
             "-c",
             "cat /etc/motd; ls /usr/bin/apt; ls /new-file 2>/dev/null || echo no-new-file",
@@ -663,7 +736,7 @@ fn copy_on_write(ctx: &Ctx) -> Outcome {
         })
         .unwrap_or_default();
     ensure(left.is_empty(), || {
-        Fail::new("after `run` ends, its writable layer is removed (containers/ is empty)")
+        Fail::new("after `run --rm` ends, its writable layer is removed (containers/ is empty)")
             .seen(left.join(", "))
     })
 }
@@ -975,5 +1048,511 @@ fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {
         "bad input leaves the store as it was (layers, images, cache, names)",
         before,
         store_state(&lab.root())?,
+    )
+}
+
+// ---- containers with a life of their own ----
+
+/// `run -d ARGS...`, which must print the id; returns it.
+fn run_detached(lab: &Lab, args: &[&str]) -> Result<String, Fail> {
+    let mut full = vec!["run", "-d"];
+    full.extend_from_slice(args);
+    let out = lab.minibox(&full).output()?;
+    out.expect_code(0, "run -d should start the container")?;
+    let id = out.stdout_text().trim().to_string();
+    ensure(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        || Fail::new("run -d should print the container's id (64 hex digits)").seen(&id),
+    )?;
+    Ok(id)
+}
+
+/// A field of `inspect CONTAINER`, by path (`State.Pid`).
+fn field(lab: &Lab, container: &str, path: &str) -> Result<Value, Fail> {
+    let value = lab.inspect(container)?;
+    let mut here = &value;
+    for name in path.split('.') {
+        here = here.get(name).ok_or_else(|| {
+            Fail::new(format!("inspect {container} should have {path}")).seen(value.to_string())
+        })?;
+    }
+    Ok(here.clone())
+}
+
+/// Remove a container whatever happens to the check (best effort).
+struct Removed<'a>(&'a Lab<'a>, String);
+
+impl Drop for Removed<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.minibox(&["rm", "-f", &self.1]).output();
+    }
+}
+
+fn wait_status(lab: &Lab, container: &str, status: &str) -> Result<Value, Fail> {
+    let found = grader::poll(std::time::Duration::from_secs(10), || {
+        let value = lab.inspect(container).ok()?;
+        (value["State"]["Status"] == status).then_some(value)
+    });
+    found.ok_or_else(|| {
+        Fail::new(format!("container {container} should become {status}")).seen(
+            lab.inspect(container)
+                .map(|v| v["State"].to_string())
+                .unwrap_or_default(),
+        )
+    })
+}
+
+fn detached_containers_keep_running(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    lab.run("--rm", &["base", "true"])?; // the base image, made once
+    let started = std::time::Instant::now();
+    let id = run_detached(&lab, &["--name", "sleeper", "base", "sleep", "1000"])?;
+    let _cleanup = Removed(&lab, id.clone());
+    let took = started.elapsed();
+    ensure(took < std::time::Duration::from_secs(1), || {
+        Fail::new("run -d should return at once (within a second), the container still running")
+            .seen(format!("{took:?}"))
+    })?;
+    let ps = lab.minibox(&["ps"]).output()?;
+    ps.expect_code(0, "ps should work")?;
+    let listed = ps.stdout_text();
+    ensure(
+        listed.contains(&id[..12]) && listed.contains("sleeper"),
+        || Fail::new("ps should list the running container (short id and name)").seen(&listed),
+    )?;
+    expect_eq(
+        "inspect: State.Status",
+        serde_json::json!("running"),
+        field(&lab, "sleeper", "State.Status")?,
+    )?;
+    let pid = field(&lab, "sleeper", "State.Pid")?.as_i64().unwrap_or(0) as i32;
+    ctx.track(pid);
+    let me = std::process::id() as i32;
+    let theirs = grader::procfs::namespace(pid, "pid");
+    ensure(
+        theirs.is_some() && theirs != grader::procfs::namespace(me, "pid"),
+        || {
+            Fail::new("State.Pid should be a live process in a PID namespace of its own (the kernel's /proc/PID/ns/pid)")
+            .seen(format!("pid {pid}: {theirs:?}"))
+        },
+    )?;
+    expect_eq(
+        "State.Pid is the container's init: pid 1 in its namespace (NSpid in /proc/PID/status)",
+        Some(1),
+        grader::procfs::nspid(pid).and_then(|ids| ids.last().copied()),
+    )?;
+    expect_eq(
+        "inspect: Config.Hostname is the short id (docker's default)",
+        serde_json::json!(&id[..12]),
+        field(&lab, "sleeper", "Config.Hostname")?,
+    )
+}
+
+fn exec_joins_the_namespaces(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let id = run_detached(
+        &lab,
+        &[
+            "--name",
+            "target",
+            "--hostname",
+            "inside",
+            "base",
+            "sleep",
+            "1000",
+        ],
+    )?;
+    let _cleanup = Removed(&lab, id);
+    let pid = field(&lab, "target", "State.Pid")?.as_i64().unwrap_or(0) as i32;
+    ctx.track(pid);
+    let script = "hostname; readlink /proc/self/ns/mnt /proc/self/ns/net /proc/self/ns/uts /proc/self/ns/pid; ps -o comm=";
+    let out = lab
+        .minibox(&["exec", "target", "sh", "-c", script])
+        .output()?;
+    out.expect_code(0, "exec should run the command in the container")?;
+    let text = out.stdout_text();
+    let lines: Vec<&str> = text.lines().collect();
+    expect_eq(
+        "exec: the container's host name",
+        Some("inside"),
+        lines.first().copied(),
+    )?;
+    for (i, kind) in ["mnt", "net", "uts", "pid"].iter().enumerate() {
+        let expected = grader::procfs::namespace(pid, kind);
+        expect_eq(
+            &format!("exec: the same {kind} namespace as the container's init (inode)"),
+            expected.as_deref(),
+            lines.get(i + 1).copied(),
+        )?;
+    }
+    let processes: Vec<&str> = lines.iter().skip(5).copied().collect();
+    ensure(
+        processes.contains(&"sleep") && processes.contains(&"minibox-init"),
+        || {
+            Fail::new(
+                "exec: ps sees the container's processes (its init and the sleep), and only those",
+            )
+            .seen(processes.join(", "))
+        },
+    )?;
+    ensure(processes.len() <= 5, || {
+        Fail::new("exec: ps inside must not see the host's processes").seen(processes.join(", "))
+    })
+}
+
+fn stop_then_kill(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let stubborn = run_detached(
+        &lab,
+        &[
+            "--name",
+            "stubborn",
+            "base",
+            "sh",
+            "-c",
+            "trap '' TERM; echo ready; while true; do sleep 0.1; done",
+        ],
+    )?;
+    let _a = Removed(&lab, stubborn);
+    let polite = run_detached(
+        &lab,
+        &[
+            "--name",
+            "polite",
+            "base",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; while true; do sleep 0.1; done",
+        ],
+    )?;
+    let _b = Removed(&lab, polite);
+    let started = std::time::Instant::now();
+    let out = lab.minibox(&["stop", "-t", "1", "stubborn"]).output()?;
+    out.expect_code(0, "stop should stop the container")?;
+    let took = started.elapsed();
+    ensure(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(6),
+        || {
+            Fail::new("stop -t 1 on a container that ignores SIGTERM: SIGKILL after about a second")
+                .seen(format!("stop took {took:?}"))
+        },
+    )?;
+    expect_eq(
+        "ignored SIGTERM: status",
+        serde_json::json!("exited"),
+        field(&lab, "stubborn", "State.Status")?,
+    )?;
+    expect_eq(
+        "ignored SIGTERM, then SIGKILL: exit code 128 + 9",
+        serde_json::json!(137),
+        field(&lab, "stubborn", "State.ExitCode")?,
+    )?;
+    let out = lab.minibox(&["stop", "-t", "5", "polite"]).output()?;
+    out.expect_code(0, "stop should stop the container")?;
+    expect_eq(
+        "a command that handles SIGTERM: its own exit code",
+        serde_json::json!(42),
+        field(&lab, "polite", "State.ExitCode")?,
+    )
+}
+
+fn logs_keep_what_was_printed(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let id = run_detached(
+        &lab,
+        &[
+            "--name",
+            "talker",
+            "base",
+            "sh",
+            "-c",
+            "echo one; echo two >&2; echo three; echo four >&2",
+        ],
+    )?;
+    let _cleanup = Removed(&lab, id);
+    wait_status(&lab, "talker", "exited")?;
+    let out = lab.minibox(&["logs", "talker"]).output()?;
+    out.expect_code(0, "logs should work")?;
+    expect_eq(
+        "logs: stdout and stderr, in the order printed",
+        "one\ntwo\nthree\nfour\n",
+        out.stdout_text().as_str(),
+    )
+}
+
+fn container_dirs(lab: &Lab) -> Vec<String> {
+    std::fs::read_dir(lab.root().join("containers"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn rm_leaves_nothing(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let id = run_detached(
+        &lab,
+        &[
+            "--name",
+            "doomed",
+            "base",
+            "sh",
+            "-c",
+            "echo data > /written; sleep 1000",
+        ],
+    )?;
+    let pid = field(&lab, "doomed", "State.Pid")?.as_i64().unwrap_or(0) as i32;
+    ctx.track(pid);
+    ensure(container_dirs(&lab).contains(&id), || {
+        Fail::new("a running container has a dir under containers/, named by its id")
+            .seen(container_dirs(&lab).join(", "))
+    })?;
+    let out = lab.minibox(&["rm", "-f", "doomed"]).output()?;
+    out.expect_code(0, "rm -f should remove a running container")?;
+    ensure(container_dirs(&lab).is_empty(), || {
+        Fail::new("after rm, nothing of the container is left under containers/ (record, log, writable layer)")
+            .seen(container_dirs(&lab).join(", "))
+    })?;
+    let gone = grader::poll(std::time::Duration::from_secs(5), || {
+        grader::procfs::stat(pid).is_none().then_some(())
+    });
+    ensure(gone.is_some(), || {
+        Fail::new("after rm -f, the container's init is gone").seen(pid)
+    })?;
+    let mounted: Vec<String> = grader::procfs::mountinfo(std::process::id() as i32)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|p| p.contains(&id))
+        .collect();
+    ensure(mounted.is_empty(), || {
+        Fail::new("no mount of the container may remain").seen(mounted.join(", "))
+    })?;
+    lab.run("--rm", &["base", "true"])?;
+    ensure(container_dirs(&lab).is_empty(), || {
+        Fail::new("run --rm: the container is removed when it exits")
+            .seen(container_dirs(&lab).join(", "))
+    })
+}
+
+fn names_are_unique(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    lab.run("--rm", &["base", "true"])?; // the base image, made once
+    let args = ["run", "-d", "--name", "twin", "base", "sleep", "1000"];
+    let first = lab.minibox(&args).spawn()?;
+    let second = lab.minibox(&args).spawn()?;
+    let outs = [
+        first.wait(grader::process::TIMEOUT)?,
+        second.wait(grader::process::TIMEOUT)?,
+    ];
+    let _cleanup = Removed(&lab, "twin".to_string());
+    let won: Vec<&grader::Output> = outs.iter().filter(|o| o.code() == Some(0)).collect();
+    let lost: Vec<&grader::Output> = outs.iter().filter(|o| o.code() != Some(0)).collect();
+    expect_eq(
+        "of two parallel `run -d --name twin`, exactly one starts",
+        1,
+        won.len(),
+    )?;
+    lost[0].expect_code(125, "the other fails: the name is taken")?;
+    lost[0].expect_one_error_line("already in use")?;
+    let listed = lab.minibox(&["ps", "-a"]).output()?.stdout_text();
+    expect_eq(
+        "ps -a lists one container named twin",
+        1,
+        listed.lines().filter(|l| l.ends_with(" twin")).count(),
+    )
+}
+
+/// Read from a pty master until `wanted` shows up (or the time is over).
+fn read_until(master: &std::fs::File, wanted: &str, timeout: std::time::Duration) -> String {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(wanted) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let mut chunk = [0u8; 4096];
+        match (&*master).read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+fn an_interactive_terminal(ctx: &Ctx) -> Outcome {
+    use std::io::Write;
+    use std::time::Duration;
+    let lab = Lab::new(ctx);
+    lab.run("--rm", &["base", "true"])?; // the base image, made once
+    let pty = nix::pty::openpty(None, None)
+        .map_err(|e| Fail::new("the grader could not open a pty").seen(e))?;
+    let mut command = lab
+        .minibox(&["run", "-it", "--rm", "--name", "shell", "base", "sh"])
+        .into_command();
+    let slave = std::fs::File::from(pty.slave);
+    let clone = |f: &std::fs::File| f.try_clone().map_err(|e| Fail::new("setup: dup").seen(e));
+    command
+        .stdin(clone(&slave)?)
+        .stdout(clone(&slave)?)
+        .stderr(clone(&slave)?);
+    let mut child = command
+        .spawn()
+        .map_err(|e| Fail::new("could not start the runtime").seen(e))?;
+    ctx.track(child.id() as i32);
+    drop(slave);
+    let mut master = std::fs::File::from(pty.master);
+    let result = (|| -> Outcome {
+        let prompt = read_until(&master, "# ", Duration::from_secs(5));
+        ensure(prompt.contains("# "), || {
+            Fail::new("run -it base sh: the shell's prompt should appear on the terminal")
+                .seen(format!("{prompt:?}"))
+        })?;
+        master
+            .write_all(b"echo $((6 * 7))\r")
+            .map_err(|e| Fail::new("write to the pty").seen(e))?;
+        let answer = read_until(&master, "42", Duration::from_secs(5));
+        ensure(answer.contains("42"), || {
+            Fail::new("a command typed on the terminal runs in the container")
+                .seen(format!("{answer:?}"))
+        })?;
+        master
+            .write_all(b"sleep 100; echo slept\r")
+            .map_err(|e| Fail::new("write to the pty").seen(e))?;
+        // The terminal echoes the line typed: read past it first.
+        read_until(&master, "slept\r\n", Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(300));
+        master
+            .write_all(b"\x03")
+            .map_err(|e| Fail::new("write to the pty").seen(e))?;
+        master
+            .write_all(b"echo still-$((1 + 1))\r")
+            .map_err(|e| Fail::new("write to the pty").seen(e))?;
+        let after = read_until(&master, "still-2", Duration::from_secs(5));
+        ensure(
+            after.contains("still-2") && !after.contains("slept"),
+            || {
+                Fail::new("Ctrl-C (0x03) interrupts the sleep, and the shell (and the container) keep running")
+                .seen(format!("{after:?}"))
+            },
+        )?;
+        master
+            .write_all(b"exit 3\r")
+            .map_err(|e| Fail::new("write to the pty").seen(e))?;
+        let ended = grader::poll(Duration::from_secs(5), || child.try_wait().ok().flatten());
+        let code = ended.and_then(|s| s.code());
+        expect_eq(
+            "`exit 3` in the shell ends the container and the runtime with code 3",
+            Some(3),
+            code,
+        )
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn a_dead_monitor_is_noticed(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let id = run_detached(&lab, &["--name", "orphan", "base", "sleep", "1000"])?;
+    let _cleanup = Removed(&lab, id.clone());
+    let monitor = field(&lab, "orphan", "Monitor.Pid")?.as_i64().unwrap_or(0) as i32;
+    let init = field(&lab, "orphan", "State.Pid")?.as_i64().unwrap_or(0) as i32;
+    ctx.track(init);
+    ensure(
+        monitor > 0 && grader::procfs::stat(monitor).is_some(),
+        || {
+            Fail::new("inspect should name the container's monitor (Monitor.Pid), a live process")
+                .seen(monitor)
+        },
+    )?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .map_err(|e| Fail::new("the grader could not kill the monitor").seen(e))?;
+    let gone = grader::poll(std::time::Duration::from_secs(5), || {
+        grader::procfs::stat(init)
+            .is_none_or(|s| s.state == 'Z')
+            .then_some(())
+    });
+    ensure(gone.is_some(), || {
+        Fail::new("the container's init dies with its monitor (PR_SET_PDEATHSIG)").seen(init)
+    })?;
+    let all = lab.minibox(&["ps", "-a"]).output()?.stdout_text();
+    let line = all
+        .lines()
+        .find(|l| l.contains(&id[..12]))
+        .unwrap_or("(not listed)")
+        .to_string();
+    ensure(line.contains("Exited"), || {
+        Fail::new("ps -a shows a container whose monitor died as exited, not running").seen(&line)
+    })?;
+    let running = lab.minibox(&["ps"]).output()?.stdout_text();
+    ensure(!running.contains(&id[..12]), || {
+        Fail::new("ps (running ones) must not list it").seen(&running)
+    })?;
+    let out = lab.minibox(&["rm", "orphan"]).output()?;
+    out.expect_code(0, "rm cleans a container whose monitor died")?;
+    ensure(container_dirs(&lab).is_empty(), || {
+        Fail::new("after rm, nothing of it is left").seen(container_dirs(&lab).join(", "))
+    })
+}
+
+fn bad_container_input_is_one_line(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let id = run_detached(&lab, &["--name", "busy", "base", "sleep", "1000"])?;
+    let _cleanup = Removed(&lab, id.clone());
+    lab.run("--name", &["done", "base", "true"])?;
+    // Containers until two ids share their first digit: an ambiguous prefix.
+    let mut ids = vec![id.clone()];
+    let mut prefix = None;
+    for n in 0..17 {
+        let name = format!("filler{n}");
+        lab.run("--name", &[&name, "base", "true"])?;
+        ids.push(
+            field(&lab, &name, "Id")?
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        let firsts: Vec<char> = ids.iter().filter_map(|i| i.chars().next()).collect();
+        if let Some(c) = firsts
+            .iter()
+            .find(|c| firsts.iter().filter(|d| d == c).count() > 1)
+        {
+            prefix = Some(c.to_string());
+            break;
+        }
+    }
+    let prefix =
+        prefix.ok_or_else(|| Fail::new("the grader could not make two ids with one prefix"))?;
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["inspect", "no-such-container"], "no-such-container"),
+        (vec!["stop", "no-such-container"], "no-such-container"),
+        (vec!["logs", "no-such-container"], "no-such-container"),
+        (vec!["inspect", &prefix], "ambiguous"),
+        (vec!["exec", "done", "true"], "not running"),
+        (vec!["rm", "busy"], "running"),
+    ];
+    for (args, mentions) in cases {
+        let out = lab.minibox(&args).output()?;
+        out.expect_code(125, "bad input is a runtime error (125)")?;
+        out.expect_one_error_line(mentions)?;
+    }
+    expect_eq(
+        "rm without -f left the running container alone",
+        serde_json::json!("running"),
+        field(&lab, "busy", "State.Status")?,
     )
 }

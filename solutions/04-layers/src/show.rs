@@ -33,7 +33,7 @@ pub fn size(bytes: u64) -> String {
 }
 
 /// Left-aligned columns, three spaces apart, as docker's tables.
-fn table(rows: &[Vec<String>]) -> String {
+pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

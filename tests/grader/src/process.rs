@@ -150,6 +150,12 @@ impl Invocation {
         command
     }
 
+    /// The command line as a `Command`, lab and all, for a check that needs
+    /// stdio of its own (a terminal). The check must wait for it itself.
+    pub fn into_command(self) -> Command {
+        self.command()
+    }
+
     /// Feed these bytes to its stdin, then close it (for [`Invocation::output`]).
     pub fn stdin(mut self, bytes: &[u8]) -> Self {
         self.stdin = Some(bytes.to_vec());
