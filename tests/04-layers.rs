@@ -91,6 +91,14 @@ fn main() {
                 run: outputs_match_the_snapshots,
             },
             Check {
+                name: "copy_stays_in_the_layer",
+                points: 2,
+                section: "copy-safely",
+                hint: "COPY stages files in an empty dir: check every parent with lstat, remove what stands where an entry goes, create files with O_EXCL|O_NOFOLLOW, set modes on the open fd; resolve the destination's links inside the image, not on the host. A layer that appears twice in a stack goes in lowerdir once, at its topmost place.",
+                requires: Requires::Nothing,
+                run: copy_stays_in_the_layer,
+            },
+            Check {
                 name: "detached_containers_keep_running",
                 points: 3,
                 section: "a-container-without-a-daemon",
@@ -1554,5 +1562,54 @@ fn bad_container_input_is_one_line(ctx: &Ctx) -> Outcome {
         "rm without -f left the running container alone",
         serde_json::json!("running"),
         field(&lab, "busy", "State.Status")?,
+    )
+}
+
+fn copy_stays_in_the_layer(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    // A hostile context: d1 holds links to files outside; later sources
+    // would be written through them if COPY followed links in its stage.
+    let victim = lab.dir.path().join("victim");
+    write(&victim.join("file"), "SAFE\n")?;
+    std::fs::set_permissions(victim.join("file"), std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Fail::new("setup: chmod").seen(e))?;
+    let context = lab.context(
+        "hostile",
+        "FROM base\nCOPY d1 s/evil d2 /x/\nCOPY s/evil /bin/\nRUN true\nRUN true\nWORKDIR /bin\n",
+        &[("s/evil", "PWNED\n"), ("d2/sub/new", "PWNED2\n")],
+    )?;
+    std::fs::create_dir_all(context.join("d1")).map_err(|e| Fail::new("setup").seen(e))?;
+    std::os::unix::fs::symlink(victim.join("file"), context.join("d1/evil"))
+        .and_then(|_| std::os::unix::fs::symlink(&victim, context.join("d1/sub")))
+        .map_err(|e| Fail::new("setup: symlink").seen(e))?;
+    lab.build("hostile", &context)?;
+    expect_eq(
+        "a file outside the context, behind a link in it, is never written by COPY",
+        "SAFE\n",
+        std::fs::read_to_string(victim.join("file"))
+            .unwrap_or_default()
+            .as_str(),
+    )?;
+    let mode = std::fs::metadata(victim.join("file"))
+        .map(|m| m.mode() & 0o777)
+        .unwrap_or(0);
+    expect_eq("nor are its permissions changed (0600)", 0o600, mode)?;
+    ensure(!victim.join("new").exists(), || {
+        Fail::new("COPY must not create files through a link to a dir outside")
+            .seen(victim.join("new").display())
+    })?;
+    let out = lab.run(
+        "--rm",
+        &[
+            "hostile",
+            "sh",
+            "-c",
+            "readlink /bin; cat /x/evil /usr/bin/evil /x/sub/new; pwd",
+        ],
+    )?;
+    expect_eq(
+        "in the image: later sources replace earlier links; COPY into /bin/ follows the image's link to /usr/bin; two empty RUN layers stack; WORKDIR /bin is /usr/bin",
+        "usr/bin\nPWNED\nPWNED\nPWNED2\n/usr/bin\n",
+        out.as_str(),
     )
 }

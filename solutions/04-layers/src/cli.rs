@@ -221,9 +221,18 @@ pub fn find_image(store: &Store, text: &str) -> anyhow::Result<crate::digest::Di
 
 // ANCHOR: run
 fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
+    let pin = store.pin()?;
     let id = find_image(store, &args.image)?;
     let image = store.image(&id)?;
     let overrides = step01::env::build(&args.env, |key| std::env::var(key).ok())?;
+    if let Some(dir) = &args.workdir {
+        if !dir.is_absolute() {
+            bail!(
+                "-w {}: the working dir must be an absolute path",
+                dir.display()
+            );
+        }
+    }
     let workdir = args.workdir.clone().or_else(|| {
         (!image.config.working_dir.is_empty()).then(|| PathBuf::from(&image.config.working_dir))
     });
@@ -256,6 +265,7 @@ fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
         read_only: args.read_only,
         network_mode,
         hostname_given: args.namespaces.hostname.is_some(),
+        pin: Some(pin),
     };
     let lifecycle = monitor::Lifecycle {
         detach: args.detach,
@@ -299,10 +309,26 @@ fn import(store: &Store, tarball: &PathBuf, name: &str) -> anyhow::Result<i32> {
     let mut magic = [0u8; 2];
     let mut file = std::fs::File::open(tarball)
         .with_context(|| format!("cannot open {}", tarball.display()))?;
+    if file.metadata()?.is_dir() {
+        bail!(
+            "{} is a directory: import takes a tar file",
+            tarball.display()
+        );
+    }
     let _ = file.read(&mut magic)?;
     if magic == [0x1f, 0x8b] {
         bail!(
             "{}: compressed (gzip); import takes a plain tar: gunzip it first",
+            tarball.display()
+        );
+    }
+    let empty = tar::Archive::new(std::fs::File::open(tarball)?)
+        .entries()
+        .map(|mut entries| entries.next().is_none())
+        .unwrap_or(false);
+    if empty {
+        bail!(
+            "{}: an empty tar, with no file to import",
             tarball.display()
         );
     }
@@ -414,6 +440,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Rmi { images } => {
+            // All or nothing for the names: check them all first.
+            for text in &images {
+                if store.resolve(text)?.is_none() {
+                    bail!("no such image: {text}");
+                }
+            }
             for text in &images {
                 for line in store.remove(text)? {
                     println!("{line}");

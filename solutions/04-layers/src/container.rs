@@ -67,12 +67,21 @@ impl Container {
                 "the image has no layers: nothing to run (FROM scratch needs a COPY or ADD first)"
             );
         }
-        let mut lower = Vec::new();
+        let mut lower: Vec<PathBuf> = Vec::new();
         for diff_id in image.rootfs.diff_ids.iter().rev() {
             if !store.has_layer(diff_id) {
                 bail!("layer {diff_id} of the image is missing from the store");
             }
-            lower.push(store.layer_diff(diff_id));
+            let dir = store.layer_diff(diff_id);
+            // One layer twice in a stack (two RUNs that changed nothing
+            // both make the empty layer): overlayfs refuses a dir it
+            // already has (ELOOP). Its topmost place is enough: the same
+            // files there shadow the lower copy entirely. (Snapshotters key
+            // stacks by chain_id, which differs at each place, and never
+            // meet this.)
+            if !lower.contains(&dir) {
+                lower.push(dir);
+            }
         }
         Ok(Overlay {
             lower,
@@ -203,12 +212,20 @@ pub fn run_in(
         bail!("--userns with image layers is not supported yet: overlayfs in a user namespace needs its own whiteout format (userxattr)");
     }
     let overlay = container.overlay(store, image)?;
-    let workdir = spec.process.workdir.clone();
+    // The working dir to make, with the image's links resolved inside the
+    // image (`-w /bin` is /usr/bin): the child makes it before entering
+    // the rootfs, and refuses to follow any link then.
+    let workdir = spec
+        .process
+        .workdir
+        .as_ref()
+        .map(|dir| crate::image_fs::resolve(&overlay.lower, dir));
     let spec = step03::Spec {
         container: spec,
         rootfs: container.merged(),
         enter: step03::Enter::Pivot,
         read_only,
+        tmpfs_tmp: read_only,
     };
     let merged = container.merged();
     step02::start_with(

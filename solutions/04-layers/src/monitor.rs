@@ -48,6 +48,8 @@ pub struct Plan<'a> {
     pub network_mode: &'a str,
     /// `--hostname` was given; else the host name is the short id, as docker's.
     pub hostname_given: bool,
+    /// Holds the image's layers until the container's record names it.
+    pub pin: Option<crate::store::Pin>,
 }
 
 // ANCHOR: run
@@ -81,6 +83,8 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
         containers.save(&record)?;
         (container, record)
     };
+    // From here the record names the image: rmi refuses it.
+    drop(plan.pin.take());
     if options.detach {
         detached(plan, options, container, record)
     } else {
