@@ -58,9 +58,12 @@ pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<St
                 );
             };
             let indent = &line[..line.len() - trimmed.len()];
+            // todo!'s message is a format string: braces are doubled.
             let message = format!("lesson-{number}: {todo}")
                 .replace('\\', "\\\\")
-                .replace('"', "\\\"");
+                .replace('"', "\\\"")
+                .replace('{', "{{")
+                .replace('}', "}}");
             let call = format!("{indent}todo!(\"{message}\");");
             if call.chars().count() <= 100 {
                 out.push_str(&call);
@@ -240,6 +243,13 @@ mod tests {
 }
 "#
         );
+    }
+
+    #[test]
+    fn braces_in_the_goal_are_not_format_arguments() {
+        let solution = "fn f() {\n    // TODO(lesson-04): open /proc/{pid}/ns\n    // BEGIN SOLUTION\n    x\n    // END SOLUTION\n}\n";
+        let starter = starter_source(solution, "04", "s.rs").unwrap();
+        assert!(starter.contains("todo!(\"lesson-04: open /proc/{{pid}}/ns\");"));
     }
 
     #[test]

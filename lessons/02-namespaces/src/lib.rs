@@ -55,6 +55,17 @@ pub fn start(
     spec: &ContainerSpec,
     inside: impl FnOnce(&Prepared, ExecReport, init::Gate) -> std::convert::Infallible,
 ) -> anyhow::Result<i32> {
+    start_with(spec, inside, |_| Ok(()))
+}
+
+/// [`start`], calling `started` with the container's pid (its init, as the
+/// host sees it) once the command runs: step 04 records it. An error from
+/// `started` ends the container.
+pub fn start_with(
+    spec: &ContainerSpec,
+    inside: impl FnOnce(&Prepared, ExecReport, init::Gate) -> std::convert::Infallible,
+    started: impl FnOnce(nix::unistd::Pid) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
     let prepared = Prepared::new(&spec.process)?;
     let supervisor = Supervisor::start()?;
     let report = ExecReport::new()?;
@@ -85,6 +96,11 @@ pub fn start(
     }
     gate.open();
     report.wait_for_exec(child, &prepared)?;
+    if let Err(error) = started(child) {
+        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+        let _ = supervisor.wait(child);
+        return Err(error);
+    }
     let status = supervisor.wait(child)?;
     Ok(step01::status::exit_code(status))
 }

@@ -74,6 +74,7 @@ impl RootfsArgs {
                 Enter::Pivot
             },
             read_only: self.read_only,
+            tmpfs_tmp: true,
         })
     }
 }

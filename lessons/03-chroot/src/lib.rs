@@ -33,6 +33,9 @@ pub struct Spec {
     pub rootfs: PathBuf,
     pub enter: Enter,
     pub read_only: bool,
+    /// A tmpfs of its own on `/tmp` (step 03 always; step 04 with
+    /// `--read-only` only, so that a build's RUN can leave files in `/tmp`).
+    pub tmpfs_tmp: bool,
 }
 
 // ANCHOR: run

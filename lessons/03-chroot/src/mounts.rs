@@ -47,9 +47,16 @@ fn io_errno(error: std::io::Error) -> Errno {
 }
 
 /// Mount everything the container needs under `root`, before entering it.
-/// `new_pid`: the container has its own PID namespace.
-pub fn container_mounts(root: &Path, new_pid: bool) -> Result<(), Failed> {
-    for dir in ["proc", "dev", "sys", "tmp"] {
+/// `new_pid`: the container has its own PID namespace. `tmp`: a tmpfs on
+/// `/tmp` (step 04 leaves an image's `/tmp` alone, as docker does, unless
+/// `/` is read-only).
+pub fn container_mounts(root: &Path, new_pid: bool, tmp: bool) -> Result<(), Failed> {
+    let dirs: &[&str] = if tmp {
+        &["proc", "dev", "sys", "tmp"]
+    } else {
+        &["proc", "dev", "sys"]
+    };
+    for dir in dirs {
         // An image may lack a mount point: make it (runc does too).
         std::fs::create_dir_all(root.join(dir))
             .map_err(|e| (format!("cannot create /{dir} in the rootfs"), io_errno(e)))?;
@@ -77,6 +84,9 @@ pub fn container_mounts(root: &Path, new_pid: bool) -> Result<(), Failed> {
     }
     mount_dev(&root.join("dev"))?;
     mount_sys(&root.join("sys"))?;
+    if !tmp {
+        return Ok(());
+    }
     mount(
         Some("tmpfs"),
         &root.join("tmp"),

@@ -22,12 +22,12 @@ use crate::container;
 use crate::digest::{self, Digest};
 use crate::dockerfile::{self, Instruction, Kind};
 use crate::image::{rfc3339, History, ImageConfig, Reference};
+use crate::staging::Stage;
 use crate::store::{Staging, Store};
-use crate::{base, tarball};
+use crate::{base, image_fs, tarball};
 use anyhow::{bail, Context};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// What `build` was asked.
@@ -70,6 +70,9 @@ pub fn epoch_from_env() -> anyhow::Result<u64> {
 // ANCHOR: build
 /// Build the image; print docker-like progress to `out`; return its id.
 pub fn build(store: &Store, options: &BuildOptions, out: &mut dyn Write) -> anyhow::Result<Digest> {
+    // Until the image is stored, its new layers belong to no image: keep
+    // `rmi`'s garbage collection away from them.
+    let _pin = store.pin()?;
     let text = fs::read_to_string(&options.file)
         .with_context(|| format!("cannot read the Dockerfile {}", options.file.display()))?;
     let instructions = dockerfile::parse(&text)?;
@@ -159,7 +162,14 @@ fn apply(
         }
         _ => None,
     };
-    let key = digest::of_bytes(format!("{parent}\n{}\n{sources_digest}", step.text).as_bytes());
+    // The epoch too: it is in every mtime of the layer.
+    let key = digest::of_bytes(
+        format!(
+            "{parent}\n{}\n{sources_digest}\n{}",
+            step.text, options.epoch
+        )
+        .as_bytes(),
+    );
     let mut history = History {
         created: rfc3339(options.epoch),
         created_by: step.text.clone(),
@@ -289,7 +299,15 @@ fn run_step(
         userns: false,
     };
     let spec = namespaces.spec(process)?;
-    let (code, container) = container::run(store, image, spec, false)?;
+    let (code, container) = match container::run(store, image, spec, false) {
+        Ok(ran) => ran,
+        // The command could not start (not found, not executable): the
+        // RUN failed, as docker says, with exit 1.
+        Err(error) if error.downcast_ref::<step01::status::Failure>().is_some() => {
+            return Err(RunFailed(format!("{error:#}")).into());
+        }
+        Err(error) => return Err(error),
+    };
     if code != 0 {
         return Err(RunFailed(format!("the command exited with code {code}")).into());
     }
@@ -318,36 +336,40 @@ fn stage_copy(
     extract_tars: bool,
     epoch: u64,
 ) -> anyhow::Result<(Staging, Digest)> {
-    let dest_is_dir = dest.ends_with('/') || sources.len() > 1;
-    let target = resolve_in_image(&image.config.working_dir, dest);
+    let layers = image_fs::layers_of(store, image);
+    // Where dest really is in the image: links followed inside it
+    // (`COPY x /bin/` lands in /usr/bin, and /bin stays a link).
+    let target = image_fs::resolve(&layers, &resolve_in_image(&image.config.working_dir, dest));
+    let dest_is_dir = dest.ends_with('/')
+        || dest.ends_with("/.")
+        || dest == "."
+        || sources.len() > 1
+        || image_fs::lookup(&layers, &target).is_some_and(|(_, meta)| meta.is_dir());
     let staging = store.temp_dir("copy")?;
     let root = staging.path().join("layer");
     fs::create_dir(&root)?;
+    let stage = Stage {
+        root: root.clone(),
+        layers: &layers,
+    };
     for source in sources {
+        if source.is_empty() {
+            bail!("a source is empty (a variable that expands to nothing?)");
+        }
         let path = inside_context(context, source)?;
         let meta = fs::metadata(&path)
             .with_context(|| format!("{source}: not found in the build context"))?;
-        let into = |name: &std::ffi::OsStr| {
-            root.join(target.strip_prefix("/").unwrap_or(&target))
-                .join(name)
-        };
         if meta.is_dir() {
             // A dir's *contents* go to dest, as docker does.
-            let to = root.join(target.strip_prefix("/").unwrap_or(&target));
-            copy_tree(&path, &to)?;
+            stage.copy(&path, &target)?;
         } else if extract_tars && is_tar(&path)? {
-            let to = root.join(target.strip_prefix("/").unwrap_or(&target));
-            make_parents(&to.join("x"))?;
-            tarball::unpack_layer(fs::File::open(&path)?, &to)
-                .with_context(|| format!("ADD {source}: cannot extract"))?;
+            stage
+                .extract(&path, &target)
+                .with_context(|| format!("cannot extract {source}"))?;
+        } else if dest_is_dir {
+            stage.copy(&path, &target.join(path.file_name().unwrap_or_default()))?;
         } else {
-            let to = if dest_is_dir {
-                into(path.file_name().unwrap_or_default())
-            } else {
-                root.join(target.strip_prefix("/").unwrap_or(&target))
-            };
-            make_parents(&to)?;
-            copy_file(&path, &to)?;
+            stage.copy(&path, &target)?;
         }
     }
     let tar = staging.path().join("layer.tar");
@@ -385,59 +407,4 @@ fn is_tar(path: &Path) -> anyhow::Result<bool> {
     }
     // POSIX and GNU tars say "ustar" at offset 257 of the first header.
     Ok(read == 512 && &header[257..262] == b"ustar")
-}
-
-/// Make the missing parents of `path`, 0755 and root's, whatever the
-/// umask: the layer's bytes must not depend on who ran the build.
-fn make_parents(path: &Path) -> anyhow::Result<()> {
-    let Some(parent) = path.parent() else {
-        return Ok(());
-    };
-    if parent.is_dir() {
-        return Ok(());
-    }
-    make_parents(parent)?;
-    fs::create_dir(parent)?;
-    fs::set_permissions(parent, fs::Permissions::from_mode(0o755))?;
-    std::os::unix::fs::lchown(parent, Some(0), Some(0))?;
-    Ok(())
-}
-
-/// Copy a regular file or a symbolic link (not followed), owned by root as
-/// COPY's files are.
-fn copy_file(from: &Path, to: &Path) -> anyhow::Result<()> {
-    let meta = fs::symlink_metadata(from)?;
-    if meta.file_type().is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
-    } else if meta.is_file() {
-        fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
-        fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-    } else {
-        bail!(
-            "{}: only files, dirs and links can be copied",
-            from.display()
-        );
-    }
-    // lchown(2): COPY gives files to root (docker's default without --chown).
-    std::os::unix::fs::lchown(to, Some(0), Some(0))?;
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    make_parents(&to.join("x"))?;
-    let meta = fs::metadata(from)?;
-    fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-    std::os::unix::fs::lchown(to, Some(0), Some(0))?;
-    let mut entries: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&path, &target)?;
-        } else {
-            copy_file(&path, &target)?;
-        }
-    }
-    Ok(())
 }

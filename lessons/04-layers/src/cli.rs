@@ -4,8 +4,9 @@
 
 use crate::builder::{self, BuildOptions, RunFailed};
 use crate::image::{rfc3339, History, ImageConfig, Reference, RootFs};
+use crate::state::Containers;
 use crate::store::{Store, DEFAULT_ROOT};
-use crate::{base, container, show};
+use crate::{base, container, exec, lifecycle, monitor, show};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -31,6 +32,49 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container of IMAGE (`base` is built in).
     Run(RunArgs),
+    /// List containers (running ones; all with -a).
+    Ps {
+        /// Show all containers, also the exited ones.
+        #[arg(short = 'a', long)]
+        all: bool,
+    },
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Print what a detached container wrote (stdout and stderr).
+    Logs {
+        /// Keep printing until the container exits.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        container: String,
+    },
+    /// Stop containers: SIGTERM, then SIGKILL after a grace period.
+    Stop {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+        time: u64,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers (default: KILL).
+    Kill {
+        #[arg(
+            short = 's',
+            long = "signal",
+            default_value = "KILL",
+            value_name = "SIGNAL"
+        )]
+        signal: String,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Remove containers: their state, log and writable layer.
+    Rm {
+        /// Kill a running container first.
+        #[arg(short = 'f', long)]
+        force: bool,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
     /// Build an image from a Dockerfile.
     Build(BuildArgs),
     /// Make a one-layer image of a (plain, uncompressed) tar of a root filesystem.
@@ -42,12 +86,12 @@ pub enum Command {
     },
     /// List images, with their shared and unique sizes.
     Images,
-    /// Show an image's details as JSON.
+    /// Show a container's or an image's details as JSON.
     Inspect {
         /// A Go-template-like format: {{.Id}}, {{json .RootFS.Layers}}.
         #[arg(short = 'f', long, value_name = "TEMPLATE")]
         format: Option<String>,
-        #[arg(required = true, value_name = "IMAGE")]
+        #[arg(required = true, value_name = "NAME")]
         images: Vec<String>,
     },
     /// Show how an image was made, one line per instruction.
@@ -66,6 +110,26 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
+    /// Run in the background: print the container's id and return.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// A name for the container (default: a random one).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+
+    /// Keep stdin open for the command.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Give the command a terminal (a pseudo-terminal).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+
     /// Set an environment variable (KEY=VALUE), or copy KEY from yours.
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -88,6 +152,33 @@ pub struct RunArgs {
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// Keep stdin open for the command.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Set an environment variable (KEY=VALUE), or copy KEY from yours.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// Working directory of the command, inside the container.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// The container: name, id, or a unique prefix of the id.
+    pub container: String,
+
+    /// The command and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
         value_name = "CMD"
     )]
     pub command: Vec<String>,
@@ -130,9 +221,18 @@ pub fn find_image(store: &Store, text: &str) -> anyhow::Result<crate::digest::Di
 
 // ANCHOR: run
 fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
+    let pin = store.pin()?;
     let id = find_image(store, &args.image)?;
     let image = store.image(&id)?;
     let overrides = step01::env::build(&args.env, |key| std::env::var(key).ok())?;
+    if let Some(dir) = &args.workdir {
+        if !dir.is_absolute() {
+            bail!(
+                "-w {}: the working dir must be an absolute path",
+                dir.display()
+            );
+        }
+    }
     let workdir = args.workdir.clone().or_else(|| {
         (!image.config.working_dir.is_empty()).then(|| PathBuf::from(&image.config.working_dir))
     });
@@ -148,9 +248,33 @@ fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
             image.config.user
         );
     }
+    if args.detach && args.rm && args.interactive {
+        // Allowed, as docker; stdin is /dev/null for a detached container.
+    }
     let spec = args.namespaces.spec(process)?;
-    let (code, _container) = container::run(store, &image, spec, args.read_only)?;
-    Ok(code)
+    let network_mode = match args.namespaces.network {
+        step02::cli::NetworkMode::None => "none",
+        step02::cli::NetworkMode::Host => "host",
+    };
+    let plan = monitor::Plan {
+        store,
+        image_name: &args.image,
+        image_id: id.as_str(),
+        image: &image,
+        spec,
+        read_only: args.read_only,
+        network_mode,
+        hostname_given: args.namespaces.hostname.is_some(),
+        pin: Some(pin),
+    };
+    let lifecycle = monitor::Lifecycle {
+        detach: args.detach,
+        name: args.name.clone(),
+        auto_remove: args.rm,
+        interactive: args.interactive,
+        tty: args.tty,
+    };
+    monitor::run(plan, &lifecycle)
 }
 // ANCHOR_END: run
 
@@ -185,10 +309,26 @@ fn import(store: &Store, tarball: &PathBuf, name: &str) -> anyhow::Result<i32> {
     let mut magic = [0u8; 2];
     let mut file = std::fs::File::open(tarball)
         .with_context(|| format!("cannot open {}", tarball.display()))?;
+    if file.metadata()?.is_dir() {
+        bail!(
+            "{} is a directory: import takes a tar file",
+            tarball.display()
+        );
+    }
     let _ = file.read(&mut magic)?;
     if magic == [0x1f, 0x8b] {
         bail!(
             "{}: compressed (gzip); import takes a plain tar: gunzip it first",
+            tarball.display()
+        );
+    }
+    let empty = tar::Archive::new(std::fs::File::open(tarball)?)
+        .entries()
+        .map(|mut entries| entries.next().is_none())
+        .unwrap_or(false);
+    if empty {
+        bail!(
+            "{}: an empty tar, with no file to import",
             tarball.display()
         );
     }
@@ -234,9 +374,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Inspect { format, images } => {
+            let containers = Containers::new(&store);
             let mut all = Vec::new();
             for text in &images {
-                all.push(show::inspect(&store, &find_image(&store, text)?)?);
+                // A container first (docker does the same), then an image.
+                match containers.lookup(text)? {
+                    Some(record) => all.push(serde_json::to_value(&record)?),
+                    None => {
+                        let id = find_image(&store, text)
+                            .map_err(|_| anyhow::anyhow!("no such container or image: {text}"))?;
+                        all.push(show::inspect(&store, &id)?)
+                    }
+                }
             }
             match format {
                 Some(template) => {
@@ -255,7 +404,48 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
+        Command::Ps { all } => {
+            print!("{}", lifecycle::ps(&Containers::new(&store), all)?);
+            Ok(0)
+        }
+        Command::Exec(args) => {
+            let record = Containers::new(&store).find(&args.container)?;
+            let env = step01::env::build(&args.env, |key| std::env::var(key).ok())?;
+            let _ = args.interactive; // stdin is passed through as it is
+            exec::exec(&record, args.command, env, args.workdir)
+        }
+        Command::Logs { follow, container } => {
+            lifecycle::logs(&Containers::new(&store), &container, follow)?;
+            Ok(0)
+        }
+        Command::Stop { time, containers } => {
+            for text in &containers {
+                lifecycle::stop(&Containers::new(&store), text, time)?;
+                println!("{text}");
+            }
+            Ok(0)
+        }
+        Command::Kill { signal, containers } => {
+            for text in &containers {
+                lifecycle::kill_container(&Containers::new(&store), text, &signal)?;
+                println!("{text}");
+            }
+            Ok(0)
+        }
+        Command::Rm { force, containers } => {
+            for text in &containers {
+                lifecycle::rm(&Containers::new(&store), text, force)?;
+                println!("{text}");
+            }
+            Ok(0)
+        }
         Command::Rmi { images } => {
+            // All or nothing for the names: check them all first.
+            for text in &images {
+                if store.resolve(text)?.is_none() {
+                    bail!("no such image: {text}");
+                }
+            }
             for text in &images {
                 for line in store.remove(text)? {
                     println!("{line}");

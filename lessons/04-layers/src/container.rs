@@ -16,23 +16,39 @@ use nix::errno::Errno;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-/// A container's dirs; removed (writable layer and all) on drop.
+/// A container's dirs. A build's containers are removed (writable layer
+/// and all) when dropped; `run`'s stay until `rm`.
 #[derive(Debug)]
 pub struct Container {
     pub id: String,
     dir: PathBuf,
+    ephemeral: bool,
 }
 
 impl Container {
-    /// Make the dirs of a new container in the store.
+    /// Make the dirs of a new container in the store, removed on drop.
     pub fn create(store: &Store) -> anyhow::Result<Container> {
-        let id = random_id()?;
-        let dir = store.root().join("containers").join(&id);
+        let mut container = Container::create_kept(store, &random_id()?)?;
+        container.ephemeral = true;
+        Ok(container)
+    }
+
+    /// Make the dirs of a container that outlives this process.
+    pub fn create_kept(store: &Store, id: &str) -> anyhow::Result<Container> {
+        let dir = store.root().join("containers").join(id);
         for sub in ["upper", "work", "merged"] {
             fs::create_dir_all(dir.join(sub))
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
-        Ok(Container { id, dir })
+        Ok(Container {
+            id: id.to_string(),
+            dir,
+            ephemeral: false,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The container's writable layer: after it ran, exactly what it changed.
@@ -51,12 +67,21 @@ impl Container {
                 "the image has no layers: nothing to run (FROM scratch needs a COPY or ADD first)"
             );
         }
-        let mut lower = Vec::new();
+        let mut lower: Vec<PathBuf> = Vec::new();
         for diff_id in image.rootfs.diff_ids.iter().rev() {
             if !store.has_layer(diff_id) {
                 bail!("layer {diff_id} of the image is missing from the store");
             }
-            lower.push(store.layer_diff(diff_id));
+            let dir = store.layer_diff(diff_id);
+            // One layer twice in a stack (two RUNs that changed nothing
+            // both make the empty layer): overlayfs refuses a dir it
+            // already has (ELOOP). Its topmost place is enough: the same
+            // files there shadow the lower copy entirely. (Snapshotters key
+            // stacks by chain_id, which differs at each place, and never
+            // meet this.)
+            if !lower.contains(&dir) {
+                lower.push(dir);
+            }
         }
         Ok(Overlay {
             lower,
@@ -70,12 +95,14 @@ impl Drop for Container {
     fn drop(&mut self) {
         // The overlay went with the container's mount namespace; what is
         // left are plain dirs (and whiteouts, which are plain device nodes).
-        let _ = fs::remove_dir_all(&self.dir);
+        if self.ephemeral {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
 /// 64 hex digits from the kernel's random pool, as docker's ids.
-fn random_id() -> anyhow::Result<String> {
+pub fn random_id() -> anyhow::Result<String> {
     use std::io::Read;
     let mut bytes = [0u8; 32];
     fs::File::open("/dev/urandom")
@@ -169,31 +196,68 @@ fn make_dirs_inside(root: &Path, dir: &Path) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Start a container of `image` and wait for it; returns its exit code and
-/// the container (its writable layer still there until it is dropped).
+/// Start a container of `image` and wait for it; returns its exit code.
+/// `stdio` sets up the command's terminal or stdin in the child; `started`
+/// hears the container's pid once its command runs.
+pub fn run_in(
+    container: &Container,
+    store: &Store,
+    image: &ImageConfig,
+    spec: step02::ContainerSpec,
+    read_only: bool,
+    stdio: &crate::tty::Stdio,
+    started: impl FnOnce(nix::unistd::Pid) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
+    if spec.namespaces.user {
+        bail!("--userns with image layers is not supported yet: overlayfs in a user namespace needs its own whiteout format (userxattr)");
+    }
+    let overlay = container.overlay(store, image)?;
+    // The working dir to make, with the image's links resolved inside the
+    // image (`-w /bin` is /usr/bin): the child makes it before entering
+    // the rootfs, and refuses to follow any link then.
+    let workdir = spec
+        .process
+        .workdir
+        .as_ref()
+        .map(|dir| crate::image_fs::resolve(&overlay.lower, dir));
+    let spec = step03::Spec {
+        container: spec,
+        rootfs: container.merged(),
+        enter: step03::Enter::Pivot,
+        read_only,
+        tmpfs_tmp: read_only,
+    };
+    let merged = container.merged();
+    step02::start_with(
+        &spec.container,
+        |cmd, report, gate| {
+            step03::init::container_init_with(&spec, cmd, report, gate, || {
+                stdio.in_child()?;
+                make_rootfs(&overlay, &merged, workdir.as_deref())
+            })
+        },
+        started,
+    )
+}
+
+/// A build's container: run it to the end; its writable layer is kept
+/// until the returned container is dropped.
 pub fn run(
     store: &Store,
     image: &ImageConfig,
     spec: step02::ContainerSpec,
     read_only: bool,
 ) -> anyhow::Result<(i32, Container)> {
-    if spec.namespaces.user {
-        bail!("--userns with image layers is not supported yet: overlayfs in a user namespace needs its own whiteout format (userxattr)");
-    }
     let container = Container::create(store)?;
-    let overlay = container.overlay(store, image)?;
-    let workdir = spec.process.workdir.clone();
-    let spec = step03::Spec {
-        container: spec,
-        rootfs: container.merged(),
-        enter: step03::Enter::Pivot,
+    let stdio = crate::tty::Stdio::Inherit;
+    let code = run_in(
+        &container,
+        store,
+        image,
+        spec,
         read_only,
-    };
-    let merged = container.merged();
-    let code = step02::start(&spec.container, |cmd, report, gate| {
-        step03::init::container_init_with(&spec, cmd, report, gate, || {
-            make_rootfs(&overlay, &merged, workdir.as_deref())
-        })
-    })?;
+        &stdio,
+        |_| Ok(()),
+    )?;
     Ok((code, container))
 }

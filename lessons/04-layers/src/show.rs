@@ -33,7 +33,7 @@ pub fn size(bytes: u64) -> String {
 }
 
 /// Left-aligned columns, three spaces apart, as docker's tables.
-fn table(rows: &[Vec<String>]) -> String {
+pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -88,7 +88,20 @@ pub fn images(store: &Store) -> anyhow::Result<String> {
     ]
     .map(String::from)
     .to_vec()];
-    for (name, id) in &repos {
+    // Tagged images, then the untagged ones (a tag moved on by a rebuild)
+    // as `<none>`, as docker lists them: they still hold their layers.
+    let tagged: std::collections::BTreeSet<&Digest> = repos.values().collect();
+    let dangling: Vec<(String, Digest)> = configs
+        .keys()
+        .filter(|id| !tagged.contains(id))
+        .map(|id| ("<none>:<none>".to_string(), id.clone()))
+        .collect();
+    for (name, id) in repos
+        .iter()
+        .map(|(n, i)| (n.clone(), i.clone()))
+        .chain(dangling)
+    {
+        let (name, id) = (&name, &id);
         let Some(config) = configs.get(id) else {
             continue;
         };

@@ -39,6 +39,11 @@ pub struct Store {
 /// The store's lock, held until dropped.
 pub struct Lock(#[allow(dead_code)] Flock<File>);
 
+/// A shared hold on the store's layers: while one exists, garbage
+/// collection leaves every layer alone (a build's layers belong to no image
+/// until its last step).
+pub struct Pin(#[allow(dead_code)] Flock<File>);
+
 impl Store {
     /// Open (creating when missing) the store at `root`.
     pub fn open(root: &Path) -> anyhow::Result<Store> {
@@ -77,6 +82,23 @@ impl Store {
             .map_err(|(_, errno)| errno)
             .context("cannot lock the store")?;
         Ok(Lock(lock))
+    }
+
+    fn gc_lock_file(&self) -> anyhow::Result<File> {
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join("gc.lock"))
+            .context("cannot open the store's gc lock")
+    }
+
+    /// Keep every layer while the returned pin lives (flock, shared).
+    pub fn pin(&self) -> anyhow::Result<Pin> {
+        let lock = Flock::lock(self.gc_lock_file()?, FlockArg::LockShared)
+            .map_err(|(_, errno)| errno)
+            .context("cannot pin the store's layers")?;
+        Ok(Pin(lock))
     }
 
     /// A fresh, empty dir under `tmp/`, removed when the guard drops.
@@ -273,6 +295,17 @@ impl Store {
         let Some(id) = self.resolve(text)? else {
             bail!("no such image: {text}");
         };
+        if let Some(user) = crate::state::Containers::new(self)
+            .all()?
+            .into_iter()
+            .find(|r| r.image_id == id.as_str())
+        {
+            bail!(
+                "image {text} is used by container {} ({}): remove the container first (rm)",
+                user.short_name(),
+                user.state.status
+            );
+        }
         let _lock = self.lock()?;
         let mut repos = self.repositories()?;
         let mut removed = Vec::new();
@@ -303,7 +336,13 @@ impl Store {
     }
 
     /// Remove the layers no stored image uses. Call with the lock held.
+    /// Skipped while a build or a starting container pins the layers: the
+    /// next `rmi` collects them.
     fn collect_garbage(&self) -> anyhow::Result<Vec<String>> {
+        let Ok(_exclusive) = Flock::lock(self.gc_lock_file()?, FlockArg::LockExclusiveNonblock)
+        else {
+            return Ok(Vec::new());
+        };
         let mut used = std::collections::BTreeSet::new();
         for id in self.images()? {
             used.extend(self.image(&id)?.rootfs.diff_ids);
