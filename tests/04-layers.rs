@@ -321,6 +321,24 @@ fn tar_entries(path: &Path) -> Result<BTreeMap<String, (char, u64)>, Fail> {
     Ok(out)
 }
 
+/// The entry names of a tar, in the order they are written.
+fn tar_names(path: &Path) -> Result<Vec<(String, tar::Header)>, Fail> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Fail::new(format!("cannot open {}", path.display())).seen(e))?;
+    let mut archive = tar::Archive::new(file);
+    let bad =
+        |e: std::io::Error| Fail::new(format!("{} is not a readable tar", path.display())).seen(e);
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(bad)? {
+        let entry = entry.map_err(bad)?;
+        out.push((
+            String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+            entry.header().clone(),
+        ));
+    }
+    Ok(out)
+}
+
 /// Every path under `dir` with what it is and a hash of its content: a
 /// fingerprint that changes if any byte, mode or owner changes.
 fn fingerprint(dir: &Path) -> Result<BTreeMap<String, String>, Fail> {
@@ -383,7 +401,7 @@ fn layer_digests_are_honest(ctx: &Ctx) -> Outcome {
     let lab = Lab::new(ctx);
     let context = lab.context(
         "honest",
-        "FROM base\nCOPY hello.txt /hello.txt\nRUN echo built > /built\n",
+        "FROM base\nCOPY hello.txt /hello.txt\nRUN echo built > /built && ln /built /built-link\n",
         &[("hello.txt", "hello\n")],
     )?;
     lab.build("honest", &context)?;
@@ -444,6 +462,29 @@ fn layer_digests_are_honest(ctx: &Ctx) -> Outcome {
         "the COPY layer's tar should hold exactly the copied file",
         vec!["hello.txt".to_string()],
         entries.keys().cloned().collect::<Vec<_>>(),
+    )?;
+    let base = tar_entries(&lab.layer_dir(&layers[0]).join("layer.tar"))?;
+    expect_eq(
+        "the base layer keeps /bin as what it is on disk: a symlink (tar type 2), not a copy of its target",
+        Some('2'),
+        base.get("bin").map(|(kind, _)| *kind),
+    )?;
+    let run = tar_entries(&lab.layer_dir(&layers[2]).join("layer.tar"))?;
+    let mut kinds: Vec<char> = ["built", "built-link"]
+        .iter()
+        .filter_map(|name| run.get(*name).map(|(kind, _)| *kind))
+        .collect();
+    kinds.sort();
+    expect_eq(
+        "`ln /built /built-link`: the layer holds one file and one hard link to it (tar types 0 and 1)",
+        vec!['0', '1'],
+        kinds,
+    )?;
+    expect_eq(
+        "in a container, /built and /built-link are one inode (2 links)",
+        "2\n",
+        lab.run("honest", &["stat", "-c", "%h", "/built-link"])?
+            .as_str(),
     )
 }
 
@@ -527,8 +568,8 @@ fn only_run_copy_add_make_layers(ctx: &Ctx) -> Outcome {
         let mut header = tar::Header::new_gnu();
         header.set_size(6);
         header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
+        header.set_uid(1234);
+        header.set_gid(5678);
         header.set_mtime(0);
         header.set_cksum();
         builder
@@ -544,12 +585,12 @@ fn only_run_copy_add_make_layers(ctx: &Ctx) -> Outcome {
         ("ENV GREETING=hello", false),
         ("WORKDIR /app", false),
         (
-            "CMD [\"sh\", \"-c\", \"pwd; echo $GREETING; cat /app/note.txt /app/from-tar.txt\"]",
+            "CMD [\"sh\", \"-c\", \"pwd; echo $GREETING; cat /app/note.txt /app/from-tar.txt /app/ran.txt\"]",
             false,
         ),
-        ("COPY note.txt /app/note.txt", true),
+        ("COPY note.txt note.txt", true),
         ("ADD bundle.tar /app/", true),
-        ("RUN echo ran > /app/ran.txt", true),
+        ("RUN pwd > ran.txt && echo $GREETING >> ran.txt", true),
     ];
     let dockerfile: String = std::iter::once("FROM base".to_string())
         .chain(steps.iter().map(|(s, _)| s.to_string()))
@@ -597,9 +638,15 @@ fn only_run_copy_add_make_layers(ctx: &Ctx) -> Outcome {
     )?;
     let out = lab.run("configured", &[])?;
     expect_eq(
-        "a container runs CMD, in WORKDIR, with ENV set, and sees COPY's and ADD's files",
-        "/app\nhello\nnoted\nuntar\n",
+        "a container runs CMD, in WORKDIR, with ENV set, and sees COPY's and ADD's files (COPY's relative dest and RUN in WORKDIR with ENV)",
+        "/app\nhello\nnoted\nuntar\n/app\nhello\n",
         out.as_str(),
+    )?;
+    expect_eq(
+        "ADD keeps the numeric owner of a tar's entry (uid 1234, gid 5678) through every layer tar",
+        "1234:5678\n",
+        lab.run("configured", &["stat", "-c", "%u:%g", "/app/from-tar.txt"])?
+            .as_str(),
     )
 }
 
@@ -651,6 +698,25 @@ fn the_build_cache(ctx: &Ctx) -> Outcome {
         "the new file is in the image",
         "v2\n",
         lab.run("cached", &[])?.as_str(),
+    )?;
+    // Config steps are part of the key too: a RUN after a changed ENV runs again.
+    let env_file = "FROM base\nENV V=1\nRUN echo $V > /v\nCMD [\"cat\", \"/v\"]\n";
+    let env_context = lab.context("cache-env", env_file, &[])?;
+    lab.build("env", &env_context)?;
+    write(
+        &env_context.join("Dockerfile"),
+        &env_file.replace("V=1", "V=2"),
+    )?;
+    let rebuilt = lab.build("env", &env_context)?;
+    expect_eq(
+        "after changing ENV, the RUN below it is not cached",
+        Vec::<usize>::new(),
+        cached_steps(&rebuilt),
+    )?;
+    expect_eq(
+        "the RUN saw the new ENV",
+        "2\n",
+        lab.run("env", &[])?.as_str(),
     )
 }
 
@@ -679,7 +745,46 @@ fn builds_are_reproducible(ctx: &Ctx) -> Outcome {
         "the same Dockerfile in two empty stores: the same image id",
         &seen[0].1,
         &seen[1].1,
-    )
+    )?;
+    let lab = Lab::new(ctx);
+    let context = lab.context(
+        "third",
+        dockerfile,
+        &[
+            ("src/main.txt", "fn main\n"),
+            ("src/lib/util.txt", "util\n"),
+        ],
+    )?;
+    lab.build("repro", &context)?;
+    for layer in lab.layers("repro")? {
+        let entries = tar_names(&lab.layer_dir(&layer).join("layer.tar"))?;
+        for (name, header) in &entries {
+            ensure(
+                header.username_bytes().unwrap_or_default().is_empty()
+                    && header.groupname_bytes().unwrap_or_default().is_empty(),
+                || {
+                    Fail::new("layer tars carry numeric owners only: no user or group names")
+                        .seen(name)
+                },
+            )?;
+        }
+        let names: Vec<String> = entries.into_iter().map(|(n, _)| n).collect();
+        if names.iter().any(|n| n.contains(".wh.")) {
+            continue;
+        }
+        let mut sorted = names.clone();
+        sorted.sort_by(|a, b| {
+            a.trim_end_matches('/')
+                .split('/')
+                .cmp(b.trim_end_matches('/').split('/'))
+        });
+        expect_eq(
+            &format!("layer {layer}: entries sorted by path, each dir before what it holds"),
+            &sorted,
+            &names,
+        )?;
+    }
+    Ok(())
 }
 
 fn copy_on_write(ctx: &Ctx) -> Outcome {
@@ -771,8 +876,9 @@ fn deletions_become_whiteouts(ctx: &Ctx) -> Outcome {
     let unpacked = lab.layer_dir(&layers[1]).join("diff/usr/bin/apt");
     let meta = std::fs::symlink_metadata(&unpacked).ok();
     ensure(
-        meta.as_ref()
-            .is_some_and(|m| m.file_type().is_char_device() && m.rdev() == 0),
+        meta.as_ref().is_some_and(|m| {
+            m.file_type().is_char_device() && m.rdev() == 0 && m.mode() & 0o7777 == 0
+        }),
         || {
             Fail::new("unpacked for overlayfs, the whiteout .wh.apt should be a char device 0/0 named apt")
                 .seen(format!("{}: {:?}", unpacked.display(), meta.map(|m| m.file_type())))
@@ -798,6 +904,32 @@ fn deletions_become_whiteouts(ctx: &Ctx) -> Outcome {
         "a container of the image: /etc holds only the new file, apt is gone",
         "only\napt-gone\n",
         out.as_str(),
+    )?;
+    // A real char device (1/3) is no whiteout: refused, or kept as a device.
+    let dev = lab.context("device", "FROM base\nRUN cp -a /dev/null /devnull\n", &[])?;
+    let out = lab
+        .minibox(&["build", "-t", "device", &dev.to_string_lossy()])
+        .output()?;
+    if out.code() == Some(0) {
+        let layers = lab.layers("device")?;
+        let entries = tar_entries(&lab.layer_dir(&layers[1]).join("layer.tar"))?;
+        ensure(!entries.contains_key(".wh.devnull"), || {
+            Fail::new("a copy of /dev/null (char 1/3) is a device, not a deletion: no .wh.devnull")
+                .seen(format!("{:?}", entries.keys().collect::<Vec<_>>()))
+        })?;
+    }
+    // With redirect_dir on, a renamed lower dir is only an xattr in the upper dir: its files would be lost.
+    let moved = lab.context(
+        "moved",
+        "FROM base\nRUN mv /var/lib/dpkg /var/lib/dpkg-moved\n",
+        &[],
+    )?;
+    lab.build("moved", &moved)?;
+    expect_eq(
+        "a dir renamed by RUN keeps its files in the image (overlay mounted with redirect_dir=off)",
+        "/var/lib/dpkg-moved/status\n",
+        lab.run("moved", &["ls", "/var/lib/dpkg-moved/status"])?
+            .as_str(),
     )
 }
 
@@ -850,6 +982,28 @@ fn layers_are_stored_once(ctx: &Ctx) -> Outcome {
         "the other image still runs",
         "two\n",
         lab.run("two", &["cat", "/two"])?.as_str(),
+    )?;
+    // Another instruction that makes the same bytes: the same layer, not written again.
+    let tar = lab.layer_dir(&b[1]).join("layer.tar");
+    let inode = std::fs::metadata(&tar).map(|m| m.ino()).ok();
+    let twin = lab.context("twin", "FROM base\nRUN echo two >/two\n", &[])?;
+    lab.build("twin", &twin)?;
+    expect_eq(
+        "a different RUN that writes the same file gives the same diff_id",
+        &b,
+        &lab.layers("twin")?,
+    )?;
+    expect_eq(
+        "a layer already in the store is kept as it is (same inode of its layer.tar)",
+        inode,
+        std::fs::metadata(&tar).map(|m| m.ino()).ok(),
+    )?;
+    // The cache never points at a layer rmi removed.
+    lab.build("one", &one)?;
+    expect_eq(
+        "`one`, built again after rmi",
+        "one\n",
+        lab.run("one", &["cat", "/one"])?.as_str(),
     )
 }
 
@@ -947,6 +1101,9 @@ fn hostile_tar(path: &Path, entries: &[RawEntry]) -> Result<(), Fail> {
         header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
         header.set_entry_type(*kind);
         header.set_mode(0o755);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
         let data: &[u8] = if *kind == tar::EntryType::Regular {
             target_or_data.as_bytes()
         } else {
@@ -974,6 +1131,7 @@ fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {
     let unknown = lab.context("unknown", "FROM base\nRUN true\nFROBNICATE now\n", &[])?;
     let escape = lab.context("escape", "FROM base\nCOPY ../outside /x\n", &[])?;
     let missing = lab.context("missing", "FROM no-such-image:1\nRUN true\n", &[])?;
+    let reserved = lab.context("reserved", "FROM base\nRUN touch /.wh.evil\n", &[])?;
     let mut cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![
@@ -1001,6 +1159,15 @@ fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {
                 missing.display().to_string(),
             ],
             "no-such-image",
+        ),
+        (
+            vec![
+                "build".into(),
+                "-t".into(),
+                "bad".into(),
+                reserved.display().to_string(),
+            ],
+            ".wh.",
         ),
     ];
     let victim = outside.join("pwned");

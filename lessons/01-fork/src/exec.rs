@@ -132,10 +132,42 @@ fn reset_signals() {
     let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
+/// Only when this process is in the process group of its session's leader
+/// and has a terminal (a container of step 04 run with `-t`, whose init
+/// made the terminal its own): move to a process group of its own and make
+/// it the terminal's foreground group. Then Ctrl-C signals the command
+/// alone, not the init as well (which would forward it a second time), and
+/// a shell's job control works. Elsewhere (the runtime started from your
+/// shell) nothing changes.
+fn take_the_terminal() {
+    use nix::unistd::{getpgrp, getpid, getsid, setpgid, tcsetpgrp, Pid};
+    // SAFETY: fd 0 stays open for this whole call (no std handle: nothing
+    // may allocate between fork and exec).
+    let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+    let leads_session = getsid(None).is_ok_and(|sid| sid == getpgrp());
+    if leads_session && nix::unistd::isatty(stdin).unwrap_or(false) {
+        // From a background group, tcsetpgrp sends SIGTTOU (which stops
+        // us) unless it is blocked: block it; reset_signals unblocks it.
+        let mut ttou = nix::sys::signal::SigSet::empty();
+        ttou.add(nix::sys::signal::Signal::SIGTTOU);
+        let _ = nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_BLOCK,
+            Some(&ttou),
+            None,
+        );
+        // setpgid(2): a new group, led by this process.
+        if setpgid(Pid::from_raw(0), Pid::from_raw(0)).is_ok() {
+            // tcsetpgrp(3): the terminal's signals now go to that group.
+            let _ = tcsetpgrp(stdin, getpid());
+        }
+    }
+}
+
 // ANCHOR: exec_child
 /// In the child after `fork`: become the command. Never returns: either
 /// `execve` replaces this program, or the child reports why not and exits.
 pub fn exec_child(cmd: &Prepared, report: &ExecReport) -> ! {
+    take_the_terminal();
     reset_signals();
     if let Some(dir) = &cmd.workdir {
         // `-w`: chdir(2) here, in the child, so the runtime's own directory

@@ -5,7 +5,7 @@ use crate::state::{self, Containers, Record};
 use anyhow::{bail, Context};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 /// `ps [-a]`: running containers, or all of them.
@@ -35,7 +35,7 @@ pub fn ps(containers: &Containers, all: bool) -> anyhow::Result<String> {
         };
         rows.push(vec![
             record.short_id().to_string(),
-            record.image.clone(),
+            record.config.image.clone(),
             command,
             record.created.clone(),
             status,
@@ -160,6 +160,5 @@ pub fn logs(containers: &Containers, text: &str, follow: bool) -> anyhow::Result
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
-        file.stream_position()?;
     }
 }

@@ -106,8 +106,7 @@ fn new_record(
     Record {
         id: id.to_string(),
         name: format!("/{name}"),
-        image: plan.image_name.to_string(),
-        image_id: plan.image_id.to_string(),
+        image: plan.image_id.to_string(),
         created: state::now(),
         path: process.command.first().cloned().unwrap_or_default(),
         args: process.command.iter().skip(1).cloned().collect(),

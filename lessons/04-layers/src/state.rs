@@ -2,7 +2,7 @@
 //!
 //! docker keeps its containers' state in a daemon's memory; minibox has no
 //! daemon, so each container's state is a file, `ROOT/containers/<id>/
-//! config.v1.json` (docker's own name for it), next to its writable layer
+//! config.v1.json` (docker keeps the like in `config.v2.json`), next to its writable layer
 //! and its log. Every command reads the files; whoever changes one holds the
 //! containers' lock (`flock(2)` on `ROOT/containers.lock`) and writes it
 //! whole, to a temp file renamed into place: a reader sees the old record or
@@ -28,9 +28,9 @@ pub struct Record {
     pub id: String,
     /// docker shows names with a leading `/`; so does `inspect` here.
     pub name: String,
-    /// The image as the user named it, and its id.
+    /// The image's id, as docker's `.Image` (the name as given is in
+    /// `Config.Image`).
     pub image: String,
-    pub image_id: String,
     pub created: String,
     /// The program and its arguments.
     pub path: String,
@@ -140,6 +140,7 @@ impl Containers {
         Ok(Lock(lock))
     }
 
+    // ANCHOR: save
     /// Write a record whole: temp file, fsync, rename.
     pub fn save(&self, record: &Record) -> anyhow::Result<()> {
         let path = self.record_path(&record.id);
@@ -156,6 +157,7 @@ impl Containers {
         fs::rename(&temp, &path)
             .with_context(|| format!("cannot write the state of {}", record.short_id()))
     }
+    // ANCHOR_END: save
 
     /// A record as stored (`None` once removed).
     pub fn load(&self, id: &str) -> anyhow::Result<Option<Record>> {
@@ -240,6 +242,7 @@ impl Containers {
     }
 }
 
+// ANCHOR: stale
 /// The start time of a live process (field 22 of `/proc/PID/stat`); `None`
 /// for no such process, or a zombie (dead, only not reaped yet).
 pub fn start_time(pid: i32) -> Option<u64> {
@@ -271,6 +274,7 @@ pub fn refresh(mut record: Record) -> Record {
     }
     record
 }
+// ANCHOR_END: stale
 
 /// Now, as RFC 3339.
 pub fn now() -> String {

@@ -298,7 +298,7 @@ impl Store {
         if let Some(user) = crate::state::Containers::new(self)
             .all()?
             .into_iter()
-            .find(|r| r.image_id == id.as_str())
+            .find(|r| r.image == id.as_str())
         {
             bail!(
                 "image {text} is used by container {} ({}): remove the container first (rm)",

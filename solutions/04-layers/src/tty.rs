@@ -36,8 +36,10 @@ pub enum Stdio {
 }
 
 impl Stdio {
+    // ANCHOR: in_child
     /// In the container's init, before anything else: set up fds 0, 1, 2.
-    /// (Only async-signal-safe calls: this runs right after the clone.)
+    /// (Right after the clone: fine only because the runtime is still
+    /// single-threaded then; the error path allocates its message.)
     pub fn in_child(&self) -> Result<(), (String, Errno)> {
         let fail = |what: &str| {
             let what = what.to_string();
@@ -71,6 +73,7 @@ impl Stdio {
             }
         }
     }
+    // ANCHOR_END: in_child
 }
 
 fn dup2_to(from: RawFd, to: RawFd) -> nix::Result<()> {
@@ -86,11 +89,15 @@ pub fn open_pty() -> anyhow::Result<(OwnedFd, OwnedFd)> {
     let size = winsize_of(stdin.as_fd());
     // openpty(3): /dev/ptmx for the master, its /dev/pts/N for the slave.
     let pty = nix::pty::openpty(size.as_ref(), None).context("cannot open a pseudo-terminal")?;
-    // The command must not inherit the master: close-on-exec.
-    nix::fcntl::fcntl(
-        pty.master.as_fd(),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )?;
+    // The command must inherit neither the master nor the slave's extra
+    // fd (it gets the slave as 0, 1, 2, which dup2 makes without the flag):
+    // close-on-exec on both.
+    for fd in [pty.master.as_fd(), pty.slave.as_fd()] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )?;
+    }
     Ok((pty.master, pty.slave))
 }
 
@@ -110,6 +117,7 @@ fn winsize_of(fd: BorrowedFd) -> Option<nix::pty::Winsize> {
 pub struct RawMode(Option<Termios>);
 
 impl RawMode {
+    // ANCHOR: raw_mode
     /// Raw mode on stdin, if stdin is a terminal.
     pub fn enter() -> RawMode {
         let stdin = std::io::stdin();
@@ -125,6 +133,7 @@ impl RawMode {
         }
         RawMode(Some(saved))
     }
+    // ANCHOR_END: raw_mode
 }
 
 impl Drop for RawMode {
