@@ -256,6 +256,7 @@ fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
         step02::cli::NetworkMode::None => "none",
         step02::cli::NetworkMode::Host => "host",
     };
+    let mut nothing = container::Nothing;
     let plan = monitor::Plan {
         store,
         image_name: &args.image,
@@ -266,6 +267,7 @@ fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
         network_mode,
         hostname_given: args.namespaces.hostname.is_some(),
         pin: Some(pin),
+        attach: &mut nothing,
     };
     let lifecycle = monitor::Lifecycle {
         detach: args.detach,
