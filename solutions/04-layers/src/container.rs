@@ -279,7 +279,12 @@ pub fn run_in(
 /// lacks it). Shell: `mount --bind FILE ROOTFS/etc/hosts`.
 fn bind_files(merged: &Path, binds: &[(PathBuf, PathBuf)]) -> Result<(), (String, Errno)> {
     for (file, inside) in binds {
-        let fail = |errno| (format!("cannot bind {} into the container", inside.display()), errno);
+        let fail = |errno| {
+            (
+                format!("cannot bind {} into the container", inside.display()),
+                errno,
+            )
+        };
         if let Some(parent) = inside.parent() {
             make_dirs_inside(merged, parent).map_err(fail)?;
         }
@@ -288,7 +293,8 @@ fn bind_files(merged: &Path, binds: &[(PathBuf, PathBuf)]) -> Result<(), (String
             Ok(meta) if meta.is_file() => {}
             Ok(_) => return Err(fail(Errno::EEXIST)),
             Err(_) => {
-                fs::File::create(&target).map_err(|e| fail(Errno::from_raw(e.raw_os_error().unwrap_or(5))))?;
+                fs::File::create(&target)
+                    .map_err(|e| fail(Errno::from_raw(e.raw_os_error().unwrap_or(5))))?;
             }
         }
         // mount(2) MS_BIND: the same file at a second place; writes to it

@@ -90,7 +90,14 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
     if options.detach {
         detached(plan, options, container, record)
     } else {
-        let code = monitor(&mut plan, options, &container, &mut record, |_| Ok(()), false);
+        let code = monitor(
+            &mut plan,
+            options,
+            &container,
+            &mut record,
+            |_| Ok(()),
+            false,
+        );
         plan.attach.finished(&record.id);
         finish(&containers, &mut record, &code, options.auto_remove);
         code

@@ -56,7 +56,8 @@ impl Netlink {
             .with_context(|| format!("cannot open the network namespace of {pid}"))?;
         // setns(2) there, make the socket, setns back: the socket stays
         // bound to the namespace it was made in.
-        setns(&theirs, CloneFlags::CLONE_NEWNET).context("cannot enter the container's network namespace")?;
+        setns(&theirs, CloneFlags::CLONE_NEWNET)
+            .context("cannot enter the container's network namespace")?;
         let socket = Netlink::open();
         setns(&ours, CloneFlags::CLONE_NEWNET).context("cannot return to our network namespace")?;
         socket
@@ -87,12 +88,17 @@ impl Netlink {
         packet.finalize();
         let mut buffer = vec![0; packet.buffer_len()];
         packet.serialize(&mut buffer);
-        self.socket.send(&buffer, 0).context("cannot send to netlink")?;
+        self.socket
+            .send(&buffer, 0)
+            .context("cannot send to netlink")?;
         Ok(())
     }
 
     fn receive(&mut self) -> anyhow::Result<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
-        let (bytes, _) = self.socket.recv_from_full().context("cannot read from netlink")?;
+        let (bytes, _) = self
+            .socket
+            .recv_from_full()
+            .context("cannot read from netlink")?;
         let mut messages = Vec::new();
         let mut offset = 0;
         while offset < bytes.len() {
@@ -111,7 +117,9 @@ impl Netlink {
     /// The index of interface `name`, if it exists. `ip link show NAME`.
     pub fn link(&mut self, name: &str) -> anyhow::Result<Option<LinkMessage>> {
         let mut message = LinkMessage::default();
-        message.attributes.push(LinkAttribute::IfName(name.to_string()));
+        message
+            .attributes
+            .push(LinkAttribute::IfName(name.to_string()));
         self.send(RouteNetlinkMessage::GetLink(message), 0)?;
         loop {
             for answer in self.receive()? {
@@ -143,28 +151,44 @@ impl Netlink {
     /// `ip link add NAME type bridge`.
     pub fn add_bridge(&mut self, name: &str) -> anyhow::Result<()> {
         let mut message = LinkMessage::default();
-        message.attributes.push(LinkAttribute::IfName(name.to_string()));
         message
             .attributes
-            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
-        self.request(RouteNetlinkMessage::NewLink(message), NLM_F_CREATE | NLM_F_EXCL)
-            .with_context(|| format!("cannot create the bridge {name}"))
+            .push(LinkAttribute::IfName(name.to_string()));
+        message
+            .attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
+        self.request(
+            RouteNetlinkMessage::NewLink(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .with_context(|| format!("cannot create the bridge {name}"))
     }
 
     /// `ip link add NAME type veth peer name PEER netns PID`: a pair of
     /// linked interfaces, the peer made directly in the namespace of `pid`.
     pub fn add_veth(&mut self, name: &str, peer: &str, peer_pid: i32) -> anyhow::Result<()> {
         let mut other = LinkMessage::default();
-        other.attributes.push(LinkAttribute::IfName(peer.to_string()));
-        other.attributes.push(LinkAttribute::NetNsPid(peer_pid as u32));
+        other
+            .attributes
+            .push(LinkAttribute::IfName(peer.to_string()));
+        other
+            .attributes
+            .push(LinkAttribute::NetNsPid(peer_pid as u32));
         let mut message = LinkMessage::default();
-        message.attributes.push(LinkAttribute::IfName(name.to_string()));
+        message
+            .attributes
+            .push(LinkAttribute::IfName(name.to_string()));
         message.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(other))),
         ]));
-        self.request(RouteNetlinkMessage::NewLink(message), NLM_F_CREATE | NLM_F_EXCL)
-            .with_context(|| format!("cannot create the veth pair {name}"))
+        self.request(
+            RouteNetlinkMessage::NewLink(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .with_context(|| format!("cannot create the veth pair {name}"))
     }
 
     /// `ip link set NAME master BRIDGE up` (with `master`), or `ip link set
@@ -195,10 +219,17 @@ impl Netlink {
         message.header.family = AddressFamily::Inet;
         message.header.prefix_len = prefix;
         message.header.index = index;
-        message.attributes.push(AddressAttribute::Local(IpAddr::V4(address)));
-        message.attributes.push(AddressAttribute::Address(IpAddr::V4(address)));
-        self.request(RouteNetlinkMessage::NewAddress(message), NLM_F_CREATE | NLM_F_EXCL)
-            .with_context(|| format!("cannot add the address {address}/{prefix}"))
+        message
+            .attributes
+            .push(AddressAttribute::Local(IpAddr::V4(address)));
+        message
+            .attributes
+            .push(AddressAttribute::Address(IpAddr::V4(address)));
+        self.request(
+            RouteNetlinkMessage::NewAddress(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .with_context(|| format!("cannot add the address {address}/{prefix}"))
     }
 
     /// `ip route add default via GATEWAY dev INDEX`.
@@ -213,13 +244,18 @@ impl Netlink {
             .attributes
             .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
         message.attributes.push(RouteAttribute::Oif(index));
-        self.request(RouteNetlinkMessage::NewRoute(message), NLM_F_CREATE | NLM_F_EXCL)
-            .with_context(|| format!("cannot add the default route via {gateway}"))
+        self.request(
+            RouteNetlinkMessage::NewRoute(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .with_context(|| format!("cannot add the default route via {gateway}"))
     }
 
     /// The MAC address of a link, as `aa:bb:cc:dd:ee:ff`.
     pub fn mac(&mut self, name: &str) -> anyhow::Result<String> {
-        let link = self.link(name)?.with_context(|| format!("no interface {name}"))?;
+        let link = self
+            .link(name)?
+            .with_context(|| format!("no interface {name}"))?;
         let bytes = link
             .attributes
             .iter()
