@@ -198,6 +198,11 @@ fn make_dirs_inside(root: &Path, dir: &Path) -> Result<(), Errno> {
 
 /// What a later step attaches to a container: step 05, its network.
 pub trait Attach {
+    /// The container exists (its id, name, and state dir): before it runs.
+    fn created(&mut self, _id: &str, _name: &str, _dir: &Path) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// Files to bind-mount into the rootfs before entering it: (the host's
     /// file, the absolute path in the container). Step 05: `/etc/hosts`.
     fn binds(&self) -> Vec<(PathBuf, PathBuf)> {

@@ -87,6 +87,10 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
     };
     // From here the record names the image: rmi refuses it.
     drop(plan.pin.take());
+    if let Err(error) = plan.attach.created(&id, &name, container.dir()) {
+        let _ = containers.remove(&id);
+        return Err(error);
+    }
     if options.detach {
         detached(plan, options, container, record)
     } else {

@@ -116,8 +116,13 @@ pub struct Lock(#[allow(dead_code)] Flock<File>);
 
 impl Containers {
     pub fn new(store: &Store) -> Containers {
+        Containers::new_at(store.root())
+    }
+
+    /// The containers of the store at `root`.
+    pub fn new_at(root: &Path) -> Containers {
         Containers {
-            dir: store.root().join("containers"),
+            dir: root.join("containers"),
         }
     }
 

@@ -172,6 +172,14 @@ impl Networks {
         Ok(network)
     }
 
+    /// Forget a network (its bridge and rules are the caller's).
+    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        let _ = fs::remove_file(self.dir.join(format!("{name}.ipam.json")));
+        fs::remove_file(self.dir.join(format!("{name}.json")))
+            .with_context(|| format!("cannot remove network {name}"))
+    }
+
     /// The default network, made on first use.
     pub fn default_network(&self) -> anyhow::Result<Network> {
         if let Some(network) = self.load(DEFAULT)? {
