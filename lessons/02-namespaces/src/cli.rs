@@ -48,9 +48,6 @@ pub struct NamespaceArgs {
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
 
-    #[arg(long, value_enum, default_value = "none", value_name = "MODE")]
-    pub network: NetworkMode,
-
     #[arg(long, value_enum, default_value = "private", value_name = "MODE")]
     pub pid: NsMode,
 
@@ -69,10 +66,20 @@ pub struct NamespaceArgs {
     pub userns: bool,
 }
 
+/// `--network`, on its own: step 05 replaces it with networks by name.
+#[derive(Debug, Clone, Args)]
+pub struct NetworkArgs {
+    #[arg(long, value_enum, default_value = "none", value_name = "MODE")]
+    pub network: NetworkMode,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ContainerArgs {
     #[command(flatten)]
     pub namespaces: NamespaceArgs,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 
     #[command(flatten)]
     pub process: step01::cli::RunArgs,
@@ -81,20 +88,26 @@ pub struct ContainerArgs {
 impl ContainerArgs {
     /// Check everything and build the spec; nothing is created yet.
     pub fn spec(&self) -> anyhow::Result<ContainerSpec> {
-        self.namespaces.spec(self.process.spec()?)
+        let own_network = self.network.network == NetworkMode::None;
+        self.namespaces.spec(self.process.spec()?, own_network)
     }
 }
 
 impl NamespaceArgs {
-    /// Check the flags and build the spec of a container running `process`;
-    /// nothing is created yet.
-    pub fn spec(&self, process: step01::RunSpec) -> anyhow::Result<ContainerSpec> {
+    /// Check the flags and build the spec of a container running `process`,
+    /// with a network namespace of its own or the host's; nothing is
+    /// created yet.
+    pub fn spec(
+        &self,
+        process: step01::RunSpec,
+        own_network: bool,
+    ) -> anyhow::Result<ContainerSpec> {
         let namespaces = Namespaces {
             user: self.userns,
             pid: self.pid == NsMode::Private,
             uts: self.uts == NsMode::Private,
             ipc: self.ipc == NsMode::Private,
-            net: self.network == NetworkMode::None,
+            net: own_network,
             cgroup: self.cgroupns == NsMode::Private,
         };
         if let Some(name) = &self.hostname {

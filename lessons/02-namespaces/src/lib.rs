@@ -55,15 +55,18 @@ pub fn start(
     spec: &ContainerSpec,
     inside: impl FnOnce(&Prepared, ExecReport, init::Gate) -> std::convert::Infallible,
 ) -> anyhow::Result<i32> {
-    start_with(spec, inside, |_| Ok(()))
+    start_with(spec, inside, |_| Ok(()), |_| Ok(()))
 }
 
-/// [`start`], calling `started` with the container's pid (its init, as the
-/// host sees it) once the command runs: step 04 records it. An error from
-/// `started` ends the container.
+/// [`start`], with two hooks, each given the container's pid (its init, as
+/// the host sees it): `ready` while the child still waits at the gate, its
+/// namespaces made but nothing run yet (step 05 plugs in its network);
+/// `started` once the command runs (step 04 records it). An error from
+/// either ends the container.
 pub fn start_with(
     spec: &ContainerSpec,
     inside: impl FnOnce(&Prepared, ExecReport, init::Gate) -> std::convert::Infallible,
+    ready: impl FnOnce(nix::unistd::Pid) -> anyhow::Result<()>,
     started: impl FnOnce(nix::unistd::Pid) -> anyhow::Result<()>,
 ) -> anyhow::Result<i32> {
     let prepared = Prepared::new(&spec.process)?;
@@ -93,6 +96,11 @@ pub fn start_with(
             let _ = nix::sys::wait::waitpid(child, None);
             return Err(error);
         }
+    }
+    if let Err(error) = ready(child) {
+        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(child, None);
+        return Err(error);
     }
     gate.open();
     report.wait_for_exec(child, &prepared)?;

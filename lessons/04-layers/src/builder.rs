@@ -291,14 +291,14 @@ fn run_step(
     };
     let namespaces = step02::cli::NamespaceArgs {
         hostname: None,
-        network: options.network,
         pid: step02::cli::NsMode::Private,
         ipc: step02::cli::NsMode::Private,
         uts: step02::cli::NsMode::Private,
         cgroupns: step02::cli::NsMode::Private,
         userns: false,
     };
-    let spec = namespaces.spec(process)?;
+    let own_network = options.network == step02::cli::NetworkMode::None;
+    let spec = namespaces.spec(process, own_network)?;
     let (code, container) = match container::run(store, image, spec, false) {
         Ok(ran) => ran,
         // The command could not start (not found, not executable): the

@@ -32,6 +32,14 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container of IMAGE (`base` is built in).
     Run(RunArgs),
+    #[command(flatten)]
+    Manage(Manage),
+}
+
+/// Every command but `run`: images and containers (step 05 keeps them as
+/// they are and brings its own `run`).
+#[derive(Debug, Subcommand)]
+pub enum Manage {
     /// List containers (running ones; all with -a).
     Ps {
         /// Show all containers, also the exited ones.
@@ -108,8 +116,9 @@ pub enum Command {
     },
 }
 
+/// `run`'s own flags, shared with step 05's `run`.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub struct ContainerOptions {
     /// Run in the background: print the container's id and return.
     #[arg(short = 'd', long)]
     pub detach: bool,
@@ -141,9 +150,18 @@ pub struct RunArgs {
     /// Mount the container's / read-only (/tmp stays writable).
     #[arg(long)]
     pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub options: ContainerOptions,
 
     #[command(flatten)]
     pub namespaces: step02::cli::NamespaceArgs,
+
+    #[command(flatten)]
+    pub network: step02::cli::NetworkArgs,
 
     /// The image: NAME[:TAG] or an id (prefix).
     pub image: String,
@@ -221,8 +239,44 @@ pub fn find_image(store: &Store, text: &str) -> anyhow::Result<crate::digest::Di
 
 // ANCHOR: run
 fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
+    let own_network = args.network.network == step02::cli::NetworkMode::None;
+    let mode = if own_network { "none" } else { "host" };
+    let network = Network {
+        mode,
+        own_namespace: own_network,
+        attach: &mut container::Nothing,
+    };
+    run_container(
+        store,
+        &args.options,
+        &args.namespaces,
+        network,
+        &args.image,
+        &args.command,
+    )
+}
+
+/// How a container is networked: step 04 knows `none` and `host`; step 05
+/// attaches bridges.
+pub struct Network<'a> {
+    /// What `inspect` shows as `HostConfig.NetworkMode`.
+    pub mode: &'a str,
+    /// A network namespace of its own (every mode but `host`).
+    pub own_namespace: bool,
+    pub attach: &'a mut dyn container::Attach,
+}
+
+/// `run` for this step and the next: the image, its config, the container.
+pub fn run_container(
+    store: &Store,
+    args: &ContainerOptions,
+    namespaces: &step02::cli::NamespaceArgs,
+    network: Network,
+    image_text: &str,
+    command: &[String],
+) -> anyhow::Result<i32> {
     let pin = store.pin()?;
-    let id = find_image(store, &args.image)?;
+    let id = find_image(store, image_text)?;
     let image = store.image(&id)?;
     let overrides = step01::env::build(&args.env, |key| std::env::var(key).ok())?;
     if let Some(dir) = &args.workdir {
@@ -237,7 +291,7 @@ fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
         (!image.config.working_dir.is_empty()).then(|| PathBuf::from(&image.config.working_dir))
     });
     let process = step01::RunSpec {
-        command: container::command_line(&image, &args.command)?,
+        command: container::command_line(&image, command)?,
         env: container::environment(&image, &overrides),
         workdir,
     };
@@ -248,24 +302,18 @@ fn run(store: &Store, args: &RunArgs) -> anyhow::Result<i32> {
             image.config.user
         );
     }
-    if args.detach && args.rm && args.interactive {
-        // Allowed, as docker; stdin is /dev/null for a detached container.
-    }
-    let spec = args.namespaces.spec(process)?;
-    let network_mode = match args.namespaces.network {
-        step02::cli::NetworkMode::None => "none",
-        step02::cli::NetworkMode::Host => "host",
-    };
+    let spec = namespaces.spec(process, network.own_namespace)?;
     let plan = monitor::Plan {
         store,
-        image_name: &args.image,
+        image_name: image_text,
         image_id: id.as_str(),
         image: &image,
         spec,
         read_only: args.read_only,
-        network_mode,
-        hostname_given: args.namespaces.hostname.is_some(),
+        network_mode: network.mode,
+        hostname_given: namespaces.hostname.is_some(),
         pin: Some(pin),
+        attach: network.attach,
     };
     let lifecycle = monitor::Lifecycle {
         detach: args.detach,
@@ -367,13 +415,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let store = store(cli.root)?;
     match cli.command {
         Command::Run(args) => run(&store, &args),
-        Command::Build(args) => build(&store, &args),
-        Command::Import { tarball, name } => import(&store, &tarball, &name),
-        Command::Images => {
+        Command::Manage(command) => manage(&store, command),
+    }
+}
+
+/// Every command but `run`.
+pub fn manage(store: &Store, command: Manage) -> anyhow::Result<i32> {
+    let store = store.clone();
+    match command {
+        Manage::Build(args) => build(&store, &args),
+        Manage::Import { tarball, name } => import(&store, &tarball, &name),
+        Manage::Images => {
             print!("{}", show::images(&store)?);
             Ok(0)
         }
-        Command::Inspect { format, images } => {
+        Manage::Inspect { format, images } => {
             let containers = Containers::new(&store);
             let mut all = Vec::new();
             for text in &images {
@@ -397,49 +453,49 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::History { no_trunc, image } => {
+        Manage::History { no_trunc, image } => {
             print!(
                 "{}",
                 show::history(&store, &find_image(&store, &image)?, no_trunc)?
             );
             Ok(0)
         }
-        Command::Ps { all } => {
+        Manage::Ps { all } => {
             print!("{}", lifecycle::ps(&Containers::new(&store), all)?);
             Ok(0)
         }
-        Command::Exec(args) => {
+        Manage::Exec(args) => {
             let record = Containers::new(&store).find(&args.container)?;
             let env = step01::env::build(&args.env, |key| std::env::var(key).ok())?;
             let _ = args.interactive; // stdin is passed through as it is
             exec::exec(&record, args.command, env, args.workdir)
         }
-        Command::Logs { follow, container } => {
+        Manage::Logs { follow, container } => {
             lifecycle::logs(&Containers::new(&store), &container, follow)?;
             Ok(0)
         }
-        Command::Stop { time, containers } => {
+        Manage::Stop { time, containers } => {
             for text in &containers {
                 lifecycle::stop(&Containers::new(&store), text, time)?;
                 println!("{text}");
             }
             Ok(0)
         }
-        Command::Kill { signal, containers } => {
+        Manage::Kill { signal, containers } => {
             for text in &containers {
                 lifecycle::kill_container(&Containers::new(&store), text, &signal)?;
                 println!("{text}");
             }
             Ok(0)
         }
-        Command::Rm { force, containers } => {
+        Manage::Rm { force, containers } => {
             for text in &containers {
                 lifecycle::rm(&Containers::new(&store), text, force)?;
                 println!("{text}");
             }
             Ok(0)
         }
-        Command::Rmi { images } => {
+        Manage::Rmi { images } => {
             // All or nothing for the names: check them all first.
             for text in &images {
                 if store.resolve(text)?.is_none() {

@@ -196,9 +196,40 @@ fn make_dirs_inside(root: &Path, dir: &Path) -> Result<(), Errno> {
     Ok(())
 }
 
+/// What a later step attaches to a container: step 05, its network.
+pub trait Attach {
+    /// The container exists (its id, name, and state dir): before it runs.
+    fn created(&mut self, _id: &str, _name: &str, _dir: &Path) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Files to bind-mount into the rootfs before entering it: (the host's
+    /// file, the absolute path in the container). Step 05: `/etc/hosts`.
+    fn binds(&self) -> Vec<(PathBuf, PathBuf)> {
+        Vec::new()
+    }
+
+    /// The container's namespaces exist and nothing in it runs yet (its
+    /// init waits at the gate): `pid` is the init, as the host sees it.
+    /// Returns what `inspect` shows as the container's `NetworkSettings`.
+    fn ready(&mut self, _pid: nix::unistd::Pid) -> anyhow::Result<Option<serde_json::Value>> {
+        Ok(None)
+    }
+
+    /// The container has exited (or is being removed): undo what `ready` made.
+    fn finished(&mut self, _id: &str) {}
+}
+
+/// Nothing attached (step 04's own containers).
+pub struct Nothing;
+
+impl Attach for Nothing {}
+
 /// Start a container of `image` and wait for it; returns its exit code.
-/// `stdio` sets up the command's terminal or stdin in the child; `started`
-/// hears the container's pid once its command runs.
+/// `stdio` sets up the command's terminal or stdin in the child; `attach`
+/// adds what later steps bring; `started` hears the container's pid once
+/// its command runs.
+#[allow(clippy::too_many_arguments)]
 pub fn run_in(
     container: &Container,
     store: &Store,
@@ -206,7 +237,8 @@ pub fn run_in(
     spec: step02::ContainerSpec,
     read_only: bool,
     stdio: &crate::tty::Stdio,
-    started: impl FnOnce(nix::unistd::Pid) -> anyhow::Result<()>,
+    attach: &mut dyn Attach,
+    started: impl FnOnce(nix::unistd::Pid, Option<serde_json::Value>) -> anyhow::Result<()>,
 ) -> anyhow::Result<i32> {
     if spec.namespaces.user {
         bail!("--userns with image layers is not supported yet: overlayfs in a user namespace needs its own whiteout format (userxattr)");
@@ -228,16 +260,60 @@ pub fn run_in(
         tmpfs_tmp: read_only,
     };
     let merged = container.merged();
+    let binds = attach.binds();
+    let settings = std::cell::RefCell::new(None);
     step02::start_with(
         &spec.container,
         |cmd, report, gate| {
             step03::init::container_init_with(&spec, cmd, report, gate, || {
                 stdio.in_child()?;
-                make_rootfs(&overlay, &merged, workdir.as_deref())
+                make_rootfs(&overlay, &merged, workdir.as_deref())?;
+                bind_files(&merged, &binds)
             })
         },
-        started,
+        |pid| {
+            *settings.borrow_mut() = attach.ready(pid)?;
+            Ok(())
+        },
+        |pid| started(pid, settings.borrow_mut().take()),
     )
+}
+
+/// In the child, before entering the rootfs: bind each host file onto its
+/// place in the container (made, empty, in the upper layer if the image
+/// lacks it). Shell: `mount --bind FILE ROOTFS/etc/hosts`.
+fn bind_files(merged: &Path, binds: &[(PathBuf, PathBuf)]) -> Result<(), (String, Errno)> {
+    for (file, inside) in binds {
+        let fail = |errno| {
+            (
+                format!("cannot bind {} into the container", inside.display()),
+                errno,
+            )
+        };
+        if let Some(parent) = inside.parent() {
+            make_dirs_inside(merged, parent).map_err(fail)?;
+        }
+        let target = merged.join(inside.strip_prefix("/").unwrap_or(inside));
+        match fs::symlink_metadata(&target) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(fail(Errno::EEXIST)),
+            Err(_) => {
+                fs::File::create(&target)
+                    .map_err(|e| fail(Errno::from_raw(e.raw_os_error().unwrap_or(5))))?;
+            }
+        }
+        // mount(2) MS_BIND: the same file at a second place; writes to it
+        // from outside show inside at once.
+        nix::mount::mount(
+            Some(file.as_path()),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// A build's container: run it to the end; its writable layer is kept
@@ -257,7 +333,8 @@ pub fn run(
         spec,
         read_only,
         &stdio,
-        |_| Ok(()),
+        &mut Nothing,
+        |_, _| Ok(()),
     )?;
     Ok((code, container))
 }

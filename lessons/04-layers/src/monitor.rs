@@ -50,6 +50,8 @@ pub struct Plan<'a> {
     pub hostname_given: bool,
     /// Holds the image's layers until the container's record names it.
     pub pin: Option<crate::store::Pin>,
+    /// What a later step attaches (step 05: the network).
+    pub attach: &'a mut dyn container::Attach,
 }
 
 // ANCHOR: run
@@ -85,10 +87,22 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
     };
     // From here the record names the image: rmi refuses it.
     drop(plan.pin.take());
+    if let Err(error) = plan.attach.created(&id, &name, container.dir()) {
+        let _ = containers.remove(&id);
+        return Err(error);
+    }
     if options.detach {
         detached(plan, options, container, record)
     } else {
-        let code = monitor(&plan, options, &container, &mut record, |_| Ok(()), false);
+        let code = monitor(
+            &mut plan,
+            options,
+            &container,
+            &mut record,
+            |_| Ok(()),
+            false,
+        );
+        plan.attach.finished(&record.id);
         finish(&containers, &mut record, &code, options.auto_remove);
         code
     }
@@ -133,13 +147,14 @@ fn new_record(
         },
         log_path: state::log_path(dir).display().to_string(),
         monitor: state::Monitor::default(),
+        network_settings: None,
     }
 }
 
 /// Be the container's monitor: run it, keeping its record; returns its
 /// exit code. `started` hears once the command runs.
 fn monitor(
-    plan: &Plan,
+    plan: &mut Plan,
     options: &Lifecycle,
     container: &Container,
     record: &mut Record,
@@ -163,14 +178,17 @@ fn monitor(
     let _raw = (options.tty && !to_log).then(tty::RawMode::enter);
     let mut relay = None;
     let mut master = master;
+    let spec = plan.spec.clone();
     let code = container::run_in(
         container,
         plan.store,
         plan.image,
-        plan.spec.clone(),
+        spec,
         plan.read_only,
         &stdio,
-        |pid: Pid| {
+        plan.attach,
+        |pid: Pid, settings| {
+            record.network_settings = settings;
             record.state = state::State {
                 status: "running".to_string(),
                 running: true,
@@ -229,7 +247,7 @@ fn finish(containers: &Containers, record: &mut Record, code: &anyhow::Result<i3
 
 /// `run -d`: fork a monitor; return once the command runs (or failed).
 fn detached(
-    plan: Plan,
+    mut plan: Plan,
     options: &Lifecycle,
     container: Container,
     mut record: Record,
@@ -243,7 +261,8 @@ fn detached(
     match unsafe { fork() }.context("cannot start the container's monitor (fork)")? {
         ForkResult::Child => {
             drop(read_end);
-            let code = be_monitor(&plan, options, &container, &mut record, write_end);
+            let code = be_monitor(&mut plan, options, &container, &mut record, write_end);
+            plan.attach.finished(&record.id);
             finish(&containers, &mut record, &code, options.auto_remove);
             // _exit(2): no destructors of the parent's state, no atexit.
             unsafe { nix::libc::_exit(0) }
@@ -282,7 +301,7 @@ fn detached(
 
 /// The monitor's side of `run -d`.
 fn be_monitor(
-    plan: &Plan,
+    plan: &mut Plan,
     options: &Lifecycle,
     container: &Container,
     record: &mut Record,

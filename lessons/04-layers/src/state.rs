@@ -39,6 +39,9 @@ pub struct Record {
     pub config: Config,
     pub host_config: HostConfig,
     pub log_path: String,
+    /// The container's networks (step 05), as docker shows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_settings: Option<serde_json::Value>,
     /// Which process watches the container (not in docker: it has a daemon).
     pub monitor: Monitor,
 }
@@ -113,8 +116,13 @@ pub struct Lock(#[allow(dead_code)] Flock<File>);
 
 impl Containers {
     pub fn new(store: &Store) -> Containers {
+        Containers::new_at(store.root())
+    }
+
+    /// The containers of the store at `root`.
+    pub fn new_at(root: &Path) -> Containers {
         Containers {
-            dir: store.root().join("containers"),
+            dir: root.join("containers"),
         }
     }
 

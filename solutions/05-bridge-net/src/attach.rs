@@ -66,7 +66,7 @@ pub fn configure_inside(
 /// The `/etc/hosts` of a container: localhost, itself, and on a
 /// user-defined network every other container of that network by name.
 pub fn hosts_file(me: &Allocation, address: Ipv4Addr, others: &[(Ipv4Addr, Allocation)]) -> String {
-    // TODO(lesson-05): "127.0.0.1\tlocalhost\n", then "ADDRESS\tNAME SHORTID\n" for this container (SHORTID: the first 12 characters of its id), then one such line for each of `others`
+    // TODO(lesson-05): write the container's /etc/hosts: the line "127.0.0.1\tlocalhost", then "ADDRESS\tNAME SHORTID" for this container (SHORTID: the first 12 characters of its id), then one such line for each of `others`, each line ending in \n
     // BEGIN SOLUTION
     let mut text = String::from("127.0.0.1\tlocalhost\n");
     text.push_str(&format!("{address}\t{} {}\n", me.name, &me.id[..12]));

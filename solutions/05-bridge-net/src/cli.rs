@@ -101,6 +101,7 @@ fn run(
     for text in &args.publish {
         ports.push(firewall::parse_port(text)?);
     }
+    firewall::check_free(&ports)?;
     match args.network.as_str() {
         "host" | "none" => {
             if !ports.is_empty() {

@@ -99,6 +99,21 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::R
     nft(&script)
 }
 
+/// Refuse ports another container already publishes (before anything is
+/// made for this one).
+pub fn check_free(ports: &[(u16, u16)]) -> anyhow::Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let taken = published()?;
+    for (host, _) in ports {
+        if taken.contains(host) {
+            bail!("port {host} is already published by another container");
+        }
+    }
+    Ok(())
+}
+
 /// Host ports already published.
 fn published() -> anyhow::Result<Vec<u16>> {
     let text = list()?;

@@ -20,6 +20,7 @@
 //! - `--catalog`: print the checks (name, points, book section) as JSON.
 
 pub mod check;
+pub mod netlab;
 pub mod preflight;
 pub mod probe;
 pub mod process;
@@ -28,6 +29,7 @@ pub mod report;
 pub mod todo;
 
 pub use check::{ensure, expect_eq, Check, Fail, Outcome, Requires};
+pub use netlab::NetLab;
 pub use preflight::Needs;
 pub use process::{Output, Running};
 

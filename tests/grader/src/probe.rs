@@ -14,6 +14,8 @@ pub fn main(args: &[String]) -> ! {
         Some("escape") if args.len() == 2 => escape(&args[1]),
         Some("devices") => devices(),
         Some("write") => write(&args[1..]),
+        Some("listen") if args.len() == 2 => listen(&args[1]),
+        Some("connect") if args.len() == 3 => connect(&args[1], &args[2]),
         _ => {
             eprintln!("probe: unknown experiment {args:?}");
             2
@@ -132,6 +134,69 @@ fn write(paths: &[String]) -> i32 {
     for path in paths {
         let made = std::fs::write(path, b"grader");
         say(path, made.map_or_else(|e| errno_name(&e), |_| "ok".into()));
+    }
+    0
+}
+
+/// Serve one TCP connection on PORT: say "listening", then tell the client
+/// who we are, and print who it was (the source address the packets had).
+fn listen(port: &str) -> i32 {
+    use std::io::Write;
+    let listener = match std::net::TcpListener::bind(("0.0.0.0", port.parse::<u16>().unwrap_or(0)))
+    {
+        Ok(listener) => listener,
+        Err(e) => {
+            say("listen", errno_name(&e));
+            return 1;
+        }
+    };
+    say("listen", "ready");
+    let _ = std::io::stdout().flush();
+    let name = nix::unistd::gethostname()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Serve every client until killed: one line each.
+    loop {
+        match listener.accept() {
+            Ok((mut stream, peer)) => {
+                let _ = writeln!(stream, "hello from {name}");
+                say("peer", peer.ip());
+                let _ = std::io::stdout().flush();
+            }
+            Err(e) => {
+                say("peer", errno_name(&e));
+                return 1;
+            }
+        }
+    }
+}
+
+/// Connect to HOST:PORT (HOST an address, or a name from /etc/hosts, as a
+/// libc resolver with `hosts: files` finds it) and print the first line.
+fn connect(host: &str, port: &str) -> i32 {
+    use std::io::BufRead;
+    let address: Option<std::net::IpAddr> = host.parse().ok().or_else(|| {
+        std::fs::read_to_string("/etc/hosts")
+            .ok()?
+            .lines()
+            .find_map(|line| {
+                let mut words = line.split_whitespace();
+                let ip = words.next()?;
+                words.any(|w| w == host).then(|| ip.parse().ok()).flatten()
+            })
+    });
+    let Some(address) = address else {
+        say("connect", "unknown-host");
+        return 0;
+    };
+    let target = std::net::SocketAddr::new(address, port.parse().unwrap_or(0));
+    match std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_secs(2)) {
+        Ok(stream) => {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stream).read_line(&mut line);
+            say("connect", format!("ok {}", line.trim()));
+        }
+        Err(e) => say("connect", errno_name(&e)),
     }
     0
 }

@@ -28,6 +28,7 @@ pub struct Invocation {
     env: Vec<(OsString, Option<OsString>)>,
     ignored: Vec<Signal>,
     lab: bool,
+    netns: Option<String>,
     user: Option<(u32, u32)>,
 }
 
@@ -52,6 +53,7 @@ impl Invocation {
             env: Vec::new(),
             ignored: Vec::new(),
             lab: false,
+            netns: None,
             user: None,
         }
     }
@@ -98,7 +100,16 @@ impl Invocation {
 
     fn command(&self) -> Command {
         use std::os::unix::process::CommandExt;
-        let mut command = if self.lab {
+        let mut command = if let Some(netns) = &self.netns {
+            // nsenter(1) --net: run in a network namespace a check keeps
+            // alive (a NetLab), so that several runs share one lab.
+            let mut command = Command::new("nsenter");
+            command
+                .arg(format!("--net={netns}"))
+                .arg("--")
+                .arg(&self.binary);
+            command
+        } else if self.lab {
             let mut command = Command::new("sh");
             command.args(["-c", LAB_SCRIPT, "sh", &self.binary]);
             command
@@ -154,6 +165,13 @@ impl Invocation {
     /// stdio of its own (a terminal). The check must wait for it itself.
     pub fn into_command(self) -> Command {
         self.command()
+    }
+
+    /// Run in the network namespace at `path` (`/proc/PID/ns/net` of a
+    /// [`crate::NetLab`]), shared by every run of the check.
+    pub fn in_netns(mut self, path: &str) -> Self {
+        self.netns = Some(path.to_string());
+        self
     }
 
     /// Feed these bytes to its stdin, then close it (for [`Invocation::output`]).

@@ -1,0 +1,224 @@
+//! A container on a bridge network: the veth pair, its addresses and
+//! routes, its name in the others' `/etc/hosts`, its ports.
+//!
+//! ```text
+//!   host (or the lab)                      container
+//!   ┌──────────── minibox0 (bridge, 10.200.0.1/16) ───┐
+//!   │    mbx3f2a9c1d0e  <── veth pair ──>  eth0 10.200.0.2/16
+//!   │    mbx81b0c7e4aa  <── veth pair ──>  eth0 10.200.0.3/16 (another one)
+//!   └─────────────────────────────────────────────────┘
+//!        default route inside: via 10.200.0.1 (the bridge)
+//! ```
+
+use crate::firewall;
+use crate::ipam::Subnet;
+use crate::netlink::Netlink;
+use crate::networks::{Allocation, Network, Networks, DEFAULT};
+use anyhow::Context;
+use nix::unistd::Pid;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+/// The host side of a container's veth: `mbx` + 10 hex digits of its id,
+/// 13 characters (interface names stop at 15).
+pub fn host_interface(id: &str) -> String {
+    format!("mbx{}", &id[..10])
+}
+
+// ANCHOR: plumb
+/// Make the container's veth pair: `ip link add HOST type veth peer name
+/// eth0 netns PID`, then `ip link set HOST master BRIDGE up`.
+pub fn plumb(netlink: &mut Netlink, host: &str, pid: i32, bridge: u32) -> anyhow::Result<()> {
+    // TODO(lesson-05): create the veth pair with netlink.add_veth(host, "eth0", pid) — the peer is born in the container's namespace — then attach the host end to the bridge and bring it up: netlink.set_up(index of host, Some(bridge))
+    todo!(
+        "lesson-05: create the veth pair with netlink.add_veth(host, \"eth0\", pid) — the peer is born in the container's namespace — then attach the host end to the bridge and bring it up: netlink.set_up(index of host, Some(bridge))"
+    );
+}
+// ANCHOR_END: plumb
+
+// ANCHOR: configure_inside
+/// Inside the container's network namespace: `ip addr add ADDRESS/PREFIX
+/// dev eth0; ip link set eth0 up; ip link set lo up; ip route add default
+/// via GATEWAY`.
+pub fn configure_inside(
+    inside: &mut Netlink,
+    address: Ipv4Addr,
+    prefix: u8,
+    gateway: Ipv4Addr,
+) -> anyhow::Result<()> {
+    // TODO(lesson-05): on eth0 (inside.index("eth0")): add the address with its prefix, bring it up; bring lo up; add the default route via the gateway on eth0
+    // The route needs eth0 up and its address first: the gateway must be
+    // on a network eth0 reaches, or the kernel says ENETUNREACH.
+    todo!(
+        "lesson-05: on eth0 (inside.index(\"eth0\")): add the address with its prefix, bring it up; bring lo up; add the default route via the gateway on eth0"
+    );
+}
+// ANCHOR_END: configure_inside
+
+// ANCHOR: hosts_file
+/// The `/etc/hosts` of a container: localhost, itself, and on a
+/// user-defined network every other container of that network by name.
+pub fn hosts_file(me: &Allocation, address: Ipv4Addr, others: &[(Ipv4Addr, Allocation)]) -> String {
+    // TODO(lesson-05): write the container's /etc/hosts: the line "127.0.0.1\tlocalhost", then "ADDRESS\tNAME SHORTID" for this container (SHORTID: the first 12 characters of its id), then one such line for each of `others`, each line ending in \n
+    todo!(
+        "lesson-05: write the container's /etc/hosts: the line \"127.0.0.1\\tlocalhost\", then \"ADDRESS\\tNAME SHORTID\" for this container (SHORTID: the first 12 characters of its id), then one such line for each of `others`, each line ending in \\n"
+    );
+}
+// ANCHOR_END: hosts_file
+
+/// Rewrite the `/etc/hosts` of every container on `network`, in place (the
+/// containers see the file through a bind mount of its inode: a rename
+/// would leave them the old one). The default network resolves no names, as
+/// docker's: each container knows only itself there.
+pub fn refresh_hosts(root: &Path, networks: &Networks, network: &Network) -> anyhow::Result<()> {
+    let all: Vec<(Ipv4Addr, Allocation)> =
+        networks.allocations(&network.name)?.into_iter().collect();
+    for (address, who) in &all {
+        let others: Vec<(Ipv4Addr, Allocation)> = if network.name == DEFAULT {
+            Vec::new()
+        } else {
+            all.iter()
+                .filter(|(_, o)| o.id != who.id)
+                .cloned()
+                .collect()
+        };
+        let path = hosts_path(root, &who.id);
+        if path.exists() {
+            std::fs::write(&path, hosts_file(who, *address, &others))?;
+        }
+    }
+    Ok(())
+}
+
+fn hosts_path(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id).join("hosts")
+}
+
+/// Step 04's `Attach`, for a bridge network.
+pub struct Bridge {
+    pub root: PathBuf,
+    pub network: Network,
+    pub ports: Vec<(u16, u16)>,
+    id: String,
+    name: String,
+    address: Option<Ipv4Addr>,
+}
+
+impl Bridge {
+    pub fn new(root: &Path, network: Network, ports: Vec<(u16, u16)>) -> Bridge {
+        Bridge {
+            root: root.to_path_buf(),
+            network,
+            ports,
+            id: String::new(),
+            name: String::new(),
+            address: None,
+        }
+    }
+}
+
+impl step04::container::Attach for Bridge {
+    fn created(&mut self, id: &str, name: &str, dir: &Path) -> anyhow::Result<()> {
+        self.id = id.to_string();
+        self.name = name.to_string();
+        let networks = Networks::new(&self.root)?;
+        let me = Allocation {
+            id: id.to_string(),
+            name: name.to_string(),
+        };
+        let address = networks.allocate(&self.network, me.clone())?;
+        self.address = Some(address);
+        std::fs::write(dir.join("hosts"), hosts_file(&me, address, &[]))?;
+        Ok(())
+    }
+
+    fn binds(&self) -> Vec<(PathBuf, PathBuf)> {
+        vec![(
+            hosts_path(&self.root, &self.id),
+            PathBuf::from("/etc/hosts"),
+        )]
+    }
+
+    fn ready(&mut self, pid: Pid) -> anyhow::Result<Option<serde_json::Value>> {
+        let address = self.address.context("no address allocated")?;
+        let subnet = Subnet::parse(&self.network.subnet)?;
+        let gateway: Ipv4Addr = self.network.gateway.parse()?;
+        let networks = Networks::new(&self.root)?;
+        let mut host = Netlink::open()?;
+        let bridge = networks.ensure_bridge(&self.network, &mut host)?;
+        firewall::add_network(
+            &self.network.name,
+            &self.network.subnet,
+            &self.network.bridge,
+        )?;
+        plumb(&mut host, &host_interface(&self.id), pid.as_raw(), bridge)?;
+        let mut inside = Netlink::open_in(pid.as_raw())?;
+        configure_inside(&mut inside, address, subnet.prefix, gateway)?;
+        let mac = inside.mac("eth0")?;
+        firewall::add_ports(&self.id, address, &self.ports)?;
+        refresh_hosts(&self.root, &networks, &self.network)?;
+        let ports: serde_json::Map<String, serde_json::Value> = self
+            .ports
+            .iter()
+            .map(|(h, c)| {
+                (
+                    format!("{c}/tcp"),
+                    serde_json::json!([{ "HostIp": "0.0.0.0", "HostPort": h.to_string() }]),
+                )
+            })
+            .collect();
+        Ok(Some(serde_json::json!({
+            "Ports": ports,
+            "Networks": {
+                self.network.name.clone(): {
+                    "NetworkID": self.network.id,
+                    "Gateway": gateway.to_string(),
+                    "IPAddress": address.to_string(),
+                    "IPPrefixLen": subnet.prefix,
+                    "MacAddress": mac,
+                }
+            }
+        })))
+    }
+
+    fn finished(&mut self, id: &str) {
+        let _ = cleanup(&self.root, id);
+    }
+}
+
+/// Undo what a container had: its address, its host-side veth (gone with
+/// its namespace, unless something kept that alive), its port rules, its
+/// name in the others' hosts files.
+pub fn cleanup(root: &Path, id: &str) -> anyhow::Result<()> {
+    let networks = Networks::new(root)?;
+    networks.release(id)?;
+    if let Ok(mut netlink) = Netlink::open() {
+        if let Ok(Some(link)) = netlink.link(&host_interface(id)) {
+            let _ = netlink.delete(link.header.index);
+        }
+    }
+    firewall::remove(&format!("ctr:{id}"))?;
+    for network in networks.all()? {
+        refresh_hosts(root, &networks, &network)?;
+    }
+    Ok(())
+}
+
+/// Before any command: free what containers that are gone still hold (a
+/// runtime killed with SIGKILL never ran its cleanup).
+pub fn sweep(root: &Path) -> anyhow::Result<()> {
+    let networks = Networks::new(root)?;
+    let containers = step04::state::Containers::new_at(root);
+    for network in networks.all()? {
+        for who in networks.allocations(&network.name)?.values() {
+            let alive = containers
+                .load(&who.id)?
+                .map(step04::state::refresh)
+                .is_some_and(|r| r.is_running() || r.state.status == "created");
+            if !alive {
+                cleanup(root, &who.id)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! The command line of step 05, the finished runtime: step 04's commands,
+//! `run --network NAME -p H:C`, and `network create|ls|inspect|rm`.
+
+use crate::attach::{self, Bridge};
+use crate::firewall;
+use crate::networks::{Networks, DEFAULT};
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use step01::cli::{fail, parse};
+use step04::cli::{ContainerOptions, Manage};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "minibox",
+    version,
+    about = "A container runtime built step by step (step 05: networks)"
+)]
+pub struct Cli {
+    /// Where images, layers, containers and networks live [env:
+    /// MINIBOX_ROOT] [default: /var/lib/minibox]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in a new container of IMAGE (`base` is built in).
+    Run(RunArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    #[command(flatten)]
+    Manage(Manage),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub options: ContainerOptions,
+
+    #[command(flatten)]
+    pub namespaces: step02::cli::NamespaceArgs,
+
+    /// bridge (the default network), a network's name, host, or none.
+    #[arg(long, default_value = DEFAULT, value_name = "NETWORK")]
+    pub network: String,
+
+    /// Publish a container's port on the host: HOSTPORT:CONTAINERPORT[/tcp].
+    #[arg(short = 'p', long = "publish", value_name = "H:C")]
+    pub publish: Vec<String>,
+
+    /// The image: NAME[:TAG] or an id (prefix).
+    pub image: String,
+
+    /// The command (default: the image's ENTRYPOINT and CMD).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network.
+    Create {
+        /// Its subnet, e.g. 10.210.0.0/24 (default: a free /24 of 10.201.0.0/16).
+        #[arg(long, value_name = "CIDR")]
+        subnet: Option<String>,
+        /// The bridge's address (default: the subnet's first).
+        #[arg(long, value_name = "IP")]
+        gateway: Option<String>,
+        name: String,
+    },
+    /// List networks.
+    Ls,
+    /// Show networks as JSON, with their containers.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks (none of their containers may remain).
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+// ANCHOR: run
+fn run(
+    root: &std::path::Path,
+    store: &step04::store::Store,
+    args: &RunArgs,
+) -> anyhow::Result<i32> {
+    let mut ports = Vec::new();
+    for text in &args.publish {
+        ports.push(firewall::parse_port(text)?);
+    }
+    firewall::check_free(&ports)?;
+    match args.network.as_str() {
+        "host" | "none" => {
+            if !ports.is_empty() {
+                step01::cli::report(&format!(
+                    "warning: -p is ignored with --network {}",
+                    args.network
+                ));
+            }
+            let network = step04::cli::Network {
+                mode: if args.network == "host" {
+                    "host"
+                } else {
+                    "none"
+                },
+                own_namespace: args.network == "none",
+                attach: &mut step04::container::Nothing,
+            };
+            step04::cli::run_container(
+                store,
+                &args.options,
+                &args.namespaces,
+                network,
+                &args.image,
+                &args.command,
+            )
+        }
+        name => {
+            let networks = Networks::new(root)?;
+            let network = if name == DEFAULT {
+                networks.default_network()?
+            } else {
+                networks.load(name)?.with_context(|| {
+                    format!("network {name} not found: create it first (network create {name})")
+                })?
+            };
+            let mut bridge = Bridge::new(root, network, ports);
+            let network = step04::cli::Network {
+                mode: name,
+                own_namespace: true,
+                attach: &mut bridge,
+            };
+            step04::cli::run_container(
+                store,
+                &args.options,
+                &args.namespaces,
+                network,
+                &args.image,
+                &args.command,
+            )
+        }
+    }
+}
+// ANCHOR_END: run
+
+fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Result<i32> {
+    let networks = Networks::new(root)?;
+    match command {
+        NetworkCommand::Create {
+            subnet,
+            gateway,
+            name,
+        } => {
+            let network = networks.create(&name, subnet.as_deref(), gateway.as_deref())?;
+            println!("{}", network.id);
+        }
+        NetworkCommand::Ls => {
+            networks.default_network()?;
+            let mut rows = vec![["NETWORK ID", "NAME", "DRIVER", "SUBNET"]
+                .map(String::from)
+                .to_vec()];
+            for n in networks.all()? {
+                rows.push(vec![n.id[..12].to_string(), n.name, n.driver, n.subnet]);
+            }
+            print!("{}", step04::show::table(&rows));
+        }
+        NetworkCommand::Inspect { names } => {
+            let mut all = Vec::new();
+            for name in &names {
+                if name == DEFAULT {
+                    networks.default_network()?;
+                }
+                let network = networks
+                    .load(name)?
+                    .with_context(|| format!("no such network: {name}"))?;
+                let containers: serde_json::Map<String, serde_json::Value> = networks
+                    .allocations(name)?
+                    .into_iter()
+                    .map(|(address, who)| {
+                        let subnet = crate::ipam::Subnet::parse(&network.subnet).map(|s| s.prefix).unwrap_or(0);
+                        (who.id.clone(), serde_json::json!({ "Name": who.name, "IPv4Address": format!("{address}/{subnet}") }))
+                    })
+                    .collect();
+                let mut value = serde_json::to_value(&network)?;
+                value["Containers"] = serde_json::Value::Object(containers);
+                all.push(value);
+            }
+            println!("{}", serde_json::to_string_pretty(&all)?);
+        }
+        NetworkCommand::Rm { names } => {
+            for name in &names {
+                if name == DEFAULT {
+                    bail!("the default network {DEFAULT} can't be removed");
+                }
+                let network = networks
+                    .load(name)?
+                    .with_context(|| format!("no such network: {name}"))?;
+                let users = networks.allocations(name)?;
+                if let Some(who) = users.values().next() {
+                    bail!(
+                        "network {name} is in use by container {} ({} in all): remove them first",
+                        who.name,
+                        users.len()
+                    );
+                }
+                if let Ok(mut netlink) = crate::netlink::Netlink::open() {
+                    if let Ok(Some(link)) = netlink.link(&network.bridge) {
+                        netlink.delete(link.header.index)?;
+                    }
+                }
+                firewall::remove_network(name, &network.bridge)?;
+                networks.remove(name)?;
+                println!("{name}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let store = step04::cli::store(cli.root)?;
+    let root = store.root().to_path_buf();
+    attach::sweep(&root)?;
+    match cli.command {
+        Command::Run(args) => run(&root, &store, &args),
+        Command::Network(command) => network(&root, command),
+        Command::Manage(command) => {
+            let rm = matches!(command, Manage::Rm { .. });
+            let code = step04::cli::manage(&store, command);
+            if rm {
+                attach::sweep(&root)?;
+            }
+            code
+        }
+    }
+}
+
+/// The runtime's entry point.
+pub fn main() -> i32 {
+    let cli: Cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    dispatch(cli).unwrap_or_else(|error| fail(&error))
+}

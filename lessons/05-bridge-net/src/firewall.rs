@@ -1,0 +1,206 @@
+//! Published ports, egress NAT and isolation between networks: nftables.
+//!
+//! All of minibox's rules live in one table of their own, `ip minibox`, so
+//! they never touch anyone else's and `nft delete table ip minibox` undoes
+//! them all. Each rule carries a comment saying whose it is
+//! (`ctr:<id>` or `net:<name>`), which is how they are found and removed.
+//!
+//! - **egress**: `postrouting ip saddr SUBNET oifname != BRIDGE masquerade`
+//!   — a container's packets leave with the host's address (NAT), and the
+//!   answers find their way back through conntrack; forwarding must be on
+//!   (`net.ipv4.ip_forward=1`, per network namespace).
+//! - **ports**: `-p 8080:80` is a DNAT, `tcp dport 8080 dnat to IP:80`, in
+//!   `prerouting` (from elsewhere) and in `output` (from the host itself,
+//!   to one of its own addresses).
+//! - **isolation**: `forward iifname BRIDGE oifname @bridges drop` — one
+//!   network's packets may not be routed into another's bridge.
+
+use anyhow::{bail, Context};
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+const TABLE: &str = "
+table ip minibox {
+    set bridges { type ifname; }
+    chain prerouting { type nat hook prerouting priority dstnat; policy accept; }
+    chain output { type nat hook output priority -100; policy accept; }
+    chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
+    chain forward { type filter hook forward priority filter; policy accept; }
+}
+";
+
+/// Run `nft` with a script on stdin.
+fn nft(script: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run nft (install nftables: .ci/install does it)")?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        bail!("nft: {}", why.lines().next().unwrap_or("failed"));
+    }
+    Ok(())
+}
+
+/// The table, made if missing (declaring it again is a no-op).
+fn ensure_table() -> anyhow::Result<()> {
+    nft(TABLE)
+}
+
+/// A network's rules: its bridge in the isolation set, its egress NAT.
+pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()> {
+    ensure_table()?;
+    // net.ipv4.ip_forward: route between interfaces, in this namespace.
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
+        .context("cannot turn on IPv4 forwarding")?;
+    if rules_with(&format!("net:{name}"))?.is_empty() {
+        nft(&format!(
+            "add element ip minibox bridges {{ \"{bridge}\" }}
+add rule ip minibox postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"net:{name}\"
+add rule ip minibox forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname @bridges drop comment \"net:{name}\"
+"
+        ))?;
+    }
+    Ok(())
+}
+
+/// A container's published ports: DNAT from the host's port to its own.
+pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    ensure_table()?;
+    let taken = published()?;
+    let mut script = String::new();
+    for (host, inside) in ports {
+        if taken.contains(host) {
+            bail!("port {host} is already published by another container");
+        }
+        for chain in ["prerouting", "output"] {
+            let local = if chain == "output" {
+                "fib daddr type local "
+            } else {
+                ""
+            };
+            script.push_str(&format!(
+                "add rule ip minibox {chain} {local}tcp dport {host} dnat to {address}:{inside} comment \"ctr:{id}\"\n"
+            ));
+        }
+    }
+    nft(&script)
+}
+
+/// Refuse ports another container already publishes (before anything is
+/// made for this one).
+pub fn check_free(ports: &[(u16, u16)]) -> anyhow::Result<()> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let taken = published()?;
+    for (host, _) in ports {
+        if taken.contains(host) {
+            bail!("port {host} is already published by another container");
+        }
+    }
+    Ok(())
+}
+
+/// Host ports already published.
+fn published() -> anyhow::Result<Vec<u16>> {
+    let text = list()?;
+    let mut ports = Vec::new();
+    for rule in rules(&text) {
+        let expr = rule["expr"].to_string();
+        if rule["chain"] == "prerouting" && expr.contains("\"dnat\"") {
+            if let Some(port) = rule["expr"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|e| e["match"]["right"].as_u64())
+            {
+                ports.push(port as u16);
+            }
+        }
+    }
+    Ok(ports)
+}
+
+fn list() -> anyhow::Result<String> {
+    let out = Command::new("nft")
+        .args(["-j", "list", "table", "ip", "minibox"])
+        .output()
+        .context("cannot run nft")?;
+    Ok(if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        String::new() // no table yet
+    })
+}
+
+fn rules(text: &str) -> Vec<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    value["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.get("rule").cloned())
+        .collect()
+}
+
+/// (chain, handle) of the rules with this comment.
+fn rules_with(comment: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    Ok(rules(&list()?)
+        .into_iter()
+        .filter(|r| r["comment"] == comment)
+        .filter_map(|r| Some((r["chain"].as_str()?.to_string(), r["handle"].as_u64()?)))
+        .collect())
+}
+
+/// Remove the rules of a container (`ctr:ID`) or a network (`net:NAME`).
+pub fn remove(owner: &str) -> anyhow::Result<()> {
+    let found = rules_with(owner)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let script: String = found
+        .iter()
+        .map(|(chain, handle)| format!("delete rule ip minibox {chain} handle {handle}\n"))
+        .collect();
+    nft(&script)
+}
+
+/// Forget a network's bridge in the isolation set.
+pub fn remove_network(name: &str, bridge: &str) -> anyhow::Result<()> {
+    remove(&format!("net:{name}"))?;
+    let _ = nft(&format!(
+        "delete element ip minibox bridges {{ \"{bridge}\" }}\n"
+    ));
+    Ok(())
+}
+
+/// `-p HOST:CONTAINER[/tcp]`.
+pub fn parse_port(text: &str) -> anyhow::Result<(u16, u16)> {
+    let spec = text.strip_suffix("/tcp").unwrap_or(text);
+    if spec.contains('/') {
+        bail!("-p {text}: only tcp ports are supported");
+    }
+    let Some((host, inside)) = spec.split_once(':') else {
+        bail!("-p {text}: write HOSTPORT:CONTAINERPORT, e.g. 8080:80");
+    };
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .with_context(|| format!("-p {text}: {p:?} is not a port (1-65535)"))
+    };
+    Ok((port(host)?, port(inside)?))
+}

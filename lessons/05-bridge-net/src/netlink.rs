@@ -1,0 +1,273 @@
+//! Talking to the kernel's network stack: rtnetlink.
+//!
+//! `ip link`, `ip addr` and `ip route` are front ends for one socket type:
+//! `socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE)`. A request is a message
+//! (`RTM_NEWLINK`, `RTM_NEWADDR`, `RTM_NEWROUTE`, ...) with attributes; with
+//! `NLM_F_ACK` the kernel answers every request with an error code (0 for
+//! success). The messages themselves come from the `netlink-packet-route`
+//! crate; this module sends them and reads the answers.
+//!
+//! A netlink socket belongs to the network namespace it was *created* in:
+//! [`Netlink::open_in`] enters a container's namespace just long enough to
+//! make one, then comes back, and the socket keeps working on the
+//! container's interfaces. (`ip -n NAME` and `nsenter --net` do the same.)
+
+use anyhow::{bail, Context};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// A route-netlink socket, in the namespace it was made in.
+pub struct Netlink {
+    socket: Socket,
+    sequence: u32,
+}
+
+impl Netlink {
+    /// A socket in this process's network namespace.
+    pub fn open() -> anyhow::Result<Netlink> {
+        let mut socket = Socket::new(NETLINK_ROUTE).context("cannot open a netlink socket")?;
+        socket.bind_auto().context("cannot bind a netlink socket")?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .context("cannot connect a netlink socket to the kernel")?;
+        Ok(Netlink {
+            socket,
+            sequence: 0,
+        })
+    }
+
+    /// A socket in the network namespace of process `pid`.
+    pub fn open_in(pid: i32) -> anyhow::Result<Netlink> {
+        use nix::sched::{setns, CloneFlags};
+        let ours = std::fs::File::open("/proc/self/ns/net")?;
+        let theirs = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+            .with_context(|| format!("cannot open the network namespace of {pid}"))?;
+        // setns(2) there, make the socket, setns back: the socket stays
+        // bound to the namespace it was made in.
+        setns(&theirs, CloneFlags::CLONE_NEWNET)
+            .context("cannot enter the container's network namespace")?;
+        let socket = Netlink::open();
+        setns(&ours, CloneFlags::CLONE_NEWNET).context("cannot return to our network namespace")?;
+        socket
+    }
+
+    /// Send one request and wait for the kernel's answer: Ok on its ACK,
+    /// the errno as an error otherwise.
+    fn request(&mut self, message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
+        self.send(message, flags | NLM_F_ACK)?;
+        loop {
+            for answer in self.receive()? {
+                if let NetlinkPayload::Error(error) = answer.payload {
+                    return match error.code {
+                        None => Ok(()),
+                        Some(_) => Err(error.to_io().into()),
+                    };
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
+        self.sequence += 1;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = self.sequence;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
+        packet.finalize();
+        let mut buffer = vec![0; packet.buffer_len()];
+        packet.serialize(&mut buffer);
+        self.socket
+            .send(&buffer, 0)
+            .context("cannot send to netlink")?;
+        Ok(())
+    }
+
+    fn receive(&mut self) -> anyhow::Result<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
+        let (bytes, _) = self
+            .socket
+            .recv_from_full()
+            .context("cannot read from netlink")?;
+        let mut messages = Vec::new();
+        let mut offset = 0;
+        while offset < bytes.len() {
+            let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes[offset..])
+                .context("a netlink answer we cannot read")?;
+            let length = message.header.length as usize;
+            messages.push(message);
+            if length == 0 {
+                break;
+            }
+            offset += length;
+        }
+        Ok(messages)
+    }
+
+    /// The index of interface `name`, if it exists. `ip link show NAME`.
+    pub fn link(&mut self, name: &str) -> anyhow::Result<Option<LinkMessage>> {
+        let mut message = LinkMessage::default();
+        message
+            .attributes
+            .push(LinkAttribute::IfName(name.to_string()));
+        self.send(RouteNetlinkMessage::GetLink(message), 0)?;
+        loop {
+            for answer in self.receive()? {
+                match answer.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                        return Ok(Some(link))
+                    }
+                    NetlinkPayload::Error(error) if error.code.is_some() => {
+                        let io = error.to_io();
+                        return match io.raw_os_error() {
+                            Some(nix::libc::ENODEV) => Ok(None),
+                            _ => Err(io).with_context(|| format!("cannot look up {name}")),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The index of `name`, which must exist.
+    pub fn index(&mut self, name: &str) -> anyhow::Result<u32> {
+        match self.link(name)? {
+            Some(link) => Ok(link.header.index),
+            None => bail!("no interface {name}"),
+        }
+    }
+
+    /// `ip link add NAME type bridge`.
+    pub fn add_bridge(&mut self, name: &str) -> anyhow::Result<()> {
+        let mut message = LinkMessage::default();
+        message
+            .attributes
+            .push(LinkAttribute::IfName(name.to_string()));
+        message
+            .attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
+        self.request(
+            RouteNetlinkMessage::NewLink(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .with_context(|| format!("cannot create the bridge {name}"))
+    }
+
+    /// `ip link add NAME type veth peer name PEER netns PID`: a pair of
+    /// linked interfaces, the peer made directly in the namespace of `pid`.
+    pub fn add_veth(&mut self, name: &str, peer: &str, peer_pid: i32) -> anyhow::Result<()> {
+        let mut other = LinkMessage::default();
+        other
+            .attributes
+            .push(LinkAttribute::IfName(peer.to_string()));
+        other
+            .attributes
+            .push(LinkAttribute::NetNsPid(peer_pid as u32));
+        let mut message = LinkMessage::default();
+        message
+            .attributes
+            .push(LinkAttribute::IfName(name.to_string()));
+        message.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(other))),
+        ]));
+        self.request(
+            RouteNetlinkMessage::NewLink(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .with_context(|| format!("cannot create the veth pair {name}"))
+    }
+
+    /// `ip link set NAME master BRIDGE up` (with `master`), or `ip link set
+    /// NAME up`.
+    pub fn set_up(&mut self, index: u32, master: Option<u32>) -> anyhow::Result<()> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message.header.flags = LinkFlags::Up;
+        message.header.change_mask = LinkFlags::Up;
+        if let Some(bridge) = master {
+            message.attributes.push(LinkAttribute::Controller(bridge));
+        }
+        self.request(RouteNetlinkMessage::SetLink(message), 0)
+            .context("cannot bring an interface up")
+    }
+
+    /// `ip link del NAME` (a veth takes its peer with it).
+    pub fn delete(&mut self, index: u32) -> anyhow::Result<()> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        self.request(RouteNetlinkMessage::DelLink(message), 0)
+            .context("cannot delete an interface")
+    }
+
+    /// `ip addr add ADDRESS/PREFIX dev INDEX`.
+    pub fn add_address(&mut self, index: u32, address: Ipv4Addr, prefix: u8) -> anyhow::Result<()> {
+        let mut message = AddressMessage::default();
+        message.header.family = AddressFamily::Inet;
+        message.header.prefix_len = prefix;
+        message.header.index = index;
+        message
+            .attributes
+            .push(AddressAttribute::Local(IpAddr::V4(address)));
+        message
+            .attributes
+            .push(AddressAttribute::Address(IpAddr::V4(address)));
+        self.request(
+            RouteNetlinkMessage::NewAddress(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .with_context(|| format!("cannot add the address {address}/{prefix}"))
+    }
+
+    /// `ip route add default via GATEWAY dev INDEX`.
+    pub fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> anyhow::Result<()> {
+        let mut message = RouteMessage::default();
+        message.header.address_family = AddressFamily::Inet;
+        message.header.table = RouteMessage::default().header.table.max(254);
+        message.header.protocol = RouteProtocol::Boot;
+        message.header.scope = RouteScope::Universe;
+        message.header.kind = RouteType::Unicast;
+        message
+            .attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        message.attributes.push(RouteAttribute::Oif(index));
+        self.request(
+            RouteNetlinkMessage::NewRoute(message),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .with_context(|| format!("cannot add the default route via {gateway}"))
+    }
+
+    /// The MAC address of a link, as `aa:bb:cc:dd:ee:ff`.
+    pub fn mac(&mut self, name: &str) -> anyhow::Result<String> {
+        let link = self
+            .link(name)?
+            .with_context(|| format!("no interface {name}"))?;
+        let bytes = link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Address(bytes) => Some(bytes.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Ok(bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"))
+    }
+}

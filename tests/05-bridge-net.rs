@@ -1,0 +1,697 @@
+//! Graded checks for step 05: bridge networking.
+//!
+//! Compiled into `lesson-05` and `solution-05`. Every check makes a lab of
+//! its own, a network namespace that lasts the check (a NetLab), and runs
+//! every command of the runtime inside it, with a fresh `--root`: the
+//! bridges, veths, routes and nftables rules land in the lab and go with
+//! it. Where egress is checked, a second namespace plays the outside world.
+//! Containers run the grader's probe (imported as an image) to listen and
+//! connect; the checks read links, addresses and routes from the kernel.
+
+use grader::process::Invocation;
+use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, NetLab, Outcome, Requires, TempDir};
+use serde_json::Value;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn main() {
+    grader::main(
+        grader::step!("05-bridge-net", Needs::Root),
+        vec![
+            Check { name: "default_bridge_gives_eth0", points: 3, section: "bridges-and-veth-pairs",
+                hint: "Create the veth pair with its peer born in the container's namespace as eth0 (IFLA_NET_NS_PID), put the host end on the bridge and up; inside, add the address with its prefix, bring eth0 and lo up, then the default route via the gateway.",
+                requires: Requires::Nothing, run: default_bridge_gives_eth0 },
+            Check { name: "default_bridge_by_ip_only", points: 2, section: "names-on-user-defined-networks",
+                hint: "Containers on the default bridge reach each other by address; their /etc/hosts holds only localhost and themselves.",
+                requires: Requires::Nothing, run: default_bridge_by_ip_only },
+            Check { name: "user_networks_resolve_names", points: 3, section: "names-on-user-defined-networks",
+                hint: "On a user-defined network every container's /etc/hosts (bound in from its state dir) lists every other container of that network, rewritten in place when one joins or leaves; another network's containers are dropped in the forward chain.",
+                requires: Requires::Nothing, run: user_networks_resolve_names },
+            Check { name: "host_and_none", points: 2, section: "host-and-none",
+                hint: "--network host: no CLONE_NEWNET, the host's namespace; --network none: a namespace of its own with only lo.",
+                requires: Requires::Nothing, run: host_and_none },
+            Check { name: "published_port", points: 2, section: "publishing-ports",
+                hint: "-p 8080:80 is a DNAT to the container's address and port, in prerouting and in output (for the host's own connections).",
+                requires: Requires::Nothing, run: published_port },
+            Check { name: "egress_is_masqueraded", points: 2, section: "egress-and-nat",
+                hint: "ip_forward on, and a masquerade rule for the network's subnet leaving by another interface than its bridge: the outside sees the host's address.",
+                requires: Requires::Nothing, run: egress_is_masqueraded },
+            Check { name: "inspect_matches_the_kernel", points: 2, section: "what-inspect-shows",
+                hint: "NetworkSettings.Networks.<name>: NetworkID, Gateway, IPAddress, IPPrefixLen and MacAddress, read from what the container really has.",
+                requires: Requires::Nothing, run: inspect_matches_the_kernel },
+            Check { name: "parallel_runs_get_distinct_addresses", points: 3, section: "addresses-ipam",
+                hint: "Allocate under the networks' lock and write the allocation whole; give addresses back when a container goes.",
+                requires: Requires::Nothing, run: parallel_runs_get_distinct_addresses },
+            Check { name: "nothing_is_left", points: 2, section: "cleaning-up",
+                hint: "rm gives the address back and removes the container's rules; network rm removes the bridge and its rules; a runtime killed mid-way is swept by the next command.",
+                requires: Requires::Nothing, run: nothing_is_left },
+            Check { name: "bad_network_input_is_one_line", points: 2, section: "the-exercise",
+                hint: "An unknown network, a bad or overlapping subnet, a network in use, a taken port, a duplicate name: one line, exit 125, nothing made.",
+                requires: Requires::Nothing, run: bad_network_input_is_one_line },
+        ],
+    );
+}
+
+/// A lab namespace and a store, for one check.
+struct Lab<'a> {
+    ctx: &'a Ctx,
+    net: NetLab,
+    dir: TempDir,
+}
+
+impl<'a> Lab<'a> {
+    fn new(ctx: &'a Ctx) -> Result<Self, Fail> {
+        Ok(Lab {
+            ctx,
+            net: NetLab::new()?,
+            dir: ctx.temp_dir(),
+        })
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn minibox(&self, args: &[&str]) -> Invocation {
+        let root = self.root().to_string_lossy().into_owned();
+        let mut full = vec!["--root", root.as_str()];
+        full.extend_from_slice(args);
+        self.ctx.minibox(&full).in_netns(&self.net.netns())
+    }
+
+    fn ok(&self, args: &[&str], why: &str) -> Result<String, Fail> {
+        let out = self.minibox(args).output()?;
+        out.expect_code(0, why)?;
+        Ok(out.stdout_text())
+    }
+
+    /// An image holding the grader's probe (`/usr/bin/grader-probe`).
+    fn probe_image(&self) -> Result<(), Fail> {
+        let rootfs = self.ctx.rootfs()?;
+        let tar = self.dir.path().join("probe.tar");
+        let file = std::fs::File::create(&tar).map_err(|e| Fail::new("setup").seen(e))?;
+        let mut builder = tar::Builder::new(file);
+        builder.follow_symlinks(false);
+        builder
+            .append_dir_all(".", rootfs.path())
+            .and_then(|_| builder.finish())
+            .map_err(|e| Fail::new("the grader could not tar its rootfs").seen(e))?;
+        self.ok(
+            &["import", &tar.to_string_lossy(), "probe"],
+            "import of the probe image",
+        )?;
+        Ok(())
+    }
+
+    fn inspect(&self, name: &str) -> Result<Value, Fail> {
+        let text = self.ok(&["inspect", name], "inspect should work")?;
+        let all: Value = serde_json::from_str(&text)
+            .map_err(|e| Fail::new("inspect should print JSON").seen(e))?;
+        Ok(all[0].clone())
+    }
+
+    fn address_on(&self, container: &str, network: &str) -> Result<String, Fail> {
+        let value = self.inspect(container)?;
+        value["NetworkSettings"]["Networks"][network]["IPAddress"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Fail::new(format!(
+                    "inspect {container}: NetworkSettings.Networks.{network}.IPAddress"
+                ))
+                .seen(value["NetworkSettings"].to_string())
+            })
+    }
+
+    /// A detached server: the probe listening on `port`.
+    fn server(&self, name: &str, extra: &[&str], port: &str) -> Result<(), Fail> {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend(["probe", "grader-probe", "--probe", "listen", port]);
+        self.ok(&args, "a detached server should start")?;
+        let log = grader::poll(Duration::from_secs(5), || {
+            let out = self.minibox(&["logs", name]).output().ok()?;
+            out.stdout_text().contains("listen: ready").then_some(())
+        });
+        ensure(log.is_some(), || {
+            Fail::new(format!("the server {name} should listen"))
+        })
+    }
+
+    /// A client container: the probe connecting; what it said.
+    fn connect(&self, extra: &[&str], host: &str, port: &str) -> Result<String, Fail> {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend(["probe", "grader-probe", "--probe", "connect", host, port]);
+        let out = self.ok(&args, "the client container should run")?;
+        Ok(out
+            .lines()
+            .find_map(|l| l.strip_prefix("connect: "))
+            .unwrap_or("(nothing)")
+            .to_string())
+    }
+}
+
+impl Drop for Lab<'_> {
+    fn drop(&mut self) {
+        // Our containers: their monitors end them; the lab goes after.
+        for entry in std::fs::read_dir(self.root().join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if id.len() == 64 {
+                let _ = self.minibox(&["rm", "-f", &id]).output();
+            }
+        }
+    }
+}
+
+fn grader_exe() -> Result<String, Fail> {
+    std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| Fail::new("the grader cannot find itself").seen(e))
+}
+
+fn in_subnet(address: &str, network: [u8; 2]) -> bool {
+    address
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|a| a.octets()[..2] == network)
+}
+
+fn default_bridge_gives_eth0(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let out = lab.ok(
+        &[
+            "run",
+            "--rm",
+            "base",
+            "sh",
+            "-c",
+            "ip -4 -o addr show dev eth0; ip route; ip -o link show lo",
+        ],
+        "a container on the default bridge should run",
+    )?;
+    let lines: Vec<&str> = out.lines().collect();
+    let address = lines
+        .first()
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap_or("(no eth0 address)");
+    let (ip, prefix) = address.split_once('/').unwrap_or((address, ""));
+    ensure(in_subnet(ip, [10, 200]) && prefix == "16", || {
+        Fail::new("eth0 should have an address of the default network, 10.200.0.0/16")
+            .seen(out.clone())
+    })?;
+    ensure(
+        lines
+            .iter()
+            .any(|l| l.starts_with("default via 10.200.0.1 dev eth0")),
+        || {
+            Fail::new("the default route should go via the bridge's address, 10.200.0.1, on eth0")
+                .seen(out.clone())
+        },
+    )?;
+    ensure(
+        lines
+            .iter()
+            .any(|l| l.contains(": lo:") && l.contains(",UP")),
+        || Fail::new("lo should be up inside").seen(out.clone()),
+    )?;
+    let bridge = lab.net.sh("ip -o -4 addr show dev minibox0")?;
+    ensure(bridge.contains("10.200.0.1/16"), || {
+        Fail::new("the lab (the host) should have the bridge minibox0 with 10.200.0.1/16")
+            .seen(bridge.clone())
+    })?;
+    let left = lab.net.sh("ip -o link show master minibox0")?;
+    expect_eq(
+        "after the container ended, no veth is left on the bridge",
+        "",
+        left.trim(),
+    )
+}
+
+fn default_bridge_by_ip_only(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    lab.probe_image()?;
+    lab.server("srv", &[], "80")?;
+    let ip = lab.address_on("srv", "bridge")?;
+    let by_ip = lab.connect(&[], &ip, "80")?;
+    ensure(by_ip.starts_with("ok hello from"), || {
+        Fail::new("on the default bridge, a container reaches another by address").seen(&by_ip)
+    })?;
+    let by_name = lab.connect(&[], "srv", "80")?;
+    expect_eq(
+        "on the default bridge, names do not resolve (as docker's)",
+        "unknown-host",
+        by_name.as_str(),
+    )
+}
+
+fn user_networks_resolve_names(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    lab.probe_image()?;
+    lab.ok(&["network", "create", "n1"], "network create")?;
+    lab.ok(&["network", "create", "n2"], "network create")?;
+    lab.server("srv", &["--network", "n1"], "80")?;
+    let said = lab.connect(&["--network", "n1"], "srv", "80")?;
+    ensure(said.starts_with("ok hello from"), || {
+        Fail::new("on a user-defined network, a container reaches another by its name").seen(&said)
+    })?;
+    // One started after the first: the server learns its name too.
+    lab.server("late", &["--network", "n1"], "81")?;
+    let hosts = lab.ok(&["exec", "srv", "cat", "/etc/hosts"], "exec")?;
+    ensure(
+        hosts
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("late")),
+        || {
+            Fail::new("a container started later is in the /etc/hosts of those already there")
+                .seen(&hosts)
+        },
+    )?;
+    let ip = lab.address_on("srv", "n1")?;
+    let other = lab.connect(&["--network", "n2"], &ip, "80")?;
+    ensure(!other.starts_with("ok"), || {
+        Fail::new("a container of another network must not reach it").seen(&other)
+    })?;
+    let by_name = lab.connect(&["--network", "n2"], "srv", "80")?;
+    expect_eq("nor know its name", "unknown-host", by_name.as_str())
+}
+
+fn host_and_none(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let lab_ns = grader::procfs::namespace(lab.net.pid, "net").unwrap_or_default();
+    let bridged = lab.ok(
+        &[
+            "run",
+            "--rm",
+            "base",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; ls /sys/class/net",
+        ],
+        "a container on the default bridge",
+    )?;
+    let mut lines = bridged.lines();
+    let own = lines.next().unwrap_or("").to_string();
+    let links: Vec<&str> = lines.collect();
+    ensure(
+        own != lab_ns && links.contains(&"eth0") && links.contains(&"lo"),
+        || Fail::new("by default: a network namespace of its own, with eth0 and lo").seen(&bridged),
+    )?;
+    let inside = lab.ok(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "base",
+            "readlink",
+            "/proc/self/ns/net",
+        ],
+        "--network host",
+    )?;
+    expect_eq(
+        "--network host: the lab's (the host's) network namespace",
+        lab_ns.as_str(),
+        inside.trim(),
+    )?;
+    let links = lab.ok(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "base",
+            "sh",
+            "-c",
+            "ls /sys/class/net",
+        ],
+        "--network none",
+    )?;
+    expect_eq("--network none: only lo", "lo", links.trim())
+}
+
+fn published_port(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    lab.probe_image()?;
+    lab.server("web", &["-p", "8080:80"], "80")?;
+    let out = lab
+        .net
+        .command(
+            &grader_exe()?,
+            &["--probe", "connect", "10.200.0.1", "8080"],
+        )
+        .output()
+        .map_err(|e| Fail::new("the grader could not run its client").seen(e))?;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure(said.contains("connect: ok hello from"), || {
+        Fail::new("a client in the lab connects to port 8080 of the host and talks to the server in the container").seen(said.trim())
+    })
+}
+
+fn egress_is_masqueraded(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let outside = NetLab::new()?;
+    lab.net.link_outside(&outside)?;
+    lab.probe_image()?;
+    let mut server = outside
+        .command(&grader_exe()?, &["--probe", "listen", "9000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Fail::new("the grader could not start the outside server").seen(e))?;
+    ctx.track(server.id() as i32);
+    let mut lines = std::io::BufReader::new(server.stdout.take().expect("piped")).lines();
+    let _ready = lines.next();
+    let said = lab.connect(&[], "192.0.2.2", "9000")?;
+    let peer = lines.next().and_then(Result::ok).unwrap_or_default();
+    let _ = server.kill();
+    let _ = server.wait();
+    ensure(said.starts_with("ok"), || {
+        Fail::new("a container reaches a server outside the host").seen(&said)
+    })?;
+    expect_eq(
+        "the outside sees the host's address, not the container's (masquerade)",
+        "peer: 192.0.2.1",
+        peer.as_str(),
+    )
+}
+
+fn inspect_matches_the_kernel(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let net_id = lab
+        .ok(&["network", "create", "testBridge"], "network create")?
+        .trim()
+        .to_string();
+    lab.ok(
+        &[
+            "run",
+            "-d",
+            "--network",
+            "testBridge",
+            "--name",
+            "testContainer",
+            "base",
+            "sleep",
+            "1000",
+        ],
+        "run -d",
+    )?;
+    let value = lab.inspect("testContainer")?;
+    let mine = &value["NetworkSettings"]["Networks"]["testBridge"];
+    let kernel = lab.ok(
+        &[
+            "exec",
+            "testContainer",
+            "sh",
+            "-c",
+            "ip -4 -o addr show dev eth0; cat /sys/class/net/eth0/address; ip route",
+        ],
+        "exec",
+    )?;
+    let lines: Vec<&str> = kernel.lines().collect();
+    let address = lines
+        .first()
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap_or("");
+    let (ip, prefix) = address.split_once('/').unwrap_or(("", ""));
+    expect_eq(
+        "IPAddress is eth0's address",
+        ip,
+        mine["IPAddress"].as_str().unwrap_or(""),
+    )?;
+    expect_eq(
+        "IPPrefixLen is eth0's prefix",
+        prefix.parse::<u64>().ok(),
+        mine["IPPrefixLen"].as_u64(),
+    )?;
+    expect_eq(
+        "MacAddress is eth0's",
+        lines.get(1).copied().unwrap_or(""),
+        mine["MacAddress"].as_str().unwrap_or(""),
+    )?;
+    let gateway = mine["Gateway"].as_str().unwrap_or("").to_string();
+    ensure(
+        lines.iter().any(|l| {
+            *l == format!("default via {gateway} dev eth0").as_str()
+                || l.starts_with(&format!("default via {gateway} dev eth0 "))
+        }),
+        || Fail::new("Gateway is the default route's").seen(&kernel),
+    )?;
+    let network: Value =
+        serde_json::from_str(&lab.ok(&["network", "inspect", "testBridge"], "network inspect")?)
+            .unwrap_or_default();
+    expect_eq(
+        "NetworkID is network inspect's Id",
+        network[0]["Id"].as_str().unwrap_or(""),
+        mine["NetworkID"].as_str().unwrap_or(""),
+    )?;
+    expect_eq(
+        "and network create printed it",
+        net_id.as_str(),
+        mine["NetworkID"].as_str().unwrap_or(""),
+    )
+}
+
+fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    lab.ok(
+        &["network", "create", "--subnet", "10.210.0.0/24", "many"],
+        "network create",
+    )?;
+    lab.ok(&["run", "--rm", "base", "true"], "the base image")?;
+    let names: Vec<String> = (0..20).map(|n| format!("c{n}")).collect();
+    let running: Vec<_> = names
+        .iter()
+        .map(|n| {
+            lab.minibox(&[
+                "run",
+                "-d",
+                "--network",
+                "many",
+                "--name",
+                n,
+                "base",
+                "sleep",
+                "1000",
+            ])
+            .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    for run in running {
+        run.wait(grader::process::TIMEOUT)?
+            .expect_code(0, "each parallel run -d should start")?;
+    }
+    let mut addresses = Vec::new();
+    for name in &names {
+        addresses.push(lab.address_on(name, "many")?);
+    }
+    let mut unique = addresses.clone();
+    unique.sort();
+    unique.dedup();
+    expect_eq("20 parallel runs: 20 distinct addresses", 20, unique.len())?;
+    for address in &addresses {
+        let out = lab
+            .net
+            .command(&grader_exe()?, &["--probe", "connect", address, "9"])
+            .output()
+            .map_err(|e| Fail::new("client").seen(e))?;
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        ensure(said.contains("ECONNREFUSED"), || {
+            Fail::new(format!(
+                "{address} should answer from the lab (a refused connection proves it is there)"
+            ))
+            .seen(said.trim())
+        })?;
+    }
+    let mut args = vec!["rm", "-f"];
+    args.extend(names.iter().map(String::as_str));
+    lab.ok(&args, "rm -f of them all")?;
+    let network: Value =
+        serde_json::from_str(&lab.ok(&["network", "inspect", "many"], "network inspect")?)
+            .unwrap_or_default();
+    expect_eq(
+        "after rm, the network holds no container",
+        Some(0),
+        network[0]["Containers"].as_object().map(|c| c.len()),
+    )?;
+    lab.ok(
+        &[
+            "run",
+            "-d",
+            "--network",
+            "many",
+            "--name",
+            "again",
+            "base",
+            "sleep",
+            "1000",
+        ],
+        "run -d",
+    )?;
+    expect_eq(
+        "the addresses are free again: the first one is given anew",
+        "10.210.0.2",
+        lab.address_on("again", "many")?.as_str(),
+    )
+}
+
+fn nothing_is_left(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    lab.ok(&["network", "create", "tmpnet"], "network create")?;
+    lab.ok(
+        &[
+            "run",
+            "-d",
+            "--network",
+            "tmpnet",
+            "--name",
+            "one",
+            "-p",
+            "8081:80",
+            "base",
+            "sleep",
+            "1000",
+        ],
+        "run -d",
+    )?;
+    lab.ok(&["rm", "-f", "one"], "rm -f")?;
+    lab.ok(&["network", "rm", "tmpnet"], "network rm")?;
+    // Read with netlink (ip), not /sys: the lab's /sys is still the host's.
+    let links = lab.net.sh("ip -o link show | cut -d: -f2 | cut -d@ -f1")?;
+    let ours: Vec<&str> = links.split_whitespace().filter(|l| *l != "lo").collect();
+    expect_eq(
+        "after rm and network rm: no veth or bridge of ours left in the lab",
+        Vec::<&str>::new(),
+        ours,
+    )?;
+    let rules = lab.net.sh("nft list ruleset | grep -c 'comment' || true")?;
+    expect_eq("and no nftables rule of ours", "0", rules.trim())?;
+    // SIGKILL of a foreground run, mid-way: the next command sweeps.
+    lab.ok(&["network", "create", "killnet"], "network create")?;
+    let mut running = lab
+        .minibox(&[
+            "run",
+            "--network",
+            "killnet",
+            "--name",
+            "victim",
+            "base",
+            "sh",
+            "-c",
+            "echo up; sleep 1000",
+        ])
+        .spawn()?;
+    let runtime = running.pid();
+    ctx.track_tree(runtime);
+    expect_eq(
+        "the container should start",
+        "up",
+        running.read_line(Duration::from_secs(10))?.as_str(),
+    )?;
+    running.signal(nix::sys::signal::Signal::SIGKILL)?;
+    let _ = running.wait(Duration::from_secs(5));
+    let listing = lab.ok(&["ps", "-a"], "ps after a SIGKILL")?;
+    ensure(listing.contains("Exited"), || {
+        Fail::new("the killed run's container shows as exited").seen(&listing)
+    })?;
+    let network: Value =
+        serde_json::from_str(&lab.ok(&["network", "inspect", "killnet"], "network inspect")?)
+            .unwrap_or_default();
+    expect_eq(
+        "its address was given back by the next command",
+        Some(0),
+        network[0]["Containers"].as_object().map(|c| c.len()),
+    )?;
+    let veths = lab.net.sh("ip -o link show type veth")?;
+    expect_eq("and its veth is gone", "", veths.trim())
+}
+
+fn networks_state(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("networks"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    format!(
+                        "{} {}",
+                        e.file_name().to_string_lossy(),
+                        std::fs::read_to_string(e.path()).unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn bad_network_input_is_one_line(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    lab.ok(
+        &["network", "create", "--subnet", "10.220.0.0/24", "used"],
+        "network create",
+    )?;
+    lab.ok(
+        &[
+            "run",
+            "-d",
+            "--network",
+            "used",
+            "--name",
+            "holder",
+            "-p",
+            "8090:80",
+            "base",
+            "sleep",
+            "1000",
+        ],
+        "run -d",
+    )?;
+    let before = networks_state(&lab.root());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["run", "--rm", "--network", "nowhere", "base", "true"],
+            "nowhere",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                "10.220.0.128/25",
+                "overlap",
+            ],
+            "overlaps",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                "10.220.1.7/24",
+                "badsubnet",
+            ],
+            "subnet",
+        ),
+        (
+            vec!["network", "create", "--subnet", "300.1.0.0/16", "badsubnet"],
+            "subnet",
+        ),
+        (vec!["network", "rm", "used"], "in use"),
+        (vec!["run", "--rm", "-p", "8090:80", "base", "true"], "8090"),
+        (vec!["run", "--rm", "-p", "80", "base", "true"], "-p"),
+        (vec!["network", "create", "used"], "already exists"),
+    ];
+    for (args, mentions) in cases {
+        let out = lab.minibox(&args).output()?;
+        out.expect_code(125, "bad input is a runtime error (125)")?;
+        out.expect_one_error_line(mentions)?;
+    }
+    let after = networks_state(&lab.root());
+    ensure(before == after, || {
+        Fail::new("bad input must leave the networks as they were")
+            .seen(format!("{before:?}\n{after:?}"))
+    })
+}
