@@ -272,6 +272,18 @@ fn user_networks_resolve_names(ctx: &Ctx) -> Outcome {
         },
     )?;
     let ip = lab.address_on("srv", "n1")?;
+    ensure(
+        hosts.lines().any(|l| {
+            let mut words = l.split_whitespace();
+            words.next() == Some(ip.as_str()) && words.next() == Some("srv")
+        }) && hosts
+            .lines()
+            .any(|l| l.starts_with("127.0.0.1") && l.contains("localhost")),
+        || {
+            Fail::new("a container's /etc/hosts names localhost and the container itself (its address, its name)")
+                .seen(&hosts)
+        },
+    )?;
     let other = lab.connect(&["--network", "n2"], &ip, "80")?;
     ensure(!other.starts_with("ok"), || {
         Fail::new("a container of another network must not reach it").seen(&other)
