@@ -30,14 +30,14 @@ fn main() {
                 name: "the_layering_experiment",
                 points: 4,
                 section: "the-layering-experiment",
-                hint: "Each RUN, COPY and ADD adds exactly one layer on top of FROM's: seven RUN lines give 8 layers, two give 3. Identical steps on an identical parent give an identical tar, hence the same diff_id.",
+                hint: "Each RUN, COPY and ADD adds exactly one layer on top of FROM's: seven RUN lines give 8 layers, two give 3. Identical steps on an identical parent give an identical tar, hence the same diff_id. A file several layers changed reads as the topmost copy: lowerdir lists the layers top first.",
                 requires: Requires::Nothing,
                 run: the_layering_experiment,
             },
             Check {
                 name: "only_run_copy_add_make_layers",
                 points: 2,
-                section: "the-exercise",
+                section: "an-image-is-a-stack-of-layers",
                 hint: "LABEL, ENV, WORKDIR, CMD, ENTRYPOINT and USER only change the config (history entry with empty_layer: true); RUN, COPY and ADD each add one diff_id. A container of the image then starts in WORKDIR with ENV set and runs CMD.",
                 requires: Requires::Nothing,
                 run: only_run_copy_add_make_layers,
@@ -547,11 +547,15 @@ fn the_layering_experiment(ctx: &Ctx) -> Outcome {
     })?;
     let out = lab.run(
         "origin",
-        &["sh", "-c", "ls /usr/share/cmake /usr/share/vim"],
+        &[
+            "sh",
+            "-c",
+            "ls /usr/share/cmake /usr/share/vim; grep -c '^Package:' /var/lib/dpkg/status",
+        ],
     )?;
     expect_eq(
-        "a container of the result sees every layer's files",
-        "/usr/share/cmake:\ncmake.data\n\n/usr/share/vim:\nvim.data\n",
+        "a container of the result sees every layer's files, and of a file several layers changed, the topmost copy (dpkg's status after all seven installs: lowerdir lists the layers top first)",
+        "/usr/share/cmake:\ncmake.data\n\n/usr/share/vim:\nvim.data\n12\n",
         out.as_str(),
     )
 }
@@ -880,8 +884,18 @@ fn deletions_become_whiteouts(ctx: &Ctx) -> Outcome {
             m.file_type().is_char_device() && m.rdev() == 0 && m.mode() & 0o7777 == 0
         }),
         || {
-            Fail::new("unpacked for overlayfs, the whiteout .wh.apt should be a char device 0/0 named apt")
-                .seen(format!("{}: {:?}", unpacked.display(), meta.map(|m| m.file_type())))
+            Fail::new("unpacked for overlayfs, the whiteout .wh.apt should be a char device 0/0, mode 0000, named apt (mknod with S_IFCHR and mode 0, device 0)")
+                .seen(match &meta {
+                    Some(m) => format!(
+                        "{}: {} {}/{} mode {:04o}",
+                        unpacked.display(),
+                        if m.file_type().is_char_device() { "char device" } else if m.is_file() { "regular file" } else { "not a char device" },
+                        nix::sys::stat::major(m.rdev()),
+                        nix::sys::stat::minor(m.rdev()),
+                        m.mode() & 0o7777
+                    ),
+                    None => format!("{}: missing", unpacked.display()),
+                })
         },
     )?;
     let opaque = tar_entries(&lab.layer_dir(&layers[2]).join("layer.tar"))?;
@@ -1066,7 +1080,7 @@ fn outputs_match_the_snapshots(ctx: &Ctx) -> Outcome {
         }
     }
     ensure(differ.is_empty(), || {
-        Fail::new("images / history / inspect differ from tests/snapshots/04-layers-*.snap (a .snap.new beside each shows what was printed)")
+        Fail::new("images / history / inspect differ from tests/snapshots/04-layers-*.snap: `diff tests/snapshots/04-layers-inspect.snap{,.new}` (and -images, -history) shows what differs")
             .seen(differ.join("\n"))
     })
 }

@@ -45,6 +45,7 @@ pub fn ensure(store: &Store) -> anyhow::Result<Digest> {
     let tar = staging.path().join("layer.tar");
     let file = fs::File::create(&tar)?;
     tarball::write_layer(&dir, std::io::BufWriter::new(file), EPOCH)?;
+    no_whiteouts(&tar)?;
     let diff_id = store.add_layer(&tar)?;
     let created = rfc3339(EPOCH);
     let config = ImageConfig {
@@ -74,6 +75,27 @@ pub fn ensure(store: &Store) -> anyhow::Result<Digest> {
     let id = store.put_image(&config)?;
     store.tag(&reference, &id)?;
     Ok(id)
+}
+
+/// A whole rootfs deletes nothing: a `.wh.` entry in its tar means the
+/// whiteout test took an ordinary file for one. Say so here, where it is
+/// plain, rather than let every container fail to find `/bin/sh`.
+fn no_whiteouts(tar: &std::path::Path) -> anyhow::Result<()> {
+    let mut archive = tar::Archive::new(fs::File::open(tar)?);
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if name
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.starts_with(".wh."))
+        {
+            anyhow::bail!(
+                "the base image's layer came out with a whiteout ({name}): a whiteout is only a character device 0/0 (whiteout::is_overlay_whiteout)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The pretend apt, and the dpkg status file it keeps.
