@@ -198,14 +198,16 @@ impl step04::container::Attach for Bridge {
     }
 
     fn finished(&mut self, id: &str) {
-        let _ = cleanup(&self.root, id);
+        // Without published ports there are no rules of ours to look for
+        // (each `nft` run costs milliseconds).
+        let _ = cleanup(&self.root, id, !self.ports.is_empty());
     }
 }
 
 /// Undo what a container had: its address, its host-side veth (gone with
 /// its namespace, unless something kept that alive), its port rules, its
 /// name in the others' hosts files.
-pub fn cleanup(root: &Path, id: &str) -> anyhow::Result<()> {
+pub fn cleanup(root: &Path, id: &str, rules: bool) -> anyhow::Result<()> {
     let networks = Networks::new(root)?;
     networks.release(id)?;
     if let Ok(mut netlink) = Netlink::open() {
@@ -213,7 +215,9 @@ pub fn cleanup(root: &Path, id: &str) -> anyhow::Result<()> {
             let _ = netlink.delete(link.header.index);
         }
     }
-    firewall::remove(&format!("ctr:{id}"))?;
+    if rules {
+        firewall::remove(&format!("ctr:{id}"))?;
+    }
     for network in networks.all()? {
         refresh_hosts(root, &networks, &network)?;
     }
@@ -232,7 +236,7 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
                 .map(step04::state::refresh)
                 .is_some_and(|r| r.is_running() || r.state.status == "created");
             if !alive {
-                cleanup(root, &who.id)?;
+                cleanup(root, &who.id, true)?;
             }
         }
     }
