@@ -165,6 +165,13 @@ fn monitor(
     let me = std::process::id() as i32;
     record.monitor.pid = me;
     record.monitor.start_time = state::start_time(me).unwrap_or(0);
+    {
+        // Who watches it, on record before it starts: if we die before the
+        // command runs, the record is known stale rather than "created" for
+        // ever.
+        let _lock = containers.lock()?;
+        containers.save(record)?;
+    }
     let (stdio, master) = if options.tty {
         let (master, slave) = tty::open_pty()?;
         let raw = master.as_raw_fd();

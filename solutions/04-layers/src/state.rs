@@ -272,7 +272,8 @@ pub fn alive(pid: i32, started: u64) -> bool {
 /// A "running" record whose monitor is gone can't be running: nothing
 /// waits for it (and its init died with the monitor: PR_SET_PDEATHSIG).
 pub fn refresh(mut record: Record) -> Record {
-    let watched = record.is_running() || (record.state.status == "created" && record.monitor.pid > 0);
+    let watched =
+        record.is_running() || (record.state.status == "created" && record.monitor.pid > 0);
     if watched && !alive(record.monitor.pid, record.monitor.start_time) {
         record.state.status = "exited".to_string();
         record.state.running = false;

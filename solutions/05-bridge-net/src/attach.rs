@@ -82,6 +82,7 @@ pub fn hosts_file(me: &Allocation, address: Ipv4Addr, others: &[(Ipv4Addr, Alloc
 }
 // ANCHOR_END: hosts_file
 
+// ANCHOR: refresh_hosts
 /// Rewrite the `/etc/hosts` of every container on `network`, in place (the
 /// containers see the file through a bind mount of its inode: a rename
 /// would leave them the old one). The default network resolves no names, as
@@ -105,6 +106,7 @@ pub fn refresh_hosts(root: &Path, networks: &Networks, network: &Network) -> any
     }
     Ok(())
 }
+// ANCHOR_END: refresh_hosts
 
 fn hosts_path(root: &Path, id: &str) -> PathBuf {
     root.join("containers").join(id).join("hosts")
@@ -155,6 +157,7 @@ impl step04::container::Attach for Bridge {
         )]
     }
 
+    // ANCHOR: ready
     fn ready(&mut self, pid: Pid) -> anyhow::Result<Option<serde_json::Value>> {
         let address = self.address.context("no address allocated")?;
         let subnet = Subnet::parse(&self.network.subnet)?;
@@ -162,16 +165,25 @@ impl step04::container::Attach for Bridge {
         let networks = Networks::new(&self.root)?;
         let mut host = Netlink::open()?;
         let bridge = networks.ensure_bridge(&self.network, &mut host)?;
-        firewall::add_network(
-            &self.network.name,
-            &self.network.subnet,
-            &self.network.bridge,
-        )?;
+        {
+            // Check-then-add under the networks' lock: parallel first runs
+            // on a network add its rules once.
+            let _lock = networks.lock()?;
+            firewall::add_network(
+                &self.network.name,
+                &self.network.subnet,
+                &self.network.bridge,
+            )?;
+        }
         plumb(&mut host, &host_interface(&self.id), pid.as_raw(), bridge)?;
         let mut inside = Netlink::open_in(pid.as_raw())?;
         configure_inside(&mut inside, address, subnet.prefix, gateway)?;
         let mac = inside.mac("eth0")?;
-        firewall::add_ports(&self.id, address, &self.ports)?;
+        {
+            // The same for ports: of two runs with one -p at once, one wins.
+            let _lock = networks.lock()?;
+            firewall::add_ports(&self.id, address, &self.ports)?;
+        }
         refresh_hosts(&self.root, &networks, &self.network)?;
         let ports: serde_json::Map<String, serde_json::Value> = self
             .ports
@@ -196,6 +208,7 @@ impl step04::container::Attach for Bridge {
             }
         })))
     }
+    // ANCHOR_END: ready
 
     fn finished(&mut self, id: &str) {
         // Without published ports there are no rules of ours to look for
@@ -224,6 +237,7 @@ pub fn cleanup(root: &Path, id: &str, rules: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+// ANCHOR: sweep
 /// Before any command: free what containers that are gone still hold (a
 /// runtime killed with SIGKILL never ran its cleanup).
 pub fn sweep(root: &Path) -> anyhow::Result<()> {
@@ -242,3 +256,4 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: sweep

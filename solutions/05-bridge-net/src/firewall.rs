@@ -56,6 +56,7 @@ fn ensure_table() -> anyhow::Result<()> {
     nft(TABLE)
 }
 
+// ANCHOR: add_network
 /// A network's rules: its bridge in the isolation set, its egress NAT.
 pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()> {
     ensure_table()?;
@@ -72,7 +73,9 @@ add rule ip minibox forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname
     }
     Ok(())
 }
+// ANCHOR_END: add_network
 
+// ANCHOR: add_ports
 /// A container's published ports: DNAT from the host's port to its own.
 pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::Result<()> {
     if ports.is_empty() {
@@ -86,11 +89,10 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::R
             bail!("port {host} is already published by another container");
         }
         for chain in ["prerouting", "output"] {
-            let local = if chain == "output" {
-                "fib daddr type local "
-            } else {
-                ""
-            };
+            // Only packets for one of the host's own addresses: without it,
+            // a container's connection to port H of *any* outside host
+            // would land here (docker: -m addrtype --dst-type LOCAL).
+            let local = "fib daddr type local ";
             script.push_str(&format!(
                 "add rule ip minibox {chain} {local}tcp dport {host} dnat to {address}:{inside} comment \"ctr:{id}\"\n"
             ));
@@ -98,6 +100,7 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::R
     }
     nft(&script)
 }
+// ANCHOR_END: add_ports
 
 /// Refuse ports another container already publishes (before anything is
 /// made for this one).

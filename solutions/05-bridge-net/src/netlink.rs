@@ -48,6 +48,7 @@ impl Netlink {
         })
     }
 
+    // ANCHOR: open_in
     /// A socket in the network namespace of process `pid`.
     pub fn open_in(pid: i32) -> anyhow::Result<Netlink> {
         use nix::sched::{setns, CloneFlags};
@@ -62,6 +63,7 @@ impl Netlink {
         setns(&ours, CloneFlags::CLONE_NEWNET).context("cannot return to our network namespace")?;
         socket
     }
+    // ANCHOR_END: open_in
 
     /// Send one request and wait for the kernel's answer: Ok on its ACK,
     /// the errno as an error otherwise.
@@ -154,6 +156,13 @@ impl Netlink {
         message
             .attributes
             .push(LinkAttribute::IfName(name.to_string()));
+        // A MAC of its own (`ip link add NAME address MAC type bridge`):
+        // else a bridge takes the lowest MAC of its ports, and changes it
+        // when that container leaves, and the others' ARP caches point at
+        // a gateway MAC that is gone (for as long as 30 s).
+        message
+            .attributes
+            .push(LinkAttribute::Address(random_mac()?));
         message
             .attributes
             .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
@@ -166,6 +175,7 @@ impl Netlink {
         .with_context(|| format!("cannot create the bridge {name}"))
     }
 
+    // ANCHOR: add_veth
     /// `ip link add NAME type veth peer name PEER netns PID`: a pair of
     /// linked interfaces, the peer made directly in the namespace of `pid`.
     pub fn add_veth(&mut self, name: &str, peer: &str, peer_pid: i32) -> anyhow::Result<()> {
@@ -190,6 +200,7 @@ impl Netlink {
         )
         .with_context(|| format!("cannot create the veth pair {name}"))
     }
+    // ANCHOR_END: add_veth
 
     /// `ip link set NAME master BRIDGE up` (with `master`), or `ip link set
     /// NAME up`.
@@ -236,7 +247,7 @@ impl Netlink {
     pub fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> anyhow::Result<()> {
         let mut message = RouteMessage::default();
         message.header.address_family = AddressFamily::Inet;
-        message.header.table = RouteMessage::default().header.table.max(254);
+        message.header.table = netlink_packet_route::route::RouteHeader::RT_TABLE_MAIN;
         message.header.protocol = RouteProtocol::Boot;
         message.header.scope = RouteScope::Universe;
         message.header.kind = RouteType::Unicast;
@@ -270,4 +281,13 @@ impl Netlink {
             .collect::<Vec<_>>()
             .join(":"))
     }
+}
+
+/// A random, locally administered, unicast MAC (02:xx:xx:xx:xx:xx).
+fn random_mac() -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = [0u8; 6];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    bytes[0] = (bytes[0] & 0xfe) | 0x02;
+    Ok(bytes.to_vec())
 }

@@ -202,6 +202,7 @@ impl Networks {
         }
     }
 
+    // ANCHOR: allocate
     /// Give a container the lowest free address of the network.
     pub fn allocate(&self, network: &Network, who: Allocation) -> anyhow::Result<Ipv4Addr> {
         let _lock = self.lock()?;
@@ -219,6 +220,7 @@ impl Networks {
         )?;
         Ok(address)
     }
+    // ANCHOR_END: allocate
 
     /// Give back a container's addresses on every network.
     pub fn release(&self, container: &str) -> anyhow::Result<()> {
@@ -237,6 +239,7 @@ impl Networks {
         Ok(())
     }
 
+    // ANCHOR: ensure_bridge
     /// Make the network's bridge if this network namespace lacks it:
     /// `ip link add NAME type bridge; ip addr add GW/N dev NAME; ip link set
     /// NAME up`.
@@ -252,6 +255,7 @@ impl Networks {
         netlink.set_up(index, None)?;
         Ok(index)
     }
+    // ANCHOR_END: ensure_bridge
 }
 
 /// Network names as docker's: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
