@@ -183,6 +183,15 @@ fn in_subnet(address: &str, network: [u8; 2]) -> bool {
 
 fn default_bridge_gives_eth0(ctx: &Ctx) -> Outcome {
     let lab = Lab::new(ctx)?;
+    lab.ok(
+        &["run", "-d", "--name", "up", "base", "sleep", "1000"],
+        "run -d",
+    )?;
+    let on = lab.net.sh("ip -o link show master minibox0 up")?;
+    ensure(on.lines().count() == 1 && on.contains("mbx"), || {
+        Fail::new("while a container runs, its host-side veth is on minibox0, up").seen(&on)
+    })?;
+    lab.ok(&["rm", "-f", "up"], "rm -f")?;
     let out = lab.ok(
         &[
             "run",
@@ -284,6 +293,25 @@ fn user_networks_resolve_names(ctx: &Ctx) -> Outcome {
                 .seen(&hosts)
         },
     )?;
+    let id = lab.inspect("srv")?["Id"].as_str().unwrap_or("").to_string();
+    let line = hosts
+        .lines()
+        .find(|l| l.starts_with(&format!("{ip}\t")))
+        .unwrap_or("");
+    ensure(
+        line.split_whitespace().collect::<Vec<_>>()
+            == [ip.as_str(), "srv", id.get(..12).unwrap_or("?")]
+            && hosts.ends_with('\n'),
+        || {
+            Fail::new("its own line is ADDRESS<tab>NAME SHORTID, and each line ends in a newline")
+                .seen(&hosts)
+        },
+    )?;
+    lab.ok(&["rm", "-f", "late"], "rm -f")?;
+    let hosts = lab.ok(&["exec", "srv", "cat", "/etc/hosts"], "exec")?;
+    ensure(!hosts.contains("late"), || {
+        Fail::new("a container removed leaves the /etc/hosts of the others").seen(&hosts)
+    })?;
     let other = lab.connect(&["--network", "n2"], &ip, "80")?;
     ensure(!other.starts_with("ok"), || {
         Fail::new("a container of another network must not reach it").seen(&other)
@@ -375,15 +403,37 @@ fn egress_is_masqueraded(ctx: &Ctx) -> Outcome {
         .spawn()
         .map_err(|e| Fail::new("the grader could not start the outside server").seen(e))?;
     ctx.track(server.id() as i32);
-    let mut lines = std::io::BufReader::new(server.stdout.take().expect("piped")).lines();
-    let _ready = lines.next();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = server.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let _ready = rx.recv_timeout(Duration::from_secs(5));
+    // A container publishing 9000: DNAT is for the host's own addresses
+    // only, so a connection to port 9000 of another host is left alone.
+    lab.server("pub", &["-p", "9000:80"], "80")?;
     let said = lab.connect(&[], "192.0.2.2", "9000")?;
-    let peer = lines.next().and_then(Result::ok).unwrap_or_default();
+    let peer = rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
     let _ = server.kill();
     let _ = server.wait();
     ensure(said.starts_with("ok"), || {
         Fail::new("a container reaches a server outside the host").seen(&said)
     })?;
+    ensure(!peer.is_empty(), || {
+        Fail::new("the outside server got no connection: a -p 9000 DNAT must match only the host's own addresses (fib daddr type local), not port 9000 of any host").seen(&said)
+    })?;
+    let nat = lab.net.sh("nft list chain ip minibox postrouting")?;
+    ensure(
+        nat.lines()
+            .any(|l| l.contains("masquerade") && l.contains("oifname != \"minibox0\"")),
+        || {
+            Fail::new("the masquerade is for packets leaving by another interface than the bridge (oifname != \"minibox0\")").seen(&nat)
+        },
+    )?;
     expect_eq(
         "the outside sees the host's address, not the container's (masquerade)",
         "peer: 192.0.2.1",
@@ -474,6 +524,43 @@ fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
         "network create",
     )?;
     lab.ok(&["run", "--rm", "base", "true"], "the base image")?;
+    // The allocation waits for the networks' lock: hold it, and a run on
+    // the network must not allocate until it is let go.
+    {
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lab.root().join("networks.lock"))
+            .map_err(|e| Fail::new("setup: open the lock").seen(e))?;
+        let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| Fail::new("setup: flock").seen(e))?;
+        let waiting = lab
+            .minibox(&[
+                "run",
+                "-d",
+                "--network",
+                "many",
+                "--name",
+                "locked",
+                "base",
+                "sleep",
+                "1000",
+            ])
+            .spawn()?;
+        std::thread::sleep(Duration::from_millis(1500));
+        let table =
+            std::fs::read_to_string(lab.root().join("networks/many.ipam.json")).unwrap_or_default();
+        ensure(!table.contains("locked"), || {
+            Fail::new("an address is given only under the networks' lock (flock on networks.lock)")
+                .seen(&table)
+        })?;
+        drop(held);
+        waiting
+            .wait(grader::process::TIMEOUT)?
+            .expect_code(0, "once the lock is free, the run goes on")?;
+        lab.ok(&["rm", "-f", "locked"], "rm -f")?;
+    }
     let names: Vec<String> = (0..20).map(|n| format!("c{n}")).collect();
     let running: Vec<_> = names
         .iter()
@@ -496,6 +583,14 @@ fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
         run.wait(grader::process::TIMEOUT)?
             .expect_code(0, "each parallel run -d should start")?;
     }
+    let rules = lab
+        .net
+        .sh("nft list ruleset | grep -c 'comment \"net:many\"' || true")?;
+    expect_eq(
+        "20 parallel first runs: the network's 2 rules, once",
+        "2",
+        rules.trim(),
+    )?;
     let mut addresses = Vec::new();
     for name in &names {
         addresses.push(lab.address_on(name, "many")?);
@@ -529,6 +624,41 @@ fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
         Some(0),
         network[0]["Containers"].as_object().map(|c| c.len()),
     )?;
+    {
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lab.root().join("networks.lock"))
+            .map_err(|e| Fail::new("lock").seen(e))?;
+        let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| Fail::new("lock").seen(e))?;
+        let waiting = lab
+            .minibox(&[
+                "run",
+                "-d",
+                "--network",
+                "many",
+                "--name",
+                "locked",
+                "base",
+                "sleep",
+                "1000",
+            ])
+            .spawn()?;
+        std::thread::sleep(Duration::from_millis(1500));
+        let ipam =
+            std::fs::read_to_string(lab.root().join("networks/many.ipam.json")).unwrap_or_default();
+        drop(held);
+        waiting
+            .wait(grader::process::TIMEOUT)?
+            .expect_code(0, "run -d, once the lock is free")?;
+        ensure(!ipam.contains("locked"), || {
+            Fail::new("an address is allocated only under the networks' lock (ROOT/networks.lock)")
+                .seen(&ipam)
+        })?;
+        lab.ok(&["rm", "-f", "locked"], "rm -f")?;
+    }
     lab.ok(
         &[
             "run",
@@ -569,7 +699,18 @@ fn nothing_is_left(ctx: &Ctx) -> Outcome {
         ],
         "run -d",
     )?;
+    let pid = lab.inspect("one")?["State"]["Pid"].as_i64().unwrap_or(0);
+    // Hold its network namespace: the kernel keeps the veth; rm must delete it.
+    let held = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| Fail::new("the grader could not hold the container's netns").seen(e))?;
     lab.ok(&["rm", "-f", "one"], "rm -f")?;
+    let veths = lab.net.sh("ip -o link show type veth")?;
+    drop(held);
+    expect_eq(
+        "rm deletes the host-side veth (even if its netns lives on)",
+        "",
+        veths.trim(),
+    )?;
     lab.ok(&["network", "rm", "tmpnet"], "network rm")?;
     // Read with netlink (ip), not /sys: the lab's /sys is still the host's.
     let links = lab.net.sh("ip -o link show | cut -d: -f2 | cut -d@ -f1")?;
@@ -581,6 +722,12 @@ fn nothing_is_left(ctx: &Ctx) -> Outcome {
     )?;
     let rules = lab.net.sh("nft list ruleset | grep -c 'comment' || true")?;
     expect_eq("and no nftables rule of ours", "0", rules.trim())?;
+    let set = lab
+        .net
+        .sh("nft list set ip minibox bridges 2>/dev/null || true")?;
+    ensure(!set.contains("mbx-"), || {
+        Fail::new("network rm takes its bridge out of the isolation set").seen(&set)
+    })?;
     // SIGKILL of a foreground run, mid-way: the next command sweeps.
     lab.ok(&["network", "create", "killnet"], "network create")?;
     let mut running = lab
