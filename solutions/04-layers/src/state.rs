@@ -315,7 +315,13 @@ pub fn random_name(id: &str) -> String {
 
 /// Check a `--name` as docker does: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
-    let ok = name.len() <= 128
+    check_name("container", name, 128)
+}
+
+/// docker's rule for the names of things (containers, networks):
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most `longest` bytes.
+pub fn check_name(what: &str, name: &str, longest: usize) -> anyhow::Result<()> {
+    let ok = name.len() <= longest
         && name
             .bytes()
             .next()
@@ -324,7 +330,7 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !ok {
-        bail!("invalid container name {name:?}: use letters, digits and _ . -, starting with a letter or digit");
+        bail!("invalid {what} name {name:?}: use letters, digits and _ . -, starting with a letter or digit");
     }
     Ok(())
 }

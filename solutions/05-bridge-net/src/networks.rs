@@ -260,17 +260,7 @@ impl Networks {
 
 /// Network names as docker's: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
-    let ok = name.len() <= 64
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if !ok {
-        bail!("invalid network name {name:?}: use letters, digits and _ . -, starting with a letter or digit");
-    }
+    step04::state::check_name("network", name, 64)?;
     if ["host", "none"].contains(&name) {
         bail!("{name} is a network mode, not a name a network can have");
     }
