@@ -358,6 +358,33 @@ fn host_and_none(ctx: &Ctx) -> Outcome {
         lab_ns.as_str(),
         inside.trim(),
     )?;
+    lab.ok(
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "quiet",
+            "base",
+            "sleep",
+            "1000",
+        ],
+        "run -d --network none",
+    )?;
+    let shown = lab.ok(
+        &[
+            "inspect",
+            "--format",
+            "{{json .NetworkSettings.Networks}}",
+            "quiet",
+        ],
+        "inspect of a --network none container",
+    )?;
+    ensure(shown.contains("\"none\""), || {
+        Fail::new("inspect shows the mode as the container's network, as docker does").seen(&shown)
+    })?;
+    lab.ok(&["rm", "-f", "quiet"], "rm -f")?;
     let links = lab.ok(
         &[
             "run",

@@ -96,6 +96,18 @@ fn hosts_path(root: &Path, id: &str) -> PathBuf {
     root.join("containers").join(id).join("hosts")
 }
 
+/// `--network host` or `none`: nothing to make, only what `inspect` shows
+/// (docker lists the mode as the container's one network).
+pub struct Mode(pub &'static str);
+
+impl step04::container::Attach for Mode {
+    fn ready(&mut self, _pid: Pid) -> anyhow::Result<Option<serde_json::Value>> {
+        Ok(Some(
+            serde_json::json!({ "Ports": {}, "Networks": { self.0: {} } }),
+        ))
+    }
+}
+
 /// Step 04's `Attach`, for a bridge network.
 pub struct Bridge {
     pub root: PathBuf,

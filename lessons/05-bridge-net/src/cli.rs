@@ -110,14 +110,15 @@ fn run(
                     args.network
                 ));
             }
+            let mode = if args.network == "host" {
+                "host"
+            } else {
+                "none"
+            };
             let network = step04::cli::Network {
-                mode: if args.network == "host" {
-                    "host"
-                } else {
-                    "none"
-                },
+                mode,
                 own_namespace: args.network == "none",
-                attach: &mut step04::container::Nothing,
+                attach: &mut attach::Mode(mode),
             };
             step04::cli::run_container(
                 store,
