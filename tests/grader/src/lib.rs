@@ -410,6 +410,7 @@ fn run_check(step: Step, check: &Check) -> Record {
         passed: outcome.is_ok(),
         message,
         book: book_link(&step, check.section),
+        hint: check.hint.to_string(),
     }
 }
 
@@ -522,8 +523,8 @@ pub fn main(step: Step, checks: Vec<Check>) -> ! {
             .iter()
             .map(|c| {
                 serde_json::json!({
-                    "check": c.name, "points": c.points,
-                    "section": c.section, "book": book_link(&step, c.section),
+                    "check": c.name, "points": c.points, "section": c.section,
+                    "book": book_link(&step, c.section), "hint": c.hint,
                 })
             })
             .collect();
@@ -549,16 +550,18 @@ pub fn main(step: Step, checks: Vec<Check>) -> ! {
         let mut report = Report::new(step.id, step.package, total, Vec::new());
         report.error = Some(blocked.to_string());
         write_reports(&extra, &report);
+        remember(&step, &report);
         std::process::exit(101);
     }
     leaks::become_reaper();
     let (report, conclusion) = grade(step, checks, &arguments);
     let leaked = leaks::end_leftovers();
-    print!(
-        "{}",
-        report.score_card(count - report.checks.len() - report.skipped.len())
-    );
+    let not_run = count - report.checks.len() - report.skipped.len();
+    print!("{}", report.score_card(not_run));
     write_reports(&extra, &report);
+    if not_run == 0 {
+        remember(&step, &report);
+    }
     if !leaked.is_empty() {
         eprintln!(
             "\nleak: the program under test left {} process(es) behind, which the grader ended: {}",
@@ -568,6 +571,26 @@ pub fn main(step: Step, checks: Vec<Check>) -> ! {
         std::process::exit(101);
     }
     conclusion.exit()
+}
+
+/// Where the last complete graded run of a package is kept:
+/// `<target>/grade/<package>.json`. `cargo xtask progress` and `hint` read
+/// it, so a learner's own `cargo test -p lesson-NN` counts, and nothing is
+/// graded twice.
+pub fn last_run_path(target_tmp: &Path, package: &str) -> PathBuf {
+    let target = target_tmp.parent().unwrap_or(target_tmp);
+    target.join("grade").join(format!("{package}.json"))
+}
+
+/// Keep a complete run (every check ran or was skipped for the machine) as
+/// the step's last graded run. A filtered run is not kept: mixed with older
+/// results it would describe code that never existed as a whole.
+fn remember(step: &Step, report: &Report) {
+    let path = last_run_path(Path::new(step.cache), step.package);
+    let json = serde_json::to_string_pretty(report).expect("serialize report") + "\n";
+    // Best effort: the score card has already been printed.
+    let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+        .and_then(|()| std::fs::write(&path, json));
 }
 
 fn write_reports(extra: &Extra, report: &Report) {

@@ -129,7 +129,7 @@ pub fn requirement(requires: crate::Requires) -> Result<(), String> {
 /// Can an unprivileged user create a user namespace, map itself and use it?
 /// Asked the way a learner's machine would answer: util-linux's `unshare
 /// --user --map-root-user --mount`, run as uid 65534 (when we are root).
-fn unprivileged_userns() -> Result<(), String> {
+pub fn unprivileged_userns() -> Result<(), String> {
     use std::os::unix::process::CommandExt;
     let mut probe = std::process::Command::new("unshare");
     probe.args(["--user", "--map-root-user", "--mount", "true"]);

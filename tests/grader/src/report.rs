@@ -17,6 +17,9 @@ pub struct Record {
     pub message: String,
     /// Where the book teaches it: `book/src/01-fork.md#exit-statuses`.
     pub book: String,
+    /// The check's hint: what to look at when it fails.
+    #[serde(default)]
+    pub hint: String,
 }
 
 /// The results of one step's grading run.
@@ -195,6 +198,7 @@ mod tests {
             passed,
             message: message.into(),
             book: "book/src/01-fork.md#exit-statuses".into(),
+            hint: "look at WaitStatus::Signaled".into(),
         };
         Report::new(
             "01-fork",
