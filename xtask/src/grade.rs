@@ -1,7 +1,7 @@
 //! `verify` (for the workshop's maintainers and CI) and `grade` (for learners
 //! and teachers): both run the steps' graded checks and read their reports.
 
-use crate::cargo;
+use crate::cargo::{self, Graded};
 use crate::steps;
 use anyhow::bail;
 use grader::report::{junit, Report};
@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 pub fn verify(root: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for step in steps::all(root)? {
-        let solution = cargo::grade(root, &step.solution())?;
-        let lesson = cargo::grade(root, &step.lesson())?;
+        let solution = cargo::report(root, &step.solution())?;
+        let lesson = cargo::report(root, &step.lesson())?;
         let todo_stops = lesson
             .checks
             .iter()
@@ -83,19 +83,31 @@ pub fn verify(root: &Path) -> anyhow::Result<()> {
 pub struct Options {
     pub json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
+    pub classroom: Option<PathBuf>,
 }
+
+/// The version of the `grade --json` format (`classroom/grade.schema.json`).
+pub const FORMAT_VERSION: u32 = 1;
 
 /// `cargo xtask grade`: the learner's score on every step. Exits 0 whenever
 /// grading ran, whatever the score; the score is in the output and reports.
 pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
     let mut reports: Vec<Report> = Vec::new();
     for step in steps::all(root)? {
-        let report = cargo::grade(root, &step.lesson())?;
+        let report = match cargo::grade(root, &step.lesson(), false)? {
+            Graded::Report(report) => report,
+            // Graded all the same: no points, and why, in the report.
+            Graded::DoesNotCompile(error) => {
+                failed(&step, root, format!("does not compile:\n{error}"))?
+            }
+            Graded::Crashed(tail) => failed(
+                &step,
+                root,
+                format!("the checks ended without a score:\n{tail}"),
+            )?,
+        };
         let note = match &report.error {
-            Some(error) => format!(
-                "  (could not run: {})",
-                error.lines().next().unwrap_or_default()
-            ),
+            Some(error) => format!("  ({})", error.lines().next().unwrap_or_default()),
             None if !report.skipped.is_empty() => {
                 format!(
                     "  ({} check(s) not run on this machine)",
@@ -114,13 +126,82 @@ pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
     let total: u32 = reports.iter().map(|r| r.total).sum();
     println!("total: {score}/{total} points");
     if let Some(path) = &options.json {
-        let json = serde_json::json!({ "score": score, "total": total, "steps": reports });
-        std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")?;
+        std::fs::write(path, json(&reports)? + "\n")?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = &options.junit {
         std::fs::write(path, junit(&reports))?;
         println!("wrote {}", path.display());
     }
+    if let Some(path) = &options.classroom {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&classroom(&reports))? + "\n",
+        )?;
+        println!("wrote {}", path.display());
+    }
     Ok(())
+}
+
+/// A step whose checks could not run: zero points of its total, and why.
+fn failed(step: &steps::Step, root: &Path, why: String) -> anyhow::Result<Report> {
+    // The total comes from the reference, which always builds.
+    let total = cargo::catalog(root, &step.solution())?
+        .iter()
+        .filter_map(|c| c["points"].as_u64())
+        .sum::<u64>() as u32;
+    let mut report = Report::new(&step.id, &step.lesson(), total, Vec::new());
+    report.error = Some(why);
+    Ok(report)
+}
+
+/// The `grade --json` document: `classroom/grade.schema.json` describes it.
+pub fn json(reports: &[Report]) -> anyhow::Result<String> {
+    let score: u32 = reports.iter().map(|r| r.score).sum();
+    let total: u32 = reports.iter().map(|r| r.total).sum();
+    let json = serde_json::json!({
+        "version": FORMAT_VERSION, "score": score, "total": total, "steps": reports,
+    });
+    Ok(serde_json::to_string_pretty(&json)?)
+}
+
+/// What GitHub Classroom's grading reporter reads (base64-encoded, from a
+/// step output): one test per graded check, with its points as the score.
+pub fn classroom(reports: &[Report]) -> serde_json::Value {
+    let mut tests = Vec::new();
+    for report in reports {
+        if let Some(error) = &report.error {
+            tests.push(serde_json::json!({
+                "name": format!("{}: could not run", report.step),
+                "status": "error",
+                "score": 0,
+                "message": error,
+            }));
+        }
+        for check in &report.checks {
+            tests.push(serde_json::json!({
+                "name": format!("{} {}", report.step, check.check),
+                "status": if check.passed { "pass" } else { "fail" },
+                "score": if check.passed { check.points } else { 0 },
+                "message": check.message.lines().next().unwrap_or_default(),
+            }));
+        }
+        for skipped in &report.skipped {
+            tests.push(serde_json::json!({
+                "name": format!("{} {}", report.step, skipped.check),
+                "status": "error",
+                "score": 0,
+                "message": format!("not run on this machine: {}", skipped.reason),
+            }));
+        }
+    }
+    let total: u32 = reports.iter().map(|r| r.total).sum();
+    let status = if reports.iter().any(|r| r.error.is_some()) {
+        "error"
+    } else if reports.iter().all(Report::full_marks) {
+        "pass"
+    } else {
+        "fail"
+    };
+    serde_json::json!({ "version": 1, "status": status, "max_score": total, "tests": tests })
 }

@@ -150,8 +150,139 @@ fn render(root: &Path, step: &Step) -> anyhow::Result<BTreeMap<PathBuf, String>>
     Ok(files)
 }
 
+/// Every file of a step's starter (relative path → text), as
+/// `cargo xtask lessons` writes it.
+pub fn starter(root: &Path, step: &Step) -> anyhow::Result<BTreeMap<PathBuf, String>> {
+    render(root, step)
+}
+
+/// Whether the learner's lesson is still exactly its starter.
+pub fn is_starter(root: &Path, step: &Step) -> anyhow::Result<bool> {
+    let dir = step.lesson_dir(root);
+    let files = render(root, step)?;
+    let present = walk(&dir)?;
+    Ok(present.len() == files.len()
+        && files.iter().all(|(relative, text)| {
+            std::fs::read_to_string(dir.join(relative)).ok().as_deref() == Some(text.as_str())
+        }))
+}
+
+/// A `todo!()` still in a learner's lesson.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Todo {
+    /// `lessons/03-chroot/src/rootfs.rs:48`
+    pub place: String,
+    /// What to write: the TODO's goal.
+    pub goal: String,
+}
+
+/// The `todo!()`s left in a step's lesson, file by file.
+pub fn todos(root: &Path, step: &Step) -> anyhow::Result<Vec<Todo>> {
+    let dir = step.lesson_dir(root);
+    let marker = format!("\"lesson-{}: ", step.number);
+    let mut found = Vec::new();
+    for path in walk(&dir)? {
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            let Some(at) = line.find(&marker) else {
+                continue;
+            };
+            // `todo!("...")` on one line, or rustfmt's `todo!(` above it.
+            let call = if line.contains("todo!(") {
+                index
+            } else if index > 0 && lines[index - 1].trim_end().ends_with("todo!(") {
+                index - 1
+            } else {
+                continue;
+            };
+            let goal = line[at + marker.len()..]
+                .trim_end()
+                .trim_end_matches(';')
+                .trim_end_matches(')')
+                .trim_end_matches('"')
+                .replace("{{", "{")
+                .replace("}}", "}")
+                .replace("\\\"", "\"");
+            found.push(Todo {
+                place: format!(
+                    "lessons/{}/{}:{}",
+                    step.id,
+                    path.strip_prefix(&dir)?.display(),
+                    call + 1
+                ),
+                goal,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// A part of the reference that the starter leaves to the learner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    /// `solutions/03-chroot/src/rootfs.rs:31`, the first line of the code.
+    pub place: String,
+    pub goal: String,
+    /// The reference's code, as indented in its file.
+    pub code: String,
+}
+
+/// Every region of a step's reference, in file order.
+pub fn regions(root: &Path, step: &Step) -> anyhow::Result<Vec<Region>> {
+    let source = step.solution_dir(root);
+    let tag = format!("// TODO(lesson-{}):", step.number);
+    let mut regions = Vec::new();
+    for path in walk(&source)? {
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let shown = format!(
+            "solutions/{}/{}",
+            step.id,
+            path.strip_prefix(&source)?.display()
+        );
+        let mut goal = String::new();
+        let mut open: Option<Region> = None;
+        for (index, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if let Some(g) = trimmed.strip_prefix(&tag) {
+                goal = g.trim().to_string();
+            } else if trimmed.starts_with(BEGIN) {
+                open = Some(Region {
+                    place: format!("{shown}:{}", index + 2),
+                    goal: std::mem::take(&mut goal),
+                    code: String::new(),
+                });
+            } else if trimmed.starts_with(END) {
+                regions.extend(open.take());
+            } else if let Some(region) = open.as_mut() {
+                region.code.push_str(line);
+                region.code.push('\n');
+            }
+        }
+    }
+    Ok(regions)
+}
+
 /// `cargo xtask lessons`: write every starter.
 pub fn generate(root: &Path) -> anyhow::Result<()> {
+    for (step, count) in generate_quietly(root)? {
+        println!(
+            "lessons/{}: {count} files from solutions/{}",
+            step.id, step.id
+        );
+    }
+    Ok(())
+}
+
+/// Write every starter; say how many files each has.
+pub fn generate_quietly(root: &Path) -> anyhow::Result<Vec<(Step, usize)>> {
+    let mut written = Vec::new();
     for step in steps::all(root)? {
         let dir = step.lesson_dir(root);
         let files = render(root, &step)?;
@@ -169,14 +300,9 @@ pub fn generate(root: &Path) -> anyhow::Result<()> {
                 std::fs::write(&path, text)?;
             }
         }
-        println!(
-            "lessons/{}: {} files from solutions/{}",
-            step.id,
-            files.len(),
-            step.id
-        );
+        written.push((step, files.len()));
     }
-    Ok(())
+    Ok(written)
 }
 
 /// `cargo xtask lessons --check`: fail if any starter differs from what

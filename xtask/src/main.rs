@@ -1,38 +1,99 @@
-//! `cargo xtask <task>`: the workshop's own tooling.
-//!
-//! - `lessons [--check]`: generate the starters in `lessons/` from the
-//!   reference solutions (or check that they are up to date);
-//! - `verify`: every reference solution gets full marks, every starter zero;
-//! - `grade [--json FILE] [--junit FILE]`: grade the learner's lessons;
-//! - `book`: build the book and check its links;
-//! - `rootfs DIR [--busybox | --host-programs]`: build a small root
-//!   filesystem, offline, from a static busybox or the host's programs.
+//! `cargo xtask <task>`: the workshop's own tooling, for learners, teachers
+//! and the workshop's maintainers. One entry point: `cargo xtask`.
 
 mod book;
 mod cargo;
+mod doctor;
 mod files;
 mod grade;
+mod hint;
 mod lessons;
+mod progress;
+mod reset;
+#[cfg(test)]
+mod schema;
+mod solution;
+mod status;
 mod steps;
+mod style;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
+mod watch;
 
 use anyhow::{bail, Context};
 use std::path::PathBuf;
+use style::Style;
 
 const USAGE: &str = "usage: cargo xtask <task>
 
-tasks:
+for learners:
+  doctor                           check this machine before you start
+  progress [--cached]              every step's score, and the next thing to do
+  hint STEP [CHECK]                the hint for the step's first failing check (or CHECK)
+  watch [STEP] [--poll]            grade the step you edit each time you save
+  reset STEP [--yes]               put a step's starter back (your version is backed up first)
+  solution STEP [--force]          the reference for a step, once your code passes
+
+for teachers:
+  grade [--json FILE] [--junit FILE] [--classroom FILE]
+                                   grade every step, with reports for classroom tools
+
+for the workshop's maintainers:
   lessons [--check]                generate lessons/ from solutions/ (--check: fail if stale)
   verify                           every solution full marks, every starter zero
-  grade [--json FILE] [--junit FILE]  grade every lesson, with reports for classroom tools
   book                             build the book (mdbook) and check its links
   rootfs DIR [--busybox | --host-programs]
-                                   build a small root filesystem in DIR, offline";
+                                   build a small root filesystem in DIR, offline
+
+STEP is a step's number (3, 03), its name (03-chroot) or its package (lesson-03).";
+
+/// A mistake in how the task was asked for: exit code 2, as for usage
+/// errors elsewhere.
+#[derive(Debug)]
+struct Usage(anyhow::Error);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Mark `error` as a usage error.
+pub fn usage(error: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(Usage(error))
+}
 
 fn main() {
     if let Err(error) = run(std::env::args().skip(1).collect()) {
+        let code = if error.downcast_ref::<Usage>().is_some() {
+            2
+        } else {
+            1
+        };
         eprintln!("xtask: {error:#}");
-        std::process::exit(1);
+        std::process::exit(code);
     }
+}
+
+/// Split `args` into flags (from `known`) and the rest, in order.
+fn flags<'a>(args: &'a [String], known: &[&str]) -> anyhow::Result<(Vec<&'a str>, Vec<&'a str>)> {
+    let (mut set, mut rest) = (Vec::new(), Vec::new());
+    for arg in args {
+        if known.contains(&arg.as_str()) {
+            set.push(arg.as_str());
+        } else if arg.starts_with('-') {
+            return Err(usage(anyhow::anyhow!(
+                "unknown option {arg:?} (`cargo xtask help` lists the tasks and their options)"
+            )));
+        } else {
+            rest.push(arg.as_str());
+        }
+    }
+    Ok((set, rest))
 }
 
 fn run(args: Vec<String>) -> anyhow::Result<()> {
@@ -40,11 +101,53 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
     let (task, rest) = args
         .split_first()
         .map_or(("", &[][..]), |(t, r)| (t.as_str(), r));
+    let style = Style::detect();
+    let wrong = |shape: &str| Err(usage(anyhow::anyhow!("usage: cargo xtask {shape}")));
     match task {
+        "doctor" => {
+            expect_no_args(rest)?;
+            if !doctor::run(style)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        "progress" => {
+            let (set, rest) = flags(rest, &["--cached"])?;
+            if !rest.is_empty() {
+                return wrong("progress [--cached]");
+            }
+            let mode = if set.is_empty() {
+                status::Mode::Regrade
+            } else {
+                status::Mode::Cached
+            };
+            progress::run(&root, mode, style)
+        }
+        "hint" => match flags(rest, &[])?.1[..] {
+            [step] => hint::run(&root, step, None, style),
+            [step, check] => hint::run(&root, step, Some(check), style),
+            _ => wrong("hint STEP [CHECK]"),
+        },
+        "watch" => {
+            let (set, rest) = flags(rest, &["--poll"])?;
+            match rest[..] {
+                [] => watch::run(&root, None, !set.is_empty(), style),
+                [step] => watch::run(&root, Some(step), !set.is_empty(), style),
+                _ => wrong("watch [STEP] [--poll]"),
+            }
+        }
+        "reset" => match flags(rest, &["--yes", "-y"])? {
+            (set, rest) if rest.len() == 1 => reset::run(&root, rest[0], !set.is_empty()),
+            _ => wrong("reset STEP [--yes]"),
+        },
+        "solution" => match flags(rest, &["--force"])? {
+            (set, rest) if rest.len() == 1 => solution::run(&root, rest[0], !set.is_empty(), style),
+            _ => wrong("solution STEP [--force]"),
+        },
         "lessons" => match rest {
             [] => lessons::generate(&root),
             [flag] if flag == "--check" => lessons::check(&root),
-            _ => bail!("usage: cargo xtask lessons [--check]"),
+            _ => wrong("lessons [--check]"),
         },
         "verify" => {
             expect_no_args(rest)?;
@@ -57,12 +160,18 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
                 let mut value = || {
                     it.next()
                         .map(PathBuf::from)
-                        .context(format!("{arg} needs a file name"))
+                        .with_context(|| format!("{arg} needs a file name"))
+                        .map_err(usage)
                 };
                 match arg.as_str() {
                     "--json" => options.json = Some(value()?),
                     "--junit" => options.junit = Some(value()?),
-                    other => bail!("unknown option {other:?}\n{USAGE}"),
+                    "--classroom" => options.classroom = Some(value()?),
+                    other => {
+                        return Err(usage(anyhow::anyhow!(
+                            "unknown option {other:?}: cargo xtask grade [--json FILE] [--junit FILE] [--classroom FILE]"
+                        )))
+                    }
                 }
             }
             grade::grade(&root, &options)
@@ -76,7 +185,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
                 [dir] => (dir, rootfs::Source::Auto),
                 [dir, flag] if flag == "--busybox" => (dir, rootfs::Source::Busybox),
                 [dir, flag] if flag == "--host-programs" => (dir, rootfs::Source::HostPrograms),
-                _ => bail!("usage: cargo xtask rootfs DIR [--busybox | --host-programs]"),
+                _ => return wrong("rootfs DIR [--busybox | --host-programs]"),
             };
             let built = rootfs::build(std::path::Path::new(dir), source)?;
             println!(
@@ -90,19 +199,28 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             println!("{USAGE}");
             Ok(())
         }
-        other => bail!("unknown task {other:?}\n{USAGE}"),
+        other => Err(usage(anyhow::anyhow!(
+            "unknown task {other:?} (`cargo xtask help` lists the tasks)"
+        ))),
     }
 }
 
 fn expect_no_args(rest: &[String]) -> anyhow::Result<()> {
     match rest {
         [] => Ok(()),
-        _ => bail!("unexpected arguments: {}", rest.join(" ")),
+        _ => bail!(Usage(anyhow::anyhow!(
+            "unexpected arguments: {}",
+            rest.join(" ")
+        ))),
     }
 }
 
 /// The workspace root: xtask's manifest dir is `<root>/xtask`.
+/// `MINIBOX_WORKSPACE` names another copy (a teacher grading a learner's).
 fn workspace_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MINIBOX_WORKSPACE") {
+        return PathBuf::from(dir);
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")

@@ -47,3 +47,29 @@ pub fn all(root: &Path) -> anyhow::Result<Vec<Step>> {
     steps.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(steps)
 }
+
+/// The step a learner means by `3`, `03`, `03-chroot` or `lesson-03`.
+pub fn find(root: &Path, wanted: &str) -> anyhow::Result<Step> {
+    let steps = all(root)?;
+    let key = wanted
+        .strip_prefix("lesson-")
+        .or_else(|| wanted.strip_prefix("solution-"))
+        .unwrap_or(wanted);
+    let number = match key.parse::<u32>() {
+        Ok(n) if key.len() <= 2 => format!("{n:02}"),
+        _ => String::new(),
+    };
+    steps
+        .iter()
+        .find(|s| s.id == key || s.number == number)
+        .cloned()
+        .with_context(|| {
+            let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+            format!("no step {wanted:?}; the steps are {}", ids.join(", "))
+        })
+}
+
+/// The file of a step's graded checks: `tests/03-chroot.rs`.
+pub fn checks_file(root: &Path, step: &Step) -> PathBuf {
+    root.join("tests").join(format!("{}.rs", step.id))
+}

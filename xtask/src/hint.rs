@@ -1,0 +1,125 @@
+//! `cargo xtask hint STEP [CHECK]`: the hint for one failing check at a
+//! time: the first, or the one named.
+
+use crate::status::{self, Mode, State, Status};
+use crate::steps;
+use crate::style::Style;
+use anyhow::bail;
+use std::fmt::Write as _;
+use std::path::Path;
+
+pub fn run(root: &Path, step: &str, check: Option<&str>, style: Style) -> anyhow::Result<()> {
+    let step = steps::find(root, step).map_err(crate::usage)?;
+    let status = status::of(root, step, Mode::RegradeStarters, &mut |step| {
+        eprintln!("grading step {} first ...", step.id);
+    })?;
+    print!("{}", render(&status, check, style)?);
+    Ok(())
+}
+
+/// The hint for `check`, or for the first failing check.
+pub fn render(status: &Status, check: Option<&str>, style: Style) -> anyhow::Result<String> {
+    let step = &status.step;
+    let mut out = String::new();
+    let report = match &status.state {
+        State::Graded(report) if report.error.is_none() => report,
+        State::Graded(report) => bail!(
+            "step {}'s checks can't run on this machine: {}",
+            step.id,
+            report.error.as_deref().unwrap_or_default()
+        ),
+        State::DoesNotCompile(error) => {
+            let _ = writeln!(
+                out,
+                "step {} does not compile yet; the hints are for its checks. The compiler's first error:\n",
+                step.id
+            );
+            out.push_str(error);
+            out.push('\n');
+            return Ok(out);
+        }
+        State::Crashed(tail) => bail!(
+            "step {}: the checks ended without a score:\n{tail}",
+            step.id
+        ),
+        State::NotStarted | State::Changed(_) => {
+            bail!(
+                "step {} has not been graded: cargo test -p {}",
+                step.id,
+                step.lesson()
+            )
+        }
+    };
+    let failing: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
+    let record = match check {
+        Some(name) => match report.checks.iter().find(|c| c.check == name) {
+            Some(record) => record,
+            None => {
+                let names: Vec<&str> = report.checks.iter().map(|c| c.check.as_str()).collect();
+                return Err(crate::usage(anyhow::anyhow!(
+                    "step {} has no check {name:?}; its checks are: {}",
+                    step.id,
+                    names.join(", ")
+                )));
+            }
+        },
+        None => match failing.first() {
+            Some(record) => record,
+            None => {
+                let _ = writeln!(
+                    out,
+                    "{} every check of step {} passes; nothing to hint.",
+                    style.green("done:"),
+                    step.id
+                );
+                return Ok(out);
+            }
+        },
+    };
+    let position = report
+        .checks
+        .iter()
+        .position(|c| c.check == record.check)
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "step {}, check {} of {}: {} ({})",
+        step.id,
+        position + 1,
+        report.checks.len(),
+        style.bold(&record.check),
+        crate::style::points(record.points)
+    );
+    if record.passed {
+        let _ = writeln!(out, "  {} it passes.", style.green("ok:"));
+        if !record.hint.is_empty() {
+            let _ = writeln!(out, "  {} {}", style.bold("hint:"), record.hint);
+        }
+        let _ = writeln!(out, "  read: {}", record.book);
+    } else {
+        status::advise(&mut out, record, style);
+    }
+    let others: Vec<&str> = failing
+        .iter()
+        .map(|c| c.check.as_str())
+        .filter(|name| *name != record.check)
+        .collect();
+    if let Some(first) = others.first() {
+        let mut names = others
+            .iter()
+            .take(4)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if others.len() > 4 {
+            names.push_str(&format!(" and {} more", others.len() - 4));
+        }
+        let _ = writeln!(
+            out,
+            "\n{} other failing check(s): {names}\n  the next hint: cargo xtask hint {} {first}",
+            others.len(),
+            step.number
+        );
+    }
+    Ok(out)
+}
