@@ -106,25 +106,10 @@ pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
                 format!("the checks ended without a score:\n{tail}"),
             )?,
         };
-        let note = match &report.error {
-            Some(error) => format!("  ({})", error.lines().next().unwrap_or_default()),
-            None if !report.skipped.is_empty() => {
-                format!(
-                    "  ({} check(s) not run on this machine)",
-                    report.skipped.len()
-                )
-            }
-            None => String::new(),
-        };
-        println!(
-            "  {:<10} {:<16} {:>3}/{}{note}",
-            report.package, step.id, report.score, report.total
-        );
+        print!("{}", line(&report));
         reports.push(report);
     }
-    let score: u32 = reports.iter().map(|r| r.score).sum();
-    let total: u32 = reports.iter().map(|r| r.total).sum();
-    println!("total: {score}/{total} points");
+    println!("{}", total_line(&reports));
     if let Some(path) = &options.json {
         std::fs::write(path, json(&reports)? + "\n")?;
         println!("wrote {}", path.display());
@@ -141,6 +126,46 @@ pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// One step's line of the grade.
+fn line(report: &Report) -> String {
+    let note = match &report.error {
+        Some(error) => {
+            // `does not compile:` is followed by the compiler's first line.
+            let mut lines = error.lines();
+            let first = lines.next().unwrap_or_default();
+            match lines.next() {
+                Some(second) if first.ends_with(':') => format!("  ({first} {second})"),
+                _ => format!("  ({first})"),
+            }
+        }
+        None if !report.skipped.is_empty() => {
+            format!(
+                "  ({} check(s) not run on this machine)",
+                report.skipped.len()
+            )
+        }
+        None => String::new(),
+    };
+    format!(
+        "  {:<10} {:<16} {:>3}/{}{note}\n",
+        report.package, report.step, report.score, report.total
+    )
+}
+
+fn total_line(reports: &[Report]) -> String {
+    let score: u32 = reports.iter().map(|r| r.score).sum();
+    let total: u32 = reports.iter().map(|r| r.total).sum();
+    format!("total: {score}/{total} points")
+}
+
+/// What `grade` prints, step by step, then the total.
+pub fn summary(reports: &[Report]) -> String {
+    let mut out: String = reports.iter().map(line).collect();
+    out.push_str(&total_line(reports));
+    out.push('\n');
+    out
 }
 
 /// A step whose checks could not run: zero points of its total, and why.

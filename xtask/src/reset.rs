@@ -56,6 +56,8 @@ pub fn run(root: &Path, step: &str, yes: bool) -> anyhow::Result<()> {
     let step = steps::find(root, step).map_err(crate::usage)?;
     let interactive = std::io::stdin().is_terminal();
     let outcome = reset(root, &step, |plan, backup| {
+        println!("lessons/{} differs from its starter:", step.id);
+        print!("{}", describe(plan));
         if yes {
             return Ok(true);
         }
@@ -65,8 +67,6 @@ pub fn run(root: &Path, step: &str, yes: bool) -> anyhow::Result<()> {
                 step.id
             );
         }
-        println!("lessons/{} differs from its starter:", step.id);
-        describe(plan);
         print!(
             "Reset it? Your version is kept in {} first. [y/N] ",
             shown(root, backup)
@@ -76,33 +76,47 @@ pub fn run(root: &Path, step: &str, yes: bool) -> anyhow::Result<()> {
         std::io::stdin().lock().read_line(&mut answer)?;
         Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
     })?;
-    match outcome {
-        Outcome::AlreadyStarter => {
-            println!("lessons/{} is its starter already: nothing to do", step.id)
-        }
-        Outcome::Declined => {
-            println!("nothing changed");
-            std::process::exit(1);
-        }
-        Outcome::Reset { backup } => {
-            let backup = shown(root, &backup);
-            println!("lessons/{}: back to its starter.", step.id);
-            println!("  your version: {backup}/");
-            println!("  to bring it back: cp -a {backup}/. lessons/{}/", step.id);
-        }
+    print!("{}", told(root, &step, &outcome));
+    if outcome == Outcome::Declined {
+        std::process::exit(1);
     }
     Ok(())
 }
 
-fn describe(plan: &Plan) {
-    for file in &plan.changed {
-        println!("  changed  {}", file.display());
+/// The files that differ from the starter, one per line.
+pub fn describe(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (files, what) in [
+        (&plan.changed, "changed  {}"),
+        (&plan.added, "yours    {} (removed)"),
+        (&plan.missing, "missing  {} (written again)"),
+    ] {
+        for file in files {
+            out.push_str("  ");
+            out.push_str(&what.replace("{}", &file.display().to_string()));
+            out.push('\n');
+        }
     }
-    for file in &plan.added {
-        println!("  yours    {} (removed)", file.display());
-    }
-    for file in &plan.missing {
-        println!("  missing  {} (written again)", file.display());
+    out
+}
+
+/// What a reset did, for the learner.
+pub fn told(root: &Path, step: &Step, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::AlreadyStarter => {
+            format!(
+                "lessons/{} is its starter already: nothing to do\n",
+                step.id
+            )
+        }
+        Outcome::Declined => "nothing changed\n".to_string(),
+        Outcome::Reset { backup } => {
+            let backup = shown(root, backup);
+            format!(
+                "lessons/{id}: back to its starter.\n  your version: {backup}/\n  to bring it back: cp -a {backup}/. lessons/{id}/\n",
+                id = step.id
+            )
+        }
     }
 }
 
@@ -289,6 +303,21 @@ mod tests {
             seen.unwrap(),
             r#"Plan { changed: ["src/lib.rs"], added: ["src/notes.rs"], missing: ["src/extra.rs"] }"#
         );
+        let shown_plan = describe(&Plan {
+            changed: vec!["src/lib.rs".into()],
+            added: vec!["src/notes.rs".into()],
+            missing: vec!["src/extra.rs".into()],
+        });
+        let stamp = backup
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(step.id.as_str(), "");
+        insta::assert_snapshot!(format!(
+            "{shown_plan}{}",
+            told(fx.root(), &step, &outcome_copy(&backup))
+        )
+        .replace(&stamp, "-TIME"));
         assert!(backup.starts_with(fx.root().join(".backups")));
         assert_eq!(
             std::fs::read_to_string(backup.join("src/lib.rs")).unwrap(),
@@ -314,6 +343,12 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    fn outcome_copy(backup: &Path) -> Outcome {
+        Outcome::Reset {
+            backup: backup.to_path_buf(),
+        }
     }
 
     #[test]

@@ -114,6 +114,17 @@ fn the_learners_commands_on_a_fixture_workspace() {
     fx.write("lessons/02-pair/src/lib.rs", &lib);
     let (now, _) = statuses(&fx, Mode::Regrade);
 
+    // What `watch` shows after a save: the score card, or the compiler.
+    let graded = crate::cargo::grade(fx.root(), "lesson-02", false).unwrap();
+    insta::assert_snapshot!(
+        "watch_half_done",
+        crate::watch::result(&fx.step("02"), &graded)
+    );
+    let graded = crate::cargo::grade(fx.root(), "lesson-04", false).unwrap();
+    let shown = crate::watch::result(&fx.step("04"), &graded);
+    assert!(shown.contains("error[E0425]"), "{shown}");
+    insta::assert_snapshot!("watch_broken", stable(&shown));
+
     // Hints: the first failing check, then one named; a wrong name says
     // which names there are.
     let half = &now[1];
@@ -189,6 +200,8 @@ fn the_learners_commands_on_a_fixture_workspace() {
         (&json["score"], &json["total"]),
         (&serde_json::json!(5), &serde_json::json!(18))
     );
+    let all: Vec<grader::report::Report> = serde_json::from_value(json["steps"].clone()).unwrap();
+    insta::assert_snapshot!("grade_summary", grade::summary(&all));
     let broken = &json["steps"][3];
     assert_eq!(broken["score"], 0);
     assert_eq!(broken["total"], 5, "the total comes from the reference");

@@ -86,29 +86,33 @@ fn grade(root: &Path, step: &Step, style: Style) -> anyhow::Result<()> {
         print!("\x1b[2J\x1b[H");
     }
     println!("grading step {} ...", step.id);
-    match cargo::grade(root, &step.lesson(), style.colour())? {
+    let graded = cargo::grade(root, &step.lesson(), style.colour())?;
+    print!("{}", result(step, &graded));
+    Ok(())
+}
+
+/// What a grading run says, as `watch` shows it.
+pub fn result(step: &Step, graded: &Graded) -> String {
+    match graded {
         Graded::Report(report) => {
-            print!("{}", report.score_card(0));
+            let mut out = report.score_card(0);
             // The score card names the next todo!() or section; add the
             // check's hint where it is what to act on.
             if let Some(check) = report.checks.iter().find(|c| !c.passed) {
                 if !check.hint.is_empty() && !check.message.starts_with("not written yet") {
-                    println!("      hint: {}", check.hint);
+                    out.push_str(&format!("      hint: {}\n", check.hint));
                 }
             }
+            out
         }
-        Graded::DoesNotCompile(error) => {
-            println!(
-                "step {} does not compile. The compiler's first error:\n",
-                step.id
-            );
-            println!("{error}");
-        }
+        Graded::DoesNotCompile(error) => format!(
+            "step {} does not compile. The compiler's first error:\n\n{error}\n",
+            step.id
+        ),
         Graded::Crashed(tail) => {
-            println!("the checks ended without a score; the end of their output:\n{tail}");
+            format!("the checks ended without a score; the end of their output:\n{tail}\n")
         }
     }
-    Ok(())
 }
 
 /// The step number of a path under `lessons/NN-name/`, unless the path is
