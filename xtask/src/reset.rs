@@ -189,29 +189,15 @@ fn backup_dir(root: &Path, step: &Step) -> PathBuf {
     candidate
 }
 
-/// `YYYYmmdd-HHMMSS` in UTC.
+/// `YYYYmmdd-HHMMSS` in UTC: step 04's RFC 3339 time, without separators.
 fn utc_stamp(time: std::time::SystemTime) -> String {
     let secs = time
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
+    step04::image::rfc3339(secs)
+        .replace(['-', ':', 'Z'], "")
+        .replace('T', "-")
 }
 
 /// Copy every file of `from` (hidden ones too; not `target/`) into a new
