@@ -52,17 +52,36 @@ pub fn render(status: &Status, check: Option<&str>, style: Style) -> anyhow::Res
     };
     let failing: Vec<_> = report.checks.iter().filter(|c| !c.passed).collect();
     let record = match check {
-        Some(name) => match report.checks.iter().find(|c| c.check == name) {
-            Some(record) => record,
-            None => {
-                let names: Vec<&str> = report.checks.iter().map(|c| c.check.as_str()).collect();
-                return Err(crate::usage(anyhow::anyhow!(
-                    "step {} has no check {name:?}; its checks are: {}",
-                    step.id,
-                    names.join(", ")
-                )));
+        Some(name) => {
+            // Like `cargo test`'s filter: a part of a name will do, if it
+            // names one check.
+            let exact = report.checks.iter().find(|c| c.check == name);
+            let matching: Vec<_> = report
+                .checks
+                .iter()
+                .filter(|c| c.check.contains(name))
+                .collect();
+            match (exact, matching.as_slice()) {
+                (Some(record), _) | (None, &[record]) => record,
+                (None, []) => {
+                    let names: Vec<&str> = report.checks.iter().map(|c| c.check.as_str()).collect();
+                    return Err(crate::usage(anyhow::anyhow!(
+                        "step {} has no check matching {name:?}; its checks are: {}",
+                        step.id,
+                        names.join(", ")
+                    )));
+                }
+                (None, several) => {
+                    let names: Vec<&str> = several.iter().map(|c| c.check.as_str()).collect();
+                    return Err(crate::usage(anyhow::anyhow!(
+                        "{name:?} matches {} checks of step {}: {}; say which",
+                        names.len(),
+                        step.id,
+                        names.join(", ")
+                    )));
+                }
             }
-        },
+        }
         None => match failing.first() {
             Some(record) => record,
             None => {

@@ -101,6 +101,10 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
     let (task, rest) = args
         .split_first()
         .map_or(("", &[][..]), |(t, r)| (t.as_str(), r));
+    if rest.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let style = Style::detect();
     let wrong = |shape: &str| Err(usage(anyhow::anyhow!("usage: cargo xtask {shape}")));
     match task {

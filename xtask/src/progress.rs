@@ -195,13 +195,12 @@ fn start(out: &mut String, status: &Status, style: Style) {
 
     let _ = writeln!(out, "{} start step {}", style.bold("next:"), step.id);
     let _ = writeln!(out, "  read: {chapter}");
-    if let Some(first) = status.todos.first() {
+    if !status.todos.is_empty() {
         let _ = writeln!(
             out,
-            "  your code: {} todo!() in lessons/{}/, e.g. {}",
+            "  your code: {} todo!() in lessons/{}/src/, in the order {chapter}#the-exercise lists them",
             status.todos.len(),
             step.id,
-            first.place
         );
     }
     let _ = writeln!(

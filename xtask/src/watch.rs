@@ -130,8 +130,11 @@ pub fn step_of(root: &Path, path: &Path) -> Option<String> {
         || name.ends_with(".swp")
         || name.ends_with(".swx")
         || name == "4913"; // vim's "can I write here?" probe
+                           // Only what the build reads: Rust sources and the manifest (a notes
+                           // file, or a directory's own event, changes no grade).
+    let code = name.ends_with(".rs") || name == "Cargo.toml";
     let number = dir.split_once('-')?.0;
-    (!noise && number.len() == 2).then(|| number.to_string())
+    (code && !noise && number.len() == 2).then(|| number.to_string())
 }
 
 /// A source of file changes.
@@ -251,6 +254,8 @@ mod tests {
         assert_eq!(step("/w/lessons/03-chroot/target/debug/x"), None);
         assert_eq!(step("/w/solutions/03-chroot/src/rootfs.rs"), None);
         assert_eq!(step("/w/lessons/03-chroot"), None);
+        assert_eq!(step("/w/lessons/03-chroot/src"), None);
+        assert_eq!(step("/w/lessons/03-chroot/notes.txt"), None);
     }
 
     fn changes_are_seen(mut source: impl Changes, dir: &Path) {
