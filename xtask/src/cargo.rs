@@ -51,7 +51,9 @@ pub enum Graded {
 /// expected (a starter fails its checks); no report is not.
 pub fn grade(root: &Path, package: &str, colour: bool) -> anyhow::Result<Graded> {
     let dir = target_dir(root).join("grade");
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // What is about to be graded (read before the build starts).
+    let sources = sources(root, package);
     let json = dir.join(format!("{package}.run.json"));
     let _ = std::fs::remove_file(&json);
     // JSON messages, so the compiler's first error can be told apart from
@@ -69,8 +71,17 @@ pub fn grade(root: &Path, package: &str, colour: bool) -> anyhow::Result<Graded>
         .context("cannot run cargo")?;
     if let Ok(text) = std::fs::read_to_string(&json) {
         let _ = std::fs::remove_file(&json);
-        let report =
+        let mut report: Report =
             serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
+        // Kept as the step's last run, with what it graded.
+        if report.checks.len() + report.skipped.len() > 0 || report.error.is_some() {
+            report.sources = sources;
+            let _ = std::fs::write(
+                last_run_path(root, package),
+                serde_json::to_string_pretty(&report)? + "\n",
+            );
+            report.sources = None;
+        }
         return Ok(Graded::Report(report));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -81,6 +92,29 @@ pub fn grade(root: &Path, package: &str, colour: bool) -> anyhow::Result<Graded>
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     Ok(Graded::Crashed(tail.join("\n")))
+}
+
+/// The fingerprint of what grading `package` would grade now.
+pub fn sources(root: &Path, package: &str) -> Option<String> {
+    let (kind, number) = package.split_once('-')?;
+    let base = if kind == "lesson" {
+        "lessons"
+    } else {
+        "solutions"
+    };
+    let dir = std::fs::read_dir(root.join(base))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{number}-")))
+        })?;
+    let id = dir.file_name()?.to_string_lossy().into_owned();
+    Some(grader::sources::fingerprint(
+        &dir,
+        &grader::sources::checks_file(&dir, &id),
+    ))
 }
 
 /// Like [`grade`], for the maintainers' `verify`: anything but a report is

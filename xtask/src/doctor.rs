@@ -332,7 +332,7 @@ impl Facts {
             arch: text(uname.as_ref().map(|u| u.machine())),
             root,
             sudo: !root && found("sudo"),
-            userns: grader::preflight::unprivileged_userns(),
+            userns: grader::preflight::userns_probe(),
             apparmor_restrict: sysctl("kernel/apparmor_restrict_unprivileged_userns"),
             userns_clone: sysctl("kernel/unprivileged_userns_clone"),
             overlay: try_overlay(root),
@@ -343,8 +343,12 @@ impl Facts {
             cgroup: cgroups(),
             root_propagation: root_propagation(),
             links: try_links(root),
-            nft: version_of("nft", &["--version"]),
-            iptables: version_of("iptables", &["--version"]),
+            // Looked for in the sbin directories too: a user's PATH on
+            // Debian has none of them.
+            nft: grader::which("nft")
+                .and_then(|p| version_of(&p.to_string_lossy(), &["--version"])),
+            iptables: grader::which("iptables")
+                .and_then(|p| version_of(&p.to_string_lossy(), &["--version"])),
             tools: ["unshare", "ip", "mount", "ps"]
                 .into_iter()
                 .map(|t| (t, found(t)))
@@ -405,13 +409,20 @@ fn failure(out: std::io::Result<std::process::Output>, what: &str) -> Result<(),
 /// lives in the child's private mount namespace and ends with it.
 fn try_overlay(root: bool) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("minibox-doctor-{}", std::process::id()));
-    let made = ["lower", "upper", "work", "merged"]
-        .iter()
-        .try_for_each(|d| std::fs::create_dir_all(dir.join(d)))
-        .and_then(|()| std::fs::write(dir.join("lower/probe"), "lower\n"));
+    // create_dir, not create_dir_all: a TMPDIR that does not exist is
+    // reported, not made.
+    let made = std::fs::create_dir(&dir).and_then(|()| {
+        ["lower", "upper", "work", "merged"]
+            .iter()
+            .try_for_each(|d| std::fs::create_dir(dir.join(d)))
+            .and_then(|()| std::fs::write(dir.join("lower/probe"), "lower\n"))
+    });
     if let Err(e) = made {
         let _ = std::fs::remove_dir_all(&dir);
-        return Err(format!("can't make a temp dir: {e}"));
+        return Err(format!(
+            "can't make a temp dir in {}: {e}",
+            std::env::temp_dir().display()
+        ));
     }
     // Rootless overlays keep their whiteouts in user.* xattrs (kernel 5.11+).
     let extra = if root { "" } else { ",userxattr" };
@@ -423,8 +434,19 @@ fn try_overlay(root: bool) -> Result<(), String> {
         .current_dir(&dir)
         .output();
     let result = failure(out, "unshare");
-    let _ = std::fs::remove_dir_all(&dir);
+    remove_probe_dir(&dir);
     result
+}
+
+/// The overlay leaves `work/work` with mode 000, which even its owner
+/// can't enter without root: open it up, then remove everything.
+fn remove_probe_dir(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let inner = dir.join("work/work");
+    if inner.exists() {
+        let _ = std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700));
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// `unshare --net ip link add ...`: a bridge, then a veth pair, each in a

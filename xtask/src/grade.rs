@@ -3,7 +3,7 @@
 
 use crate::cargo::{self, Graded};
 use crate::steps;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use grader::report::{junit, Report};
 use std::path::{Path, PathBuf};
 
@@ -92,6 +92,14 @@ pub const FORMAT_VERSION: u32 = 1;
 /// `cargo xtask grade`: the learner's score on every step. Exits 0 whenever
 /// grading ran, whatever the score; the score is in the output and reports.
 pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
+    // A report that can't be written is found out now, not after minutes
+    // of grading.
+    for path in [&options.json, &options.junit, &options.classroom]
+        .into_iter()
+        .flatten()
+    {
+        writable_file(path)?;
+    }
     let mut reports: Vec<Report> = Vec::new();
     for step in steps::all(root)? {
         let report = match cargo::grade(root, &step.lesson(), false)? {
@@ -110,20 +118,39 @@ pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
         reports.push(report);
     }
     println!("{}", total_line(&reports));
-    if let Some(path) = &options.json {
-        std::fs::write(path, json(&reports)? + "\n")?;
-        println!("wrote {}", path.display());
-    }
-    if let Some(path) = &options.junit {
-        std::fs::write(path, junit(&reports))?;
-        println!("wrote {}", path.display());
-    }
-    if let Some(path) = &options.classroom {
-        std::fs::write(
-            path,
+    let mut failed = Vec::new();
+    let writes = [
+        (&options.json, json(&reports)? + "\n"),
+        (&options.junit, junit(&reports)),
+        (
+            &options.classroom,
             serde_json::to_string_pretty(&classroom(&reports))? + "\n",
-        )?;
-        println!("wrote {}", path.display());
+        ),
+    ];
+    // Each report on its own: one that fails doesn't stop the others.
+    for (path, text) in writes {
+        let Some(path) = path else { continue };
+        match std::fs::write(path, text) {
+            Ok(()) => println!("wrote {}", path.display()),
+            Err(e) => failed.push(format!("{}: {e}", path.display())),
+        }
+    }
+    if !failed.is_empty() {
+        bail!("cannot write {}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// `path` can be created or overwritten: a file, in a directory that exists.
+fn writable_file(path: &Path) -> anyhow::Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("cannot write the report {}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
     }
     Ok(())
 }
@@ -171,11 +198,23 @@ pub fn summary(reports: &[Report]) -> String {
 
 /// A step whose checks could not run: zero points of its total, and why.
 fn failed(step: &steps::Step, root: &Path, why: String) -> anyhow::Result<Report> {
-    // The total comes from the reference, which always builds.
-    let total = cargo::catalog(root, &step.solution())?
+    // The total: from a kept run of the step, else from the reference's
+    // list of checks (which can't be listed when the whole workspace is
+    // broken: then 0, and the reason says why).
+    let kept = [step.lesson(), step.solution()]
         .iter()
-        .filter_map(|c| c["points"].as_u64())
-        .sum::<u64>() as u32;
+        .find_map(|p| crate::status::last_run(root, p).map(|(r, _)| r.total));
+    let total = kept
+        .or_else(|| {
+            let checks = cargo::catalog(root, &step.solution()).ok()?;
+            Some(
+                checks
+                    .iter()
+                    .filter_map(|c| c["points"].as_u64())
+                    .sum::<u64>() as u32,
+            )
+        })
+        .unwrap_or(0);
     let mut report = Report::new(&step.id, &step.lesson(), total, Vec::new());
     report.error = Some(why);
     Ok(report)
@@ -185,8 +224,14 @@ fn failed(step: &steps::Step, root: &Path, why: String) -> anyhow::Result<Report
 pub fn json(reports: &[Report]) -> anyhow::Result<String> {
     let score: u32 = reports.iter().map(|r| r.score).sum();
     let total: u32 = reports.iter().map(|r| r.total).sum();
+    // The fingerprint of the graded files is the tools' own business.
+    let steps: Vec<Report> = reports
+        .iter()
+        .cloned()
+        .map(|r| Report { sources: None, ..r })
+        .collect();
     let json = serde_json::json!({
-        "version": FORMAT_VERSION, "score": score, "total": total, "steps": reports,
+        "version": FORMAT_VERSION, "score": score, "total": total, "steps": steps,
     });
     Ok(serde_json::to_string_pretty(&json)?)
 }

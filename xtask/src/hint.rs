@@ -42,6 +42,11 @@ pub fn render(status: &Status, check: Option<&str>, style: Style) -> anyhow::Res
             "step {}: the checks ended without a score:\n{tail}",
             step.id
         ),
+        State::Missing => bail!(
+            "lessons/{} is gone: `cargo xtask reset {}` writes its starter again",
+            step.id,
+            step.number
+        ),
         State::NotStarted | State::Changed(_) => {
             bail!(
                 "step {} has not been graded: cargo test -p {}",

@@ -163,6 +163,7 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             while let Some(arg) = it.next() {
                 let mut value = || {
                     it.next()
+                        .filter(|v| !v.is_empty() && !v.starts_with('-'))
                         .map(PathBuf::from)
                         .with_context(|| format!("{arg} needs a file name"))
                         .map_err(usage)
@@ -222,7 +223,7 @@ fn expect_no_args(rest: &[String]) -> anyhow::Result<()> {
 /// The workspace root: xtask's manifest dir is `<root>/xtask`.
 /// `MINIBOX_WORKSPACE` names another copy (a teacher grading a learner's).
 fn workspace_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("MINIBOX_WORKSPACE") {
+    if let Some(dir) = std::env::var_os("MINIBOX_WORKSPACE").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -56,6 +56,7 @@ fn state_words(status: &Status, style: Style) -> String {
     }
     match &status.state {
         State::NotStarted => "not started".to_string(),
+        State::Missing => style.red("missing"),
         State::Graded(report) if report.error.is_some() => {
             style.yellow("can't run on this machine")
         }
@@ -149,6 +150,15 @@ fn next(statuses: &[Status], style: Style) -> String {
             let _ = writeln!(
                 out,
                 "  then: {test}   (or `cargo xtask watch` to re-grade on every save)"
+            );
+        }
+        State::Missing => {
+            let _ = writeln!(
+                out,
+                "{} lessons/{} is gone: `cargo xtask reset {}` writes its starter again",
+                style.bold("next:"),
+                step.id,
+                step.number
             );
         }
         State::Changed(_) => {

@@ -22,11 +22,12 @@ pub fn run(root: &Path, step: &str, force: bool, style: Style) -> anyhow::Result
                 State::Graded(report) => format!(" ({}/{} points)", report.score, report.total),
                 _ => String::new(),
             };
-            eprintln!(
-                "step {} does not pass yet{score}, so its solution stays closed: reading it first turns the exercise into copying.\n  stuck? cargo xtask hint {}\n  to see it anyway: cargo xtask solution {} --force",
-                step.id, step.number, step.number
+            anyhow::bail!(
+                "step {} does not pass yet{score}, so its solution stays closed (stuck? `cargo xtask hint {}`; to see it anyway: `cargo xtask solution {} --force`)",
+                step.id,
+                step.number,
+                step.number
             );
-            std::process::exit(1);
         }
     }
     print!(

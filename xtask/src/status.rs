@@ -47,6 +47,8 @@ pub struct Status {
 pub enum State {
     /// The lesson is still its starter, and was not graded as such.
     NotStarted,
+    /// `lessons/NN-name` is gone (or is not a directory).
+    Missing,
     /// Graded (now, or before and nothing changed since).
     Graded(Report),
     /// Changed since its last graded run, and not graded again (`Cached`).
@@ -138,19 +140,32 @@ pub fn of(
     mode: Mode,
     before_grading: &mut dyn FnMut(&Step),
 ) -> anyhow::Result<Status> {
+    let lesson = step.lesson_dir(root);
+    if !std::fs::symlink_metadata(&lesson).is_ok_and(|m| m.is_dir()) {
+        return Ok(Status {
+            total: last_run(root, &step.solution()).map(|(r, _)| r.total),
+            step,
+            state: State::Missing,
+            changed: None,
+            started: true,
+            todos: Vec::new(),
+        });
+    }
     let last = last_run(root, &step.lesson());
-    let changed = newest_change(root, &step)?;
+    let changed = newest_change(root, &step);
+    // Fresh: the kept run graded exactly the files there are now.
+    let now = cargo::sources(root, &step.lesson());
     let fresh = last
         .as_ref()
-        .is_some_and(|(_, graded_at)| changed.is_none_or(|c| c <= *graded_at));
+        .is_some_and(|(r, _)| r.sources.is_some() && r.sources == now);
     let started = !lessons::is_starter(root, &step)?;
     let total = last
         .as_ref()
         .map(|(r, _)| r.total)
         .or_else(|| last_run(root, &step.solution()).map(|(r, _)| r.total));
     let broken = broken(root, &step.lesson())
-        .filter(|(_, when)| changed.is_none_or(|c| c <= *when))
-        .map(|(error, _)| error);
+        .filter(|(graded, _)| now.as_ref() == Some(graded))
+        .map(|(_, error)| error);
     let state = match last {
         Some((report, _)) if fresh => State::Graded(report),
         _ if broken.is_some() => State::DoesNotCompile(broken.unwrap_or_default()),
@@ -164,8 +179,10 @@ pub fn of(
                 match cargo::grade(root, &step.lesson(), false)? {
                     Graded::Report(report) => State::Graded(report),
                     Graded::DoesNotCompile(error) => {
-                        // Kept like a graded run: no build again until a save.
-                        let _ = std::fs::write(broken_path(root, &step.lesson()), &error);
+                        // Kept like a graded run: no build again until a
+                        // change. First line: what failed to compile.
+                        let kept = format!("{}\n{error}", now.as_deref().unwrap_or_default());
+                        let _ = std::fs::write(broken_path(root, &step.lesson()), kept);
                         State::DoesNotCompile(error)
                     }
                     Graded::Crashed(tail) => State::Crashed(tail),
@@ -197,32 +214,52 @@ pub fn of(
     })
 }
 
-/// The last complete graded run of `package`, and when it was written.
+/// The last complete graded run of `package`, and when it was written; a
+/// report that doesn't add up (edited, or from another version) is none.
 pub fn last_run(root: &Path, package: &str) -> Option<(Report, SystemTime)> {
     let path = cargo::last_run_path(root, package);
     let when = std::fs::metadata(&path).ok()?.modified().ok()?;
-    let report = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
-    Some((report, when))
+    let report: Report = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+    let earned: u64 = report
+        .checks
+        .iter()
+        .filter(|c| c.passed)
+        .map(|c| u64::from(c.points))
+        .sum();
+    let listed: u64 = report
+        .checks
+        .iter()
+        .map(|c| u64::from(c.points))
+        .sum::<u64>()
+        + report
+            .skipped
+            .iter()
+            .map(|c| u64::from(c.points))
+            .sum::<u64>();
+    let consistent = u64::from(report.score) == earned
+        && (report.error.is_some() || listed == u64::from(report.total));
+    consistent.then_some((report, when))
 }
 
 fn broken_path(root: &Path, package: &str) -> std::path::PathBuf {
     cargo::last_run_path(root, package).with_extension("compile-error.txt")
 }
 
-/// The compiler's first error when `package` last failed to build, and when.
-fn broken(root: &Path, package: &str) -> Option<(String, SystemTime)> {
-    let path = broken_path(root, package);
-    let when = std::fs::metadata(&path).ok()?.modified().ok()?;
-    Some((std::fs::read_to_string(&path).ok()?, when))
+/// The fingerprint of what failed to compile when `package` last did, and
+/// the compiler's first error.
+fn broken(root: &Path, package: &str) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(broken_path(root, package)).ok()?;
+    let (sources, error) = text.split_once('\n')?;
+    Some((sources.to_string(), error.to_string()))
 }
 
 /// When the learner last changed the step: its lesson's files, or its
 /// checks.
-fn newest_change(root: &Path, step: &Step) -> anyhow::Result<Option<SystemTime>> {
-    let mut files = walk(&step.lesson_dir(root))?;
+fn newest_change(root: &Path, step: &Step) -> Option<SystemTime> {
+    let mut files = walk(&step.lesson_dir(root)).unwrap_or_default();
     files.push(steps::checks_file(root, step));
-    Ok(files
+    files
         .iter()
-        .filter_map(|f| std::fs::metadata(f).ok()?.modified().ok())
-        .max())
+        .filter_map(|f| std::fs::symlink_metadata(f).ok()?.modified().ok())
+        .max()
 }

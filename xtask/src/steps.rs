@@ -51,10 +51,16 @@ pub fn all(root: &Path) -> anyhow::Result<Vec<Step>> {
 /// The step a learner means by `3`, `03`, `03-chroot` or `lesson-03`.
 pub fn find(root: &Path, wanted: &str) -> anyhow::Result<Step> {
     let steps = all(root)?;
-    let key = wanted
+    // What tab completion gives: `lessons/03-chroot/`.
+    let trimmed = wanted.trim_end_matches('/');
+    let trimmed = trimmed
+        .strip_prefix("lessons/")
+        .or_else(|| trimmed.strip_prefix("solutions/"))
+        .unwrap_or(trimmed);
+    let key = trimmed
         .strip_prefix("lesson-")
-        .or_else(|| wanted.strip_prefix("solution-"))
-        .unwrap_or(wanted);
+        .or_else(|| trimmed.strip_prefix("solution-"))
+        .unwrap_or(trimmed);
     let number = match key.parse::<u32>() {
         Ok(n) if key.len() <= 2 => format!("{n:02}"),
         _ => String::new(),
@@ -65,7 +71,8 @@ pub fn find(root: &Path, wanted: &str) -> anyhow::Result<Step> {
         .cloned()
         .with_context(|| {
             let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-            format!("no step {wanted:?}; the steps are {}", ids.join(", "))
+            let shown: String = wanted.chars().take(40).collect();
+            format!("no step {shown:?}; the steps are {}", ids.join(", "))
         })
 }
 

@@ -32,7 +32,7 @@ impl Style {
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.colour {
+        if self.colour && !text.is_empty() {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
             text.to_string()

@@ -26,6 +26,7 @@ pub mod probe;
 pub mod process;
 pub mod procfs;
 pub mod report;
+pub mod sources;
 pub mod todo;
 
 pub use check::{ensure, expect_eq, Check, Fail, Outcome, Requires};
@@ -54,6 +55,8 @@ pub struct Step {
     /// Where the grader may keep fixtures between runs (cargo's
     /// `CARGO_TARGET_TMPDIR`).
     pub cache: &'static str,
+    /// The package's directory: `lessons/01-fork` or `solutions/01-fork`.
+    pub manifest_dir: &'static str,
 }
 
 /// The [`Step`] of the package this test file is compiled into.
@@ -66,6 +69,7 @@ macro_rules! step {
             binary: env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))),
             needs: $needs,
             cache: env!("CARGO_TARGET_TMPDIR"),
+            manifest_dir: env!("CARGO_MANIFEST_DIR"),
         }
     };
 }
@@ -587,7 +591,15 @@ pub fn last_run_path(target_tmp: &Path, package: &str) -> PathBuf {
 /// results it would describe code that never existed as a whole.
 fn remember(step: &Step, report: &Report) {
     let path = last_run_path(Path::new(step.cache), step.package);
-    let json = serde_json::to_string_pretty(report).expect("serialize report") + "\n";
+    let mut report = report.clone();
+    // What the run graded: so a later look can tell whether it still
+    // describes the files (times can't: `cp -a` and `git stash` keep or
+    // change them regardless of the contents).
+    report.sources = Some(sources::fingerprint(
+        Path::new(step.manifest_dir),
+        &sources::checks_file(Path::new(step.manifest_dir), step.id),
+    ));
+    let json = serde_json::to_string_pretty(&report).expect("serialize report") + "\n";
     // Best effort: the score card has already been printed.
     let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
         .and_then(|()| std::fs::write(&path, json));
@@ -648,6 +660,7 @@ mod tests {
             binary: "/bin/sh",
             needs: Needs::Linux,
             cache: "/tmp",
+            manifest_dir: "/nonexistent",
         }
     }
 

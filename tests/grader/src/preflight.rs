@@ -130,6 +130,17 @@ pub fn requirement(requires: crate::Requires) -> Result<(), String> {
 /// Asked the way a learner's machine would answer: util-linux's `unshare
 /// --user --map-root-user --mount`, run as uid 65534 (when we are root).
 pub fn unprivileged_userns() -> Result<(), String> {
+    userns_probe().map_err(|said| {
+        format!(
+            "unprivileged user namespaces are not allowed ({said}); allow them with \
+             `sysctl kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 24.04) or \
+             `sysctl kernel.unprivileged_userns_clone=1` (older Debian)"
+        )
+    })
+}
+
+/// [`unprivileged_userns`], with only what failed as the error.
+pub fn userns_probe() -> Result<(), String> {
     use std::os::unix::process::CommandExt;
     let mut probe = std::process::Command::new("unshare");
     probe.args(["--user", "--map-root-user", "--mount", "true"]);
@@ -151,12 +162,12 @@ pub fn unprivileged_userns() -> Result<(), String> {
         Ok(out) if out.status.success() => Ok(()),
         Ok(out) => {
             let said = String::from_utf8_lossy(&out.stderr);
-            Err(format!(
-                "unprivileged user namespaces are not allowed ({}); allow them with \
-                 `sysctl kernel.apparmor_restrict_unprivileged_userns=0` (Ubuntu 24.04) or \
-                 `sysctl kernel.unprivileged_userns_clone=1` (older Debian)",
-                said.lines().next().unwrap_or("unshare -Urm failed").trim()
-            ))
+            Err(said
+                .lines()
+                .next()
+                .unwrap_or("unshare -Urm failed")
+                .trim()
+                .to_string())
         }
     }
 }

@@ -39,6 +39,10 @@ pub struct Report {
     /// Checks this machine can't run (a missing [`crate::Requires`]).
     #[serde(default)]
     pub skipped: Vec<Skipped>,
+    /// The [`crate::sources::fingerprint`] of the files graded, in the
+    /// last-run copy the tools keep (`target/grade/`); not in reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<String>,
 }
 
 /// A check not run because the machine lacks something it needs.
@@ -61,6 +65,7 @@ impl Report {
             error: None,
             checks,
             skipped: Vec::new(),
+            sources: None,
         }
     }
 
