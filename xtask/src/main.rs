@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the workshop's own tooling, for learners, teachers
 //! and the workshop's maintainers. One entry point: `cargo xtask`.
 
+mod bench;
 mod book;
 mod cargo;
 mod doctor;
@@ -44,6 +45,8 @@ for the workshop's maintainers:
   lessons [--check]                generate lessons/ from solutions/ (--check: fail if stale)
   verify                           every solution full marks, every starter zero
   book                             build the book (mdbook) and check its links
+  bench [--quick] [--book]         measure minibox against crun, runc, the kernel's floor and a VM
+                                   (as root; --book writes the results into the book)
   rootfs DIR [--busybox | --host-programs]
                                    build a small root filesystem in DIR, offline
 
@@ -184,6 +187,19 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         "book" => {
             expect_no_args(rest)?;
             book::build_and_check(&root)
+        }
+        "bench" => {
+            let (set, rest) = flags(rest, &["--quick", "--book"])?;
+            if !rest.is_empty() {
+                return wrong("bench [--quick] [--book]");
+            }
+            bench::run(
+                &root,
+                &bench::Options {
+                    quick: set.contains(&"--quick"),
+                    book: set.contains(&"--book"),
+                },
+            )
         }
         "rootfs" => {
             let (dir, source) = match rest {

@@ -1,0 +1,82 @@
+//! Repeated runs, and what to report of them: the median and the spread.
+
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub name: String,
+    pub runs: usize,
+    pub median_ms: f64,
+    /// The 10th and 90th percentiles: the spread without the outliers.
+    pub p10_ms: f64,
+    pub p90_ms: f64,
+    pub min_ms: f64,
+}
+
+impl Sample {
+    pub fn of(name: &str, mut times: Vec<Duration>) -> Sample {
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let at = |q: f64| ms(times[((times.len() - 1) as f64 * q).round() as usize]);
+        Sample {
+            name: name.to_string(),
+            runs: times.len(),
+            median_ms: at(0.5),
+            p10_ms: at(0.1),
+            p90_ms: at(0.9),
+            min_ms: ms(times[0]),
+        }
+    }
+}
+
+/// Time `once` `runs` times after `warmup` untimed runs. Each run must
+/// succeed: a failed run would be a fast lie.
+pub fn time(
+    name: &str,
+    warmup: usize,
+    runs: usize,
+    mut once: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Sample> {
+    for _ in 0..warmup {
+        once()?;
+    }
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        once()?;
+        times.push(start.elapsed());
+    }
+    Ok(Sample::of(name, times))
+}
+
+/// Run a command to its end; fail with its stderr unless it succeeds.
+pub fn check(command: &mut std::process::Command) -> anyhow::Result<()> {
+    let out = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| anyhow::anyhow!("{command:?}: {e}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{:?} failed ({}): {}",
+        command,
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_spread() {
+        let ms = |n| Duration::from_millis(n);
+        let s = Sample::of("x", (1..=11).rev().map(ms).collect());
+        assert_eq!(
+            (s.median_ms, s.p10_ms, s.p90_ms, s.min_ms),
+            (6.0, 2.0, 10.0, 1.0)
+        );
+    }
+}
