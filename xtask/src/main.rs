@@ -8,6 +8,7 @@ mod doctor;
 mod files;
 mod grade;
 mod hint;
+mod leaks;
 mod lessons;
 mod progress;
 mod reset;
@@ -43,7 +44,9 @@ for teachers:
 
 for the workshop's maintainers:
   lessons [--check]                generate lessons/ from solutions/ (--check: fail if stale)
-  verify                           every solution full marks, every starter zero
+  verify                           every solution full marks, every starter zero, nothing leaked
+  leaks save|check FILE            the host's mounts, links, routes, rules, containers, temp dirs:
+                                   save them, or fail with what changed since
   book                             build the book (mdbook) and check its links
   bench [--quick] [--book]         measure minibox against crun, runc, the kernel's floor and a VM
                                    (as root; --book writes the results into the book)
@@ -158,8 +161,21 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
         },
         "verify" => {
             expect_no_args(rest)?;
-            grade::verify(&root)
+            // The leak guard: the host before, and after.
+            let before = leaks::Host::snapshot();
+            let verified = grade::verify(&root);
+            let clean = leaks::check(&before, "verify");
+            verified.and(clean)
         }
+        "leaks" => match rest {
+            [verb, file] if verb == "save" => {
+                leaks::Host::snapshot().save(std::path::Path::new(file))
+            }
+            [verb, file] if verb == "check" => {
+                leaks::check(&leaks::Host::load(std::path::Path::new(file))?, "this run")
+            }
+            _ => wrong("leaks save|check FILE"),
+        },
         "grade" => {
             let mut options = grade::Options::default();
             let mut it = rest.iter();
