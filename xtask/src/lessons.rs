@@ -107,10 +107,26 @@ pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<St
     Ok(out)
 }
 
-/// Turn a solution manifest into the starter's.
+/// Turn a solution manifest into the starter's. Lines between
+/// `# BEGIN REFERENCE ONLY` and `# END REFERENCE ONLY` (tests that hold the
+/// finished reference to more than the graded checks) are left out.
 pub fn starter_manifest(text: &str, number: &str) -> String {
     let solution = format!("\"solution-{number}\"");
     let lesson = format!("\"lesson-{number}\"");
+    let mut kept = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        match line.trim() {
+            "# BEGIN REFERENCE ONLY" => skipping = true,
+            "# END REFERENCE ONLY" => skipping = false,
+            _ if skipping => {}
+            _ => {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+    }
+    let text = kept.trim_end().to_string() + "\n";
     let mut out = text
         .replace(&solution, &lesson)
         .replacen("[lib]\n", LESSON_LIB, 1);
@@ -405,6 +421,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("another step"));
+    }
+
+    #[test]
+    fn reference_only_parts_stay_out_of_the_starter() {
+        let manifest = "[package]\nname = \"solution-05\"\n\n# BEGIN REFERENCE ONLY\n[[test]]\nname = \"reliability\"\n# END REFERENCE ONLY\n\n[dependencies]\n";
+        let starter = starter_manifest(manifest, "05");
+        assert!(!starter.contains("reliability"), "{starter}");
+        assert!(starter.contains("[dependencies]"));
     }
 
     #[test]

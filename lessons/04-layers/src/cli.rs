@@ -267,6 +267,29 @@ pub struct Network<'a> {
 }
 
 /// `run` for this step and the next: the image, its config, the container.
+/// The container's options, checked before anything is made: a run with
+/// a bad name, hostname, environment or working dir must leave nothing
+/// behind (not even a later step's default network).
+pub fn check_options(
+    args: &ContainerOptions,
+    namespaces: &step02::cli::NamespaceArgs,
+) -> anyhow::Result<()> {
+    if let Some(name) = &args.name {
+        crate::state::validate_name(name)?;
+    }
+    if let Some(hostname) = &namespaces.hostname {
+        step02::hostname::validate(hostname)?;
+    }
+    step01::env::build(&args.env, |key| std::env::var(key).ok())?;
+    if let Some(dir) = args.workdir.as_ref().filter(|d| !d.is_absolute()) {
+        bail!(
+            "-w {}: the working dir must be an absolute path",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run_container(
     store: &Store,
     args: &ContainerOptions,

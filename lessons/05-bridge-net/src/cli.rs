@@ -97,6 +97,9 @@ fn run(
     store: &step04::store::Store,
     args: &RunArgs,
 ) -> anyhow::Result<i32> {
+    // Bad input fails before anything is made, the default network included.
+    step04::cli::check_options(&args.options, &args.namespaces)?;
+    step04::cli::find_image(store, &args.image)?;
     let mut ports = Vec::new();
     for text in &args.publish {
         ports.push(firewall::parse_port(text)?);

@@ -1,0 +1,363 @@
+//! The finished runtime under hostile input, concurrency and escape
+//! attempts. Not graded: these hold the reference (`solution-05`) to what
+//! the workshop promises, and run with `cargo test`.
+//!
+//! Every run is in a lab network namespace of its own, with a fresh
+//! `--root`; nothing touches the host's network or state.
+
+use grader::NetLab;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const MINIBOX: &str = env!("CARGO_BIN_EXE_solution-05");
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // Inside a container this binary is the probe (see `probe_image`).
+    if args.get(1).map(String::as_str) == Some("--probe") {
+        grader::probe::main(&args[2..]);
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("reliability: needs root (containers, labs); not run");
+        return;
+    }
+    let tests = vec![
+        Trial::test("bad_input_is_one_line_125_and_changes_nothing", bad_input),
+        Trial::test("a_container_sees_nothing_of_the_host", isolation),
+        Trial::test("parallel_runs_share_state_without_harm", concurrency),
+    ];
+    libtest_mimic::run(&Arguments::from_args(), tests).exit();
+}
+
+/// A fresh state dir and a lab, for one test.
+struct Lab {
+    net: NetLab,
+    root: PathBuf,
+}
+
+impl Lab {
+    fn new(name: &str) -> Result<Lab, Failed> {
+        let root =
+            std::env::temp_dir().join(format!("minibox-reliability-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+        Ok(Lab {
+            net: NetLab::new().map_err(|f| f.to_string())?,
+            root,
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut command = self
+            .net
+            .command(MINIBOX, &["--root", &self.root.to_string_lossy()]);
+        command.args(args).stdin(std::process::Stdio::null());
+        command.output().expect("run minibox")
+    }
+
+    /// The ids `ps` lists (with `-a`: stopped ones too).
+    fn ids(&self, all: bool) -> Vec<String> {
+        let out = self.run(if all { &["ps", "-a"] } else { &["ps"] });
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect()
+    }
+
+    fn ok(&self, args: &[&str]) -> Result<String, Failed> {
+        let out = self.run(args);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!("minibox {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into())
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Containers first (their mounts are in their own namespaces).
+        let ids = self.ids(true);
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.run(&args);
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Every path under `dir` with its size: what "nothing changed" compares.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, u64> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).expect("lstat");
+            if meta.is_dir() {
+                pending.push(path.clone());
+            }
+            out.insert(path, if meta.is_file() { meta.len() } else { 0 });
+        }
+    }
+    out
+}
+
+fn bad_input() -> Result<(), Failed> {
+    let lab = Lab::new("bad-input")?;
+    lab.ok(&["run", "--rm", "--network", "none", "base", "true"])?;
+    lab.ok(&["network", "create", "lab"])?;
+    let long = "a".repeat(300);
+    let table: &[&[&str]] = &[
+        &["run", "--name", "../x", "base", "true"],
+        &["run", "--name", "", "base", "true"],
+        &["run", "--name", "a/b", "base", "true"],
+        &["run", "--hostname", "bad_host!", "base", "true"],
+        &["run", "--hostname", &long, "base", "true"],
+        &["run", "-p", "70000:80", "base", "true"],
+        &["run", "-p", "a:b", "base", "true"],
+        &["run", "-p", "80:0", "base", "true"],
+        &["run", "-p", "80/udp", "base", "true"],
+        &["run", "-p", ":80", "base", "true"],
+        &["run", "-e", "=x", "base", "true"],
+        &["run", "-w", "relative", "base", "true"],
+        &["run", "--network", "nosuch", "base", "true"],
+        &["run", "nosuch-image", "true"],
+        &["network", "create", "--subnet", "10.0.0.0/33", "n1"],
+        &["network", "create", "--subnet", "300.1.1.0/24", "n1"],
+        &["network", "create", "--subnet", "abc", "n1"],
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.201.5.0/24",
+            "--gateway",
+            "10.9.9.9",
+            "n1",
+        ],
+        &["network", "create", "bad!name"],
+        &["network", "create", "lab"],
+        &["network", "rm", "nosuch"],
+        &["build", "-t", "Bad!Name", "/nonexistent"],
+        &["rm", "nosuch"],
+        &["exec", "nosuch", "true"],
+        &["inspect", "nosuch"],
+    ];
+    let before = tree(&lab.root);
+    let mut problems = Vec::new();
+    for args in table {
+        let out = lab.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        if out.status.code() != Some(125) || lines.len() != 1 || !lines[0].starts_with("minibox: ")
+        {
+            problems.push(format!(
+                "{args:?}: exit {:?}, stderr {err:?}",
+                out.status.code()
+            ));
+        }
+    }
+    let after = tree(&lab.root);
+    if before != after {
+        let changed: Vec<_> = after
+            .iter()
+            .filter(|(p, s)| before.get(*p) != Some(s))
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        problems.push(format!("the store changed: {changed:?}"));
+    }
+    let links = lab
+        .net
+        .sh("ip -o link show | wc -l")
+        .map_err(|f| f.to_string())?;
+    if problems.is_empty() {
+        println!(
+            "{} bad inputs: one line, exit 125, nothing written ({} links in the lab)",
+            table.len(),
+            links.trim()
+        );
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// An image `probe` = base + this binary as /usr/bin/grader-probe, with
+/// the libraries it needs.
+fn probe_image(lab: &Lab) -> Result<(), Failed> {
+    let context = lab.root.join("probe-context");
+    let files = context.join("files");
+    std::fs::create_dir_all(&files).map_err(|e| e.to_string())?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    rootfs::add_program(&files, &me, "grader-probe").map_err(|e| format!("{e:#}"))?;
+    std::fs::write(context.join("Dockerfile"), "FROM base\nCOPY files/ /\n")
+        .map_err(|e| e.to_string())?;
+    lab.ok(&["build", "-t", "probe", &context.to_string_lossy()])?;
+    Ok(())
+}
+
+fn isolation() -> Result<(), Failed> {
+    let lab = Lab::new("isolation")?;
+    probe_image(&lab)?;
+    let root = lab.root.to_string_lossy().into_owned();
+    // A marker on the host, outside the image: a container must not reach it.
+    let marker = lab.root.join("host-marker");
+    std::fs::write(&marker, "host\n").map_err(|e| e.to_string())?;
+    let script = format!(
+        "echo pids: $(ls -d /proc/[0-9]* | wc -l); echo links: $(ls /sys/class/net); \
+         echo store-mounts: $(while read -r a b c d point rest; do case \"$point\" in '{root}'*) echo x;; esac; done < /proc/self/mountinfo | grep -c x); \
+         test -e '{root}' && echo store: visible || echo store: hidden; \
+         grader-probe --probe escape '{}'",
+        marker.display()
+    );
+    let out = lab.ok(&["run", "--rm", "probe", "sh", "-c", &script])?;
+    let says = |key: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .unwrap_or("(nothing)")
+            .trim()
+            .to_string()
+    };
+    let pids: u32 = says("pids").parse().unwrap_or(u32::MAX);
+    let mut problems = Vec::new();
+    if pids > 20 {
+        problems.push(format!(
+            "{pids} processes visible inside (expected only the container's few)"
+        ));
+    }
+    if says("links") != "eth0 lo" {
+        problems.push(format!(
+            "interfaces inside: {} (expected eth0 lo)",
+            says("links")
+        ));
+    }
+    if says("store-mounts") != "0" || says("store") != "hidden" {
+        problems.push(format!(
+            "the image store is reachable: {} mounts, {}",
+            says("store-mounts"),
+            says("store")
+        ));
+    }
+    for escape in ["proc1-root", "chroot-climb"] {
+        if says(escape) != "blocked" {
+            problems.push(format!("{escape}: {}", says(escape)));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n(inside said:\n{out})", problems.join("\n")).into())
+    }
+}
+
+fn concurrency() -> Result<(), Failed> {
+    let lab = Lab::new("concurrency")?;
+    lab.ok(&["run", "--rm", "--network", "none", "base", "true"])?;
+    lab.ok(&["network", "create", "shared"])?;
+    let context = lab.root.join("ctx");
+    std::fs::create_dir_all(&context).map_err(|e| e.to_string())?;
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM base\nRUN echo hi > /greeting\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let lab = std::sync::Arc::new(lab);
+    // 4 workers × 25: a detached container on the shared network, a run
+    // that ends at once, a build of the same Dockerfile now and then, and a
+    // network of its own made and removed.
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let lab = lab.clone();
+            let context = context.clone();
+            std::thread::spawn(move || -> Result<Vec<String>, String> {
+                let mut ids = Vec::new();
+                for i in 0..25 {
+                    let id = lab
+                        .ok(&["run", "-d", "--network", "shared", "base", "sleep", "300"])
+                        .map_err(|e| format!("{e:?}"))?;
+                    ids.push(id.trim().to_string());
+                    lab.ok(&["run", "--rm", "--network", "none", "base", "true"])
+                        .map_err(|e| format!("{e:?}"))?;
+                    if i % 5 == 0 {
+                        lab.ok(&["build", "-t", "same", &context.to_string_lossy()])
+                            .map_err(|e| format!("{e:?}"))?;
+                        let net = format!("w{w}n{i}");
+                        lab.ok(&["network", "create", &net])
+                            .map_err(|e| format!("{e:?}"))?;
+                        lab.ok(&["network", "rm", &net])
+                            .map_err(|e| format!("{e:?}"))?;
+                    }
+                }
+                Ok(ids)
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for worker in workers {
+        ids.extend(worker.join().map_err(|_| "a worker panicked")??);
+    }
+    // Every container is there, with an address of its own.
+    let inspect = lab.ok(&["network", "inspect", "shared"])?;
+    let json: serde_json::Value = serde_json::from_str(&inspect).map_err(|e| e.to_string())?;
+    let network = if json.is_array() {
+        json[0].clone()
+    } else {
+        json
+    };
+    let containers = network["Containers"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut addresses: Vec<String> = containers
+        .values()
+        .filter_map(|c| c["IPv4Address"].as_str().map(String::from))
+        .collect();
+    let count = addresses.len();
+    addresses.sort();
+    addresses.dedup();
+    let mut problems = Vec::new();
+    if count != 100 || addresses.len() != 100 {
+        problems.push(format!(
+            "{count} containers on the network, {} distinct addresses (expected 100 and 100)",
+            addresses.len()
+        ));
+    }
+    let running = lab.ids(false).len();
+    if running != 100 {
+        problems.push(format!(
+            "ps lists {running} running containers (expected 100)"
+        ));
+    }
+    // Every stored layer is what its name says.
+    for entry in std::fs::read_dir(lab.root.join("layers/sha256"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        use sha2::Digest;
+        let tar = std::fs::read(entry.path().join("layer.tar")).unwrap_or_default();
+        let hex = format!("{:x}", sha2::Sha256::digest(&tar));
+        if entry.file_name().to_string_lossy() != hex {
+            problems.push(format!(
+                "layer {} holds a tar whose sha256 is {hex}",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    lab.ok(&args)?;
+    let left = lab.ok(&["network", "inspect", "shared"])?;
+    if left.contains("IPv4Address") {
+        problems.push("addresses still allocated after every container was removed".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
