@@ -23,6 +23,7 @@ pub mod container;
 pub mod digest;
 pub mod dockerfile;
 pub mod exec;
+mod fuzz;
 pub mod image;
 pub mod image_fs;
 pub mod lifecycle;
