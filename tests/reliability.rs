@@ -27,6 +27,10 @@ fn main() {
         Trial::test("bad_input_is_one_line_125_and_changes_nothing", bad_input),
         Trial::test("a_container_sees_nothing_of_the_host", isolation),
         Trial::test("parallel_runs_share_state_without_harm", concurrency),
+        Trial::test(
+            "a_crash_at_any_stage_is_cleaned_by_the_next_command",
+            crashes,
+        ),
     ];
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
@@ -356,6 +360,159 @@ fn concurrency() -> Result<(), Failed> {
         problems.push("addresses still allocated after every container was removed".into());
     }
     if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// The store holds what it says: every layer's tar hashes to its name, and
+/// every image's layers are there.
+fn store_problems(root: &Path) -> Vec<String> {
+    use sha2::Digest;
+    let mut problems = Vec::new();
+    let layers = root.join("layers/sha256");
+    for entry in std::fs::read_dir(&layers).into_iter().flatten().flatten() {
+        let tar = std::fs::read(entry.path().join("layer.tar")).unwrap_or_default();
+        let hex = format!("{:x}", sha2::Sha256::digest(&tar));
+        if entry.file_name().to_string_lossy() != hex {
+            problems.push(format!(
+                "layer {} does not match its tar",
+                entry.file_name().to_string_lossy()
+            ));
+        }
+    }
+    for entry in std::fs::read_dir(root.join("images/sha256"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(entry.path()).unwrap_or_default())
+                .unwrap_or_default();
+        for diff_id in config["rootfs"]["diff_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let hex = diff_id
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("sha256:");
+            if !layers.join(hex).join("layer.tar").exists() {
+                problems.push(format!(
+                    "image {} names a missing layer {hex}",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    problems
+}
+
+fn crashes() -> Result<(), Failed> {
+    use std::os::unix::process::ExitStatusExt;
+    let lab = Lab::new("crashes")?;
+    lab.ok(&["run", "--rm", "base", "true"])?;
+    let context = lab.root.join("ctx");
+    std::fs::create_dir_all(&context).map_err(|e| e.to_string())?;
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM base\nRUN echo crash > /crash\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let ctx = context.to_string_lossy().into_owned();
+    let cases: &[(&str, &[&str])] = &[
+        ("run:recorded", &["run", "--rm", "base", "true"]),
+        ("run:attached", &["run", "--rm", "base", "true"]),
+        ("run:running", &["run", "--rm", "base", "sleep", "5"]),
+        ("run:ended", &["run", "--rm", "base", "true"]),
+        ("build:ran", &["build", "-t", "crashed", "CTX"]),
+        ("build:layers", &["build", "-t", "crashed", "CTX"]),
+        ("rm:stopped", &["rm", "-f", "victim"]),
+    ];
+    let mut problems = Vec::new();
+    for (stage, args) in cases {
+        // A RUN of its own for each build case: a cached step runs nothing.
+        let fresh = lab.root.join("ctx-fresh");
+        std::fs::create_dir_all(&fresh).map_err(|e| e.to_string())?;
+        std::fs::write(
+            fresh.join("Dockerfile"),
+            format!("FROM base\nRUN echo {stage} > /crash\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        let fresh = fresh.to_string_lossy().into_owned();
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "CTX" { fresh.as_str() } else { a })
+            .collect();
+        if *stage == "rm:stopped" {
+            lab.ok(&["run", "-d", "--name", "victim", "base", "sleep", "300"])?;
+        }
+        let mut command = lab
+            .net
+            .command(MINIBOX, &["--root", &lab.root.to_string_lossy()]);
+        let out = command
+            .args(&args)
+            .env("MINIBOX_FAULT", stage)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.signal() != Some(9) {
+            problems.push(format!(
+                "{stage}: the crash point was not reached ({})",
+                out.status
+            ));
+            continue;
+        }
+        // The next commands see the crash, and clean it.
+        let ids = lab.ids(true);
+        if !ids.is_empty() {
+            let mut rm = vec!["rm", "-f"];
+            rm.extend(ids.iter().map(String::as_str));
+            if let Err(e) = lab.ok(&rm) {
+                problems.push(format!("{stage}: rm after the crash failed: {e:?}"));
+            }
+        }
+        if let Err(e) = lab.ok(&["build", "-t", "after", &ctx]) {
+            problems.push(format!("{stage}: a build after the crash failed: {e:?}"));
+        }
+        let left: Vec<String> = std::fs::read_dir(lab.root.join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if !left.is_empty() {
+            problems.push(format!("{stage}: container dirs left: {left:?}"));
+        }
+        for p in store_problems(&lab.root) {
+            problems.push(format!("{stage}: {p}"));
+        }
+        // (netlink, not /sys: a sysfs shows the namespace that mounted it.)
+        let links = lab
+            .net
+            .sh("ip -o link show | cut -d: -f2 | cut -d@ -f1")
+            .map_err(|f| f.to_string())?;
+        let extra: Vec<&str> = links
+            .split_whitespace()
+            .filter(|l| *l != "lo" && *l != "minibox0")
+            .collect();
+        if !extra.is_empty() {
+            problems.push(format!("{stage}: links left in the lab: {extra:?}"));
+        }
+        let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        if mounted.contains(&*lab.root.to_string_lossy()) {
+            problems.push(format!(
+                "{stage}: a mount under the store is left on the host"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        println!(
+            "{} crashes injected; each cleaned by the next commands",
+            cases.len()
+        );
         Ok(())
     } else {
         Err(problems.join("\n").into())

@@ -23,6 +23,7 @@ pub mod container;
 pub mod digest;
 pub mod dockerfile;
 pub mod exec;
+pub mod fault;
 mod fuzz;
 pub mod image;
 pub mod image_fs;

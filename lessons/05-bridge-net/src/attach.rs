@@ -237,6 +237,7 @@ pub fn cleanup(root: &Path, id: &str, rules: bool) -> anyhow::Result<()> {
 /// Before any command: free what containers that are gone still hold (a
 /// runtime killed with SIGKILL never ran its cleanup).
 pub fn sweep(root: &Path) -> anyhow::Result<()> {
+    step04::container::sweep_abandoned(&step04::store::Store::open(root)?);
     let networks = Networks::new(root)?;
     let containers = step04::state::Containers::new_at(root);
     for network in networks.all()? {

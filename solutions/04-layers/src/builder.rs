@@ -73,6 +73,8 @@ pub fn build(store: &Store, options: &BuildOptions, out: &mut dyn Write) -> anyh
     // Until the image is stored, its new layers belong to no image: keep
     // `rmi`'s garbage collection away from them.
     let _pin = store.pin()?;
+    // What a killed build left behind goes first.
+    container::sweep_abandoned(store);
     let text = fs::read_to_string(&options.file)
         .with_context(|| format!("cannot read the Dockerfile {}", options.file.display()))?;
     let instructions = dockerfile::parse(&text)?;
@@ -98,6 +100,7 @@ pub fn build(store: &Store, options: &BuildOptions, out: &mut dyn Write) -> anyh
         key = Some(made);
     }
     image.created = rfc3339(options.epoch);
+    crate::fault::point("build:layers");
     let id = store.put_image(&image)?;
     store.tag(&options.tag, &id)?;
     writeln!(out, "COMMIT {}", options.tag)?;
@@ -311,6 +314,7 @@ fn run_step(
     if code != 0 {
         return Err(RunFailed(format!("the command exited with code {code}")).into());
     }
+    crate::fault::point("build:ran");
     let staging = store.temp_dir("run-layer")?;
     let tar = staging.path().join("layer.tar");
     let file = fs::File::create(&tar)?;

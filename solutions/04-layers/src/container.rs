@@ -23,13 +23,25 @@ pub struct Container {
     pub id: String,
     dir: PathBuf,
     ephemeral: bool,
+    /// A build's container holds an flock on `owner.lock` for its life:
+    /// a dir whose lock is free belongs to a build that was killed.
+    _owner: Option<nix::fcntl::Flock<fs::File>>,
 }
+
+/// What a build's container holds locked while it lives.
+const OWNER_LOCK: &str = "owner.lock";
 
 impl Container {
     /// Make the dirs of a new container in the store, removed on drop.
     pub fn create(store: &Store) -> anyhow::Result<Container> {
         let mut container = Container::create_kept(store, &random_id()?)?;
         container.ephemeral = true;
+        let lock = fs::File::create(container.dir.join(OWNER_LOCK))?;
+        // flock(2) LOCK_EX: released by the kernel when this process dies,
+        // however it dies; `sweep_abandoned` tests it with LOCK_NB.
+        let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)?;
+        container._owner = Some(held);
         Ok(container)
     }
 
@@ -44,6 +56,7 @@ impl Container {
             id: id.to_string(),
             dir,
             ephemeral: false,
+            _owner: None,
         })
     }
 
@@ -97,6 +110,39 @@ impl Drop for Container {
         // left are plain dirs (and whiteouts, which are plain device nodes).
         if self.ephemeral {
             let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Remove what killed builds and removals left under `containers/`: a
+/// build's container whose owner lock is free (its build is dead), and a
+/// `.removing-` dir an `rm` didn't finish. A `run`'s container has a
+/// record, and is `rm`'s business, not this.
+pub fn sweep_abandoned(store: &Store) {
+    let dir = store.root().join("containers");
+    for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let abandoned = if name.starts_with(".removing-") {
+            // An rm may be deleting it right now: only an old one is left
+            // over from an rm that was killed.
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60))
+        } else if path.join(OWNER_LOCK).exists() {
+            // LOCK_NB: taken only if no living build holds it.
+            fs::File::open(path.join(OWNER_LOCK)).is_ok_and(|f| {
+                nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+            })
+        } else {
+            false
+        };
+        if abandoned {
+            let _ = fs::remove_dir_all(&path);
         }
     }
 }

@@ -128,6 +128,7 @@ pub fn rm(containers: &Containers, text: &str, force: bool) -> anyhow::Result<()
             bail!("container {} did not stop", record.short_name());
         }
     }
+    crate::fault::point("rm:stopped");
     let _lock = containers.lock()?;
     containers.remove(&record.id)
 }

@@ -87,10 +87,12 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
     };
     // From here the record names the image: rmi refuses it.
     drop(plan.pin.take());
+    crate::fault::point("run:recorded");
     if let Err(error) = plan.attach.created(&id, &name, container.dir()) {
         let _ = containers.remove(&id);
         return Err(error);
     }
+    crate::fault::point("run:attached");
     if options.detach {
         detached(plan, options, container, record)
     } else {
@@ -102,6 +104,7 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
             |_| Ok(()),
             false,
         );
+        crate::fault::point("run:ended");
         plan.attach.finished(&record.id);
         finish(&containers, &mut record, &code, options.auto_remove);
         code
@@ -208,6 +211,7 @@ fn monitor(
                 let _lock = containers.lock()?;
                 containers.save(record)?;
             }
+            crate::fault::point("run:running");
             // Our copy of the slave must close, or the master would never
             // hang up; then copy the terminal's bytes on a thread.
             if let Stdio::Terminal { .. } = &stdio {
