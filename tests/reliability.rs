@@ -330,6 +330,10 @@ fn concurrency() -> Result<(), Failed> {
             addresses.len()
         ));
     }
+    // The image built four times at once is there, once.
+    if let Err(e) = lab.ok(&["inspect", "same"]) {
+        problems.push(format!("the image built in parallel is lost: {e:?}"));
+    }
     let running = lab.ids(false).len();
     if running != 100 {
         problems.push(format!(
@@ -430,6 +434,7 @@ fn crashes() -> Result<(), Failed> {
         ("build:ran", &["build", "-t", "crashed", "CTX"]),
         ("build:layers", &["build", "-t", "crashed", "CTX"]),
         ("rm:stopped", &["rm", "-f", "victim"]),
+        ("network:locked", &["network", "create", "crashnet"]),
     ];
     let mut problems = Vec::new();
     for (stage, args) in cases {
@@ -476,6 +481,17 @@ fn crashes() -> Result<(), Failed> {
         }
         if let Err(e) = lab.ok(&["build", "-t", "after", &ctx]) {
             problems.push(format!("{stage}: a build after the crash failed: {e:?}"));
+        }
+        // The lock died with the crash, and the name was never half-taken.
+        if *stage == "network:locked" {
+            if let Err(e) = lab
+                .ok(&["network", "create", "crashnet"])
+                .and_then(|_| lab.ok(&["network", "rm", "crashnet"]))
+            {
+                problems.push(format!(
+                    "{stage}: the network could not be made after the crash: {e:?}"
+                ));
+            }
         }
         let left: Vec<String> = std::fs::read_dir(lab.root.join("containers"))
             .into_iter()

@@ -168,6 +168,7 @@ impl Networks {
             gateway: gateway.to_string(),
             bridge,
         };
+        step04::fault::point("network:locked");
         self.write(&self.dir.join(format!("{name}.json")), &network)?;
         Ok(network)
     }
