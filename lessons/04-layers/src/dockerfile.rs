@@ -146,7 +146,7 @@ impl Kind {
 }
 
 /// The keywords minibox builds.
-const SUPPORTED: &[&str] = &[
+pub(crate) const SUPPORTED: &[&str] = &[
     "FROM",
     "RUN",
     "COPY",
