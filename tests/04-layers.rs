@@ -155,6 +155,14 @@ fn main() {
                 run: an_interactive_terminal,
             },
             Check {
+                name: "it_needs_a_terminal",
+                points: 1,
+                section: "terminals-and-why--t-matters",
+                hint: "-it relays your terminal: when stdin is none (isatty(0) is false: a pipe, /dev/null), check_options fails before anything is made, with `the input device is not a TTY` (exit 125), as docker does. -i alone, for pipes, still runs.",
+                requires: Requires::Nothing,
+                run: it_needs_a_terminal,
+            },
+            Check {
                 name: "a_dead_monitor_is_noticed",
                 points: 2,
                 section: "a-container-without-a-daemon",
@@ -1343,7 +1351,9 @@ fn exec_joins_the_namespaces(ctx: &Ctx) -> Outcome {
     let _cleanup = Removed(&lab, id);
     let pid = field(&lab, "target", "State.Pid")?.as_i64().unwrap_or(0) as i32;
     ctx.track(pid);
-    let script = "hostname; readlink /proc/self/ns/mnt /proc/self/ns/net /proc/self/ns/uts /proc/self/ns/pid; ps -o comm=";
+    // One file per readlink: busybox's takes only one (GNU's takes many).
+    let script =
+        "hostname; for ns in mnt net uts pid; do readlink /proc/self/ns/$ns; done; ps -o comm=";
     let out = lab
         .minibox(&["exec", "target", "sh", "-c", script])
         .output()?;
@@ -1638,6 +1648,51 @@ fn an_interactive_terminal(ctx: &Ctx) -> Outcome {
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+fn it_needs_a_terminal(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    lab.run("--rm", &["base", "true"])?; // the base image, made once
+    let _cleanup = Removed(&lab, "no-tty".to_string());
+    // stdin a pipe: not a terminal.
+    let out = lab
+        .minibox(&[
+            "run", "-it", "--name", "no-tty", "base", "sh", "-c", "echo ran",
+        ])
+        .stdin(b"echo typed\n")
+        .output()?;
+    out.expect_code(
+        125,
+        "run -it with stdin a pipe, not a terminal: a runtime error",
+    )?;
+    out.expect_one_error_line("the input device is not a TTY")?;
+    expect_eq(
+        "run -it without a terminal: docker's one line",
+        "minibox: the input device is not a TTY",
+        out.stderr.trim_end(),
+    )?;
+    ensure(out.stdout.is_empty(), || {
+        Fail::new("run -it without a terminal must not run the command").seen(out.stdout_text())
+    })?;
+    let listed = lab.minibox(&["ps", "-a"]).output()?.stdout_text();
+    ensure(
+        listed.lines().nth(1).is_none() && container_dirs(&lab).is_empty(),
+        || {
+            Fail::new(
+                "run -it without a terminal fails before the container is made: `ps -a` lists none",
+            )
+            .seen(listed.trim_end())
+        },
+    )?;
+    expect_eq(
+        "-i alone (no -t) is for pipes: `run -i --rm base cat` copies its stdin",
+        "piped\n",
+        lab.minibox(&["run", "-i", "--rm", "base", "cat"])
+            .stdin(b"piped\n")
+            .output()?
+            .stdout_text()
+            .as_str(),
+    )
 }
 
 fn a_dead_monitor_is_noticed(ctx: &Ctx) -> Outcome {

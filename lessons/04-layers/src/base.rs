@@ -2,7 +2,8 @@
 //! start from without a registry.
 //!
 //! Its one layer is the offline root filesystem of step 03 (a static
-//! busybox, or the host's own programs with their libraries), plus a
+//! busybox, or the host's own programs with their libraries:
+//! `MINIBOX_ROOTFS_SOURCE=busybox` or `=host` picks one), plus a
 //! pretend `apt` (`base/apt`) so that the Dockerfiles of the layering
 //! experiment run as written: `RUN apt update && apt upgrade -y`,
 //! `RUN apt install vim -y`. It is made on first use, in every store.

@@ -266,6 +266,34 @@ pub trait Attach {
     fn finished(&mut self, _id: &str) {}
 }
 
+/// Two attachments, the first one's settings shown (step 06: a network,
+/// then a cgroup). Each hook runs on both; `finished` in reverse order.
+pub struct Both<'a>(pub &'a mut dyn Attach, pub &'a mut dyn Attach);
+
+impl Attach for Both<'_> {
+    fn created(&mut self, id: &str, name: &str, dir: &Path) -> anyhow::Result<()> {
+        self.0.created(id, name, dir)?;
+        self.1.created(id, name, dir)
+    }
+
+    fn binds(&self) -> Vec<(PathBuf, PathBuf)> {
+        let mut binds = self.0.binds();
+        binds.extend(self.1.binds());
+        binds
+    }
+
+    fn ready(&mut self, pid: nix::unistd::Pid) -> anyhow::Result<Option<serde_json::Value>> {
+        let first = self.0.ready(pid)?;
+        let second = self.1.ready(pid)?;
+        Ok(first.or(second))
+    }
+
+    fn finished(&mut self, id: &str) {
+        self.1.finished(id);
+        self.0.finished(id);
+    }
+}
+
 /// Nothing attached (step 04's own containers).
 pub struct Nothing;
 

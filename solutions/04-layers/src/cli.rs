@@ -9,6 +9,7 @@ use crate::store::{Store, DEFAULT_ROOT};
 use crate::{base, container, exec, lifecycle, monitor, show};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use step01::cli::{fail, parse};
 
@@ -287,6 +288,12 @@ pub fn check_options(
             dir.display()
         );
     }
+    // -it relays *your* terminal to the container's: from a pipe or a file
+    // there is none, so fail at once, as docker does. Detached (-itd), the
+    // container's terminal needs nothing from yours.
+    if args.interactive && args.tty && !args.detach && !std::io::stdin().is_terminal() {
+        bail!("the input device is not a TTY");
+    }
     Ok(())
 }
 
@@ -435,6 +442,9 @@ fn import(store: &Store, tarball: &PathBuf, name: &str) -> anyhow::Result<i32> {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    if let Command::Run(args) = &cli.command {
+        check_options(&args.options, &args.namespaces)?;
+    }
     let store = store(cli.root)?;
     match cli.command {
         Command::Run(args) => run(&store, &args),

@@ -38,12 +38,18 @@ pub struct Fail {
     pub what: String,
     pub expected: Option<String>,
     pub seen: Option<String>,
+    /// The last lines of what the last command the check ran (before this
+    /// failure) wrote to stderr, if it wrote anything: a check that fails on
+    /// a command's output or exit code then shows why the command said it
+    /// failed. Shown unless `seen` already holds it.
+    pub stderr: Option<String>,
 }
 
 impl Fail {
     pub fn new(what: impl Into<String>) -> Self {
         Fail {
             what: what.into(),
+            stderr: crate::process::last_stderr(),
             ..Fail::default()
         }
     }
@@ -67,6 +73,15 @@ impl Display for Fail {
         }
         if let Some(seen) = &self.seen {
             write!(f, "\n      seen: {}", indent(seen))?;
+        }
+        if let Some(stderr) = &self.stderr {
+            let shown = [Some(&self.what), self.expected.as_ref(), self.seen.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|text| text.contains(stderr.as_str()));
+            if !shown {
+                write!(f, "\n    stderr: {}", indent(stderr))?;
+            }
         }
         Ok(())
     }
@@ -107,6 +122,21 @@ mod tests {
             fail.to_string(),
             "the exit code should be the command's\n  expected: 7\n      seen: 101"
         );
+    }
+
+    #[test]
+    fn the_last_commands_stderr_is_shown_once() {
+        let mut fail = Fail::new("exec: the hostname")
+            .expected("inside")
+            .seen("(nothing)");
+        fail.stderr = Some("readlink: usage\nreadlink -f FILE".to_string());
+        assert_eq!(
+            fail.to_string(),
+            "exec: the hostname\n  expected: inside\n      seen: (nothing)\n    stderr: readlink: usage\n            readlink -f FILE"
+        );
+        // `seen` already quotes it (an exit code and its stderr): not twice.
+        fail.seen = Some("exit code 1, stderr: readlink: usage\nreadlink -f FILE".to_string());
+        assert!(!fail.to_string().contains("    stderr:"), "{fail}");
     }
 
     #[test]

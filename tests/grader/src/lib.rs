@@ -198,6 +198,7 @@ impl Ctx {
             ))
             .seen(e)
         })?;
+        process::note_stderr(&String::from_utf8_lossy(&out.stderr));
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
@@ -206,9 +207,10 @@ impl Ctx {
         Invocation::new(&binary.to_string_lossy(), args, self.log.clone())
     }
 
-    /// A fresh copy of the workshop's root filesystem (`cargo xtask rootfs`),
-    /// with the grader's probe in it as `/usr/bin/grader-probe`. Each check
-    /// gets its own: what a container writes stays in it.
+    /// A fresh copy of the workshop's root filesystem (`cargo xtask rootfs`;
+    /// `MINIBOX_ROOTFS_SOURCE` picks busybox or the host's programs), with
+    /// the grader's probe in it as `/usr/bin/grader-probe`. Each check gets
+    /// its own: what a container writes stays in it.
     pub fn rootfs(&self) -> Result<Rootfs, Fail> {
         let setup = |what: &str| {
             let what = what.to_string();
@@ -400,6 +402,8 @@ pub fn explain(step: &Step, check: &Check, fail: &Fail, panic: Option<&todo::Pan
 
 /// Run one check and record its result.
 fn run_check(step: Step, check: &Check) -> Record {
+    // Nothing of the previous check on this thread is this one's stderr.
+    process::note_stderr("");
     let ctx = Ctx::new(step);
     let outcome = (check.run)(&ctx);
     ctx.cleanup();
@@ -764,6 +768,41 @@ mod tests {
             "{:?}",
             report.checks[0]
         );
+    }
+
+    #[test]
+    fn a_check_failing_on_output_shows_the_commands_stderr() {
+        fn wrong_output(ctx: &Ctx) -> Outcome {
+            let out = ctx
+                .minibox(&["-c", "echo partial; echo 'readlink: extra operand' >&2"])
+                .output()?;
+            out.expect_code(0, "should succeed")?;
+            expect_eq("the output", "whole\n", out.stdout_text().as_str())
+        }
+        fn wrong_code(ctx: &Ctx) -> Outcome {
+            ctx.minibox(&["-c", "echo 'sh: no such file' >&2; exit 2"])
+                .output()?
+                .expect_code(0, "should succeed")
+        }
+        let (report, _) = grade_quietly(
+            vec![
+                check("output", 1, wrong_output),
+                check("code", 1, wrong_code),
+            ],
+            quiet_args(),
+        );
+        let message = &report.checks[0].message;
+        assert!(
+            message.contains("      seen: \"partial\\n\"\n    stderr: readlink: extra operand\n"),
+            "{message}"
+        );
+        // Said once: the exit code's `seen` already holds it.
+        let message = &report.checks[1].message;
+        assert!(
+            message.contains("seen: exit code 2, stderr: sh: no such file"),
+            "{message}"
+        );
+        assert!(!message.contains("\n    stderr:"), "{message}");
     }
 
     #[test]

@@ -18,6 +18,43 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// say "not written yet" when it died on a `todo!()`.
 pub type StderrLog = Arc<Mutex<Vec<String>>>;
 
+/// How many lines of a command's stderr a failure shows: its last ones,
+/// where a program says why it gave up.
+pub const STDERR_LINES: usize = 4;
+
+thread_local! {
+    /// The tail of the stderr of the last command this thread ran (a check
+    /// runs on one thread), for [`Fail::new`] to show.
+    static LAST_STDERR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Remember `stderr` as the last command's (nothing, if it wrote nothing).
+pub(crate) fn note_stderr(stderr: &str) {
+    let tail = tail(stderr);
+    LAST_STDERR.with(|last| *last.borrow_mut() = (!tail.is_empty()).then_some(tail));
+}
+
+/// The tail of the last command's stderr, if it wrote any.
+pub(crate) fn last_stderr() -> Option<String> {
+    LAST_STDERR.with(|last| last.borrow().clone())
+}
+
+/// The last [`STDERR_LINES`] lines of `stderr` that are not blank, trimmed
+/// at the end; `…` first when lines were left out.
+pub fn tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let kept = &lines[lines.len().saturating_sub(STDERR_LINES)..];
+    let mut text = kept.join("\n");
+    if kept.len() < lines.len() {
+        text.insert_str(0, "…\n");
+    }
+    text
+}
+
 /// A command line for the binary under test, not started yet.
 pub struct Invocation {
     binary: String,
@@ -313,7 +350,7 @@ impl Running {
                     &self.stderr_so_far(),
                 )
             }
-            _ => "it is still running".to_string(),
+            _ => with_stderr("it is still running".to_string(), &self.stderr_so_far()),
         }
     }
 
@@ -376,6 +413,7 @@ impl Running {
         let _ = self.stderr_closed.recv_timeout(Duration::from_millis(300));
         let stderr = self.stderr_so_far();
         self.log.lock().unwrap().push(stderr.clone());
+        note_stderr(&stderr);
         stderr
     }
 
@@ -474,17 +512,16 @@ impl Output {
         .seen(if self.stderr.is_empty() {
             "nothing on stderr".to_string()
         } else {
-            format!("{} line(s):\n{}", lines.len(), self.stderr.trim_end())
+            format!("{} line(s):\n{}", lines.len(), tail(&self.stderr))
         }))
     }
 }
 
-/// `what`, followed by the first lines of `stderr` if there are any.
+/// `what`, followed by the last lines of `stderr` if there are any.
 fn with_stderr(mut what: String, stderr: &str) -> String {
-    let stderr = stderr.trim_end();
-    if !stderr.is_empty() {
-        let shown: Vec<&str> = stderr.lines().take(4).collect();
-        what.push_str(&format!(", stderr: {}", shown.join("\n")));
+    let tail = tail(stderr);
+    if !tail.is_empty() {
+        what.push_str(&format!(", stderr: {tail}"));
     }
     what
 }
@@ -523,6 +560,20 @@ pub fn shell_words(args: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_shows_the_last_lines_of_stderr() {
+        assert_eq!(tail("\none\n\n  two  \n\n"), "one\n  two");
+        assert_eq!(tail("1\n2\n3\n4\n5\n6\n"), "…\n3\n4\n5\n6");
+        assert_eq!(tail(" \n"), "");
+        note_stderr("warning\nminibox: cannot run: no such image\n");
+        assert_eq!(
+            Fail::new("the run failed").stderr.as_deref(),
+            Some("warning\nminibox: cannot run: no such image")
+        );
+        note_stderr("");
+        assert_eq!(Fail::new("a later, quiet run").stderr, None);
+    }
 
     #[test]
     fn shell_words_quotes_what_needs_it() {

@@ -10,6 +10,11 @@
 //! - otherwise from the **host's own programs**, each with the shared
 //!   libraries and the loader that `ldd` says it needs.
 //!
+//! `MINIBOX_ROOTFS_SOURCE=host` or `=busybox` forces one of the two
+//! wherever [`Source::Auto`] is asked for (the graded checks, the base
+//! image of step 04, `cargo xtask rootfs DIR`), so that both can be tested
+//! on one machine.
+//!
 //! Shell equivalent of the second way, for one program:
 //!
 //! ```text
@@ -40,12 +45,50 @@ pub const PROGRAMS: &[&str] = &[
 /// Where the programs come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// A static busybox if the host has one, else the host's programs.
+    /// What [`SOURCE_VAR`] asks for (`host` or `busybox`); when it is unset,
+    /// a static busybox if the host has one, else the host's programs.
     Auto,
     /// A static busybox; an error if the host has none.
     Busybox,
     /// The host's own programs and their libraries.
     HostPrograms,
+}
+
+const NO_BUSYBOX: &str =
+    "no static busybox on this machine (Debian: apt-get install busybox-static)";
+
+/// The environment variable that forces the source [`Source::Auto`]
+/// stands for: `host` or `busybox`. Unset (or empty): the automatic choice.
+pub const SOURCE_VAR: &str = "MINIBOX_ROOTFS_SOURCE";
+
+impl Source {
+    /// The source a value of [`SOURCE_VAR`] asks for: `None` (unset or
+    /// empty) is [`Source::Auto`].
+    pub fn from_setting(value: Option<&str>) -> anyhow::Result<Source> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(Source::Auto),
+            Some("host") => Ok(Source::HostPrograms),
+            Some("busybox") => Ok(Source::Busybox),
+            Some(other) => bail!("{SOURCE_VAR}={other}: expected `host` or `busybox`, or unset"),
+        }
+    }
+
+    /// The source that will be used: [`Source::Auto`] made concrete, from
+    /// [`SOURCE_VAR`] first, then by looking for a static busybox.
+    pub fn resolve(self) -> anyhow::Result<Source> {
+        if self != Source::Auto {
+            return Ok(self);
+        }
+        let setting = std::env::var(SOURCE_VAR).ok();
+        match Source::from_setting(setting.as_deref())? {
+            Source::Busybox if static_busybox().is_none() => {
+                bail!("{SOURCE_VAR}=busybox: {NO_BUSYBOX}")
+            }
+            Source::Auto if static_busybox().is_some() => Ok(Source::Busybox),
+            Source::Auto => Ok(Source::HostPrograms),
+            forced => Ok(forced),
+        }
+    }
 }
 
 /// What was built.
@@ -78,12 +121,9 @@ pub fn build(dest: &Path, source: Source) -> anyhow::Result<Built> {
     if dest.exists() {
         bail!("{} already exists: choose a new directory", dest.display());
     }
-    let busybox = match source {
-        Source::HostPrograms => None,
-        Source::Auto => static_busybox(),
-        Source::Busybox => Some(static_busybox().context(
-            "no static busybox on this machine (Debian: apt-get install busybox-static)",
-        )?),
+    let busybox = match source.resolve()? {
+        Source::Busybox => Some(static_busybox().context(NO_BUSYBOX)?),
+        _ => None,
     };
     skeleton(dest)?;
     let built = match busybox {
@@ -219,10 +259,12 @@ fn copy_file(from: &Path, to: &Path, mode: u32) -> anyhow::Result<()> {
 /// several test processes ask at the same time (a lock, and a build in a
 /// temporary directory renamed into place when complete).
 pub fn cached(cache: &Path, source: Source) -> anyhow::Result<PathBuf> {
+    // Named by the source actually used, so that installing busybox, or
+    // setting MINIBOX_ROOTFS_SOURCE, never reuses an image of the other kind.
+    let source = source.resolve()?;
     let name = match source {
-        Source::Auto => "rootfs-auto",
         Source::Busybox => "rootfs-busybox",
-        Source::HostPrograms => "rootfs-host",
+        _ => "rootfs-host",
     };
     let ready = cache.join(name);
     if ready.join(MARKER).exists() {

@@ -132,3 +132,27 @@ fn the_cache_builds_once_for_parallel_callers() {
     );
     std::fs::remove_dir_all(&cache).unwrap();
 }
+
+#[test]
+fn the_setting_names_a_source() {
+    for (value, source) in [
+        (None, Source::Auto),
+        (Some(""), Source::Auto),
+        (Some("host"), Source::HostPrograms),
+        (Some("busybox"), Source::Busybox),
+    ] {
+        assert_eq!(Source::from_setting(value).unwrap(), source, "{value:?}");
+    }
+    let error = Source::from_setting(Some("alpine"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("MINIBOX_ROOTFS_SOURCE=alpine: "),
+        "{error}"
+    );
+    // A source asked for by name is never overridden by the variable.
+    assert_eq!(
+        Source::HostPrograms.resolve().unwrap(),
+        Source::HostPrograms
+    );
+}
