@@ -55,9 +55,15 @@ pub fn parse(flag: &str, name: &str) -> anyhow::Result<Capability> {
     })
 }
 
-/// The capabilities this kernel knows (a newer `caps` may know more).
+/// The capabilities the runtime itself may hold: those this kernel knows
+/// (a newer `caps` may know more) that are in the runtime's own bounding set
+/// (a runtime started inside a container, or under a sandbox, has fewer).
 pub fn supported() -> CapsHashSet {
-    caps::runtime::thread_all_supported()
+    let known = caps::runtime::thread_all_supported();
+    match caps::read(None, CapSet::Bounding) {
+        Ok(bounding) => known.intersection(&bounding).copied().collect(),
+        Err(_) => known,
+    }
 }
 
 /// The set a container gets: docker's default, `--privileged` (all), then

@@ -224,6 +224,9 @@ impl Group {
             for hierarchy in &wanted {
                 group.dirs.push(make_dir(hierarchy, id)?);
             }
+            if *limits == Limits::default() {
+                return Ok(()); // a group of its own, no limits
+            }
             group.set_limits(&all, limits)
         })();
         if let Err(error) = made {

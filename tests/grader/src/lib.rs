@@ -20,6 +20,7 @@
 //! - `--catalog`: print the checks (name, points, book section) as JSON.
 
 pub mod check;
+pub mod exploits;
 pub mod netlab;
 pub mod preflight;
 pub mod probe;

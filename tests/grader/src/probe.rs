@@ -16,7 +16,14 @@ pub fn main(args: &[String]) -> ! {
         Some("write") => write(&args[1..]),
         Some("listen") if args.len() == 2 => listen(&args[1]),
         Some("connect") if args.len() == 3 => connect(&args[1], &args[2]),
-        _ => {
+        Some(name) => match crate::exploits::run(name, &args[1..]) {
+            Some(code) => code,
+            None => {
+                eprintln!("probe: unknown experiment {args:?}");
+                2
+            }
+        },
+        None => {
             eprintln!("probe: unknown experiment {args:?}");
             2
         }

@@ -1,0 +1,164 @@
+//! Capabilities: root, cut down to what an application needs.
+//!
+//! The kernel does not check "is this uid 0?" for privileged work; it checks
+//! one of about 40 capabilities (capabilities(7)): `CAP_SYS_ADMIN` to mount,
+//! `CAP_DAC_READ_SEARCH` to open a file by handle, `CAP_SYS_MODULE` to load
+//! a kernel module... Root in a container is root on the host: the same uid,
+//! and (without a user namespace) the same capabilities over the host's
+//! kernel. Docker keeps 14 of them, enough for what programs in images do
+//! (change owners, bind port 80, `ping`, `chroot`) and none that reach past
+//! the container.
+//!
+//! Each process has five sets: *bounding* (the most it can ever get back,
+//! even by exec'ing a setuid or file-capability program), *permitted*,
+//! *effective* (what the kernel checks), *inheritable* and *ambient* (what
+//! survives an exec). The bounding set must be cut first: dropping from it
+//! needs `CAP_SETPCAP`, which may itself be dropped from the effective set
+//! afterwards. Shell: `capsh --drop=cap_sys_admin -- -c CMD`, or
+//! `setpriv --bounding-set -all,+chown,... CMD`; see them with
+//! `grep Cap /proc/self/status` and `capsh --decode=HEX`.
+
+use anyhow::{bail, Context};
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::errno::Errno;
+
+/// Docker's default capabilities (moby's `oci/caps/defaults.go`).
+pub const DEFAULT: [Capability; 14] = [
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FSETID,
+    Capability::CAP_FOWNER,
+    Capability::CAP_MKNOD,
+    Capability::CAP_NET_RAW,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETUID,
+    Capability::CAP_SETFCAP,
+    Capability::CAP_SETPCAP,
+    Capability::CAP_NET_BIND_SERVICE,
+    Capability::CAP_SYS_CHROOT,
+    Capability::CAP_KILL,
+    Capability::CAP_AUDIT_WRITE,
+];
+
+/// `sys_admin`, `SYS_ADMIN` or `CAP_SYS_ADMIN`, as docker takes them.
+pub fn parse(flag: &str, name: &str) -> anyhow::Result<Capability> {
+    let upper = name.trim().to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    full.parse::<Capability>().ok().with_context(|| {
+        format!(
+            "{flag} {name}: no such capability (the names are in capabilities(7), e.g. NET_ADMIN)"
+        )
+    })
+}
+
+/// The capabilities the runtime itself may hold: those this kernel knows
+/// (a newer `caps` may know more) that are in the runtime's own bounding set
+/// (a runtime started inside a container, or under a sandbox, has fewer).
+pub fn supported() -> CapsHashSet {
+    let known = caps::runtime::thread_all_supported();
+    match caps::read(None, CapSet::Bounding) {
+        Ok(bounding) => known.intersection(&bounding).copied().collect(),
+        Err(_) => known,
+    }
+}
+
+/// The set a container gets: docker's default, `--privileged` (all), then
+/// `--cap-add`, then `--cap-drop`; `ALL` in either means every capability.
+pub fn resolve(add: &[String], drop: &[String], privileged: bool) -> anyhow::Result<CapsHashSet> {
+    let all = supported();
+    let is_all = |name: &String| name.eq_ignore_ascii_case("all");
+    let mut set: CapsHashSet = if privileged || add.iter().any(is_all) {
+        all.clone()
+    } else {
+        DEFAULT.into_iter().collect()
+    };
+    if drop.iter().any(is_all) {
+        set.clear();
+    }
+    for name in add.iter().filter(|n| !is_all(n)) {
+        set.insert(parse("--cap-add", name)?);
+    }
+    for name in drop.iter().filter(|n| !is_all(n)) {
+        set.remove(&parse("--cap-drop", name)?);
+    }
+    set.retain(|cap| all.contains(cap));
+    Ok(set)
+}
+
+// ANCHOR: drop_to
+/// In this process (the container's init, or an `exec`'d command): keep
+/// `keep` and nothing else, in every set.
+pub fn drop_to(keep: &CapsHashSet) -> Result<(), Errno> {
+    // TODO(lesson-06): cut every capability not in `keep` from the bounding set first (caps::drop(None, CapSet::Bounding, cap) for each of supported()), then clear the ambient set and set the inheritable, effective and permitted sets to `keep` (caps::set), in that order
+    // Bounding first: PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set,
+    // which `keep` may not have. Effective before permitted: effective must
+    // stay a subset of permitted at every capset(2). The caps crate's errors
+    // carry no errno: map them with `Errno::last()`.
+    todo!(
+        "lesson-06: cut every capability not in `keep` from the bounding set first (caps::drop(None, CapSet::Bounding, cap) for each of supported()), then clear the ambient set and set the inheritable, effective and permitted sets to `keep` (caps::set), in that order"
+    );
+}
+// ANCHOR_END: drop_to
+
+/// The bounding set of process `pid`, as the kernel reports it (`CapBnd:`
+/// in `/proc/PID/status`): `exec` gives its command the container's set.
+pub fn of_process(pid: i32) -> anyhow::Result<CapsHashSet> {
+    let hex = crate::procfs::status_field(pid, "CapBnd")?;
+    let Ok(mask) = u64::from_str_radix(&hex, 16) else {
+        bail!("/proc/{pid}/status: CapBnd {hex:?} is not a hex mask");
+    };
+    Ok(supported()
+        .into_iter()
+        .filter(|cap| mask & cap.bitmask() != 0)
+        .collect())
+}
+
+/// Capability names, sorted, `CAP_` left out: what `inspect` and errors show.
+pub fn names(set: &CapsHashSet) -> Vec<String> {
+    let mut names: Vec<String> = set
+        .iter()
+        .map(|cap| cap.to_string().trim_start_matches("CAP_").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_taken_as_docker_takes_them() {
+        for name in ["net_admin", "NET_ADMIN", "cap_net_admin", "CAP_NET_ADMIN"] {
+            assert_eq!(parse("--cap-add", name).unwrap(), Capability::CAP_NET_ADMIN);
+        }
+        let error = parse("--cap-add", "NET_ADMINN").unwrap_err().to_string();
+        assert!(
+            error.starts_with("--cap-add NET_ADMINN: no such capability"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_default_is_dockers_fourteen() {
+        let set = resolve(&[], &[], false).unwrap();
+        assert_eq!(set.len(), 14);
+        assert!(!set.contains(&Capability::CAP_SYS_ADMIN));
+        assert!(!set.contains(&Capability::CAP_DAC_READ_SEARCH));
+    }
+
+    #[test]
+    fn add_and_drop_work_as_in_docker() {
+        let set = resolve(&["SYS_ADMIN".into()], &["CHOWN".into()], false).unwrap();
+        assert!(set.contains(&Capability::CAP_SYS_ADMIN));
+        assert!(!set.contains(&Capability::CAP_CHOWN));
+        let only = resolve(&["NET_RAW".into()], &["ALL".into()], false).unwrap();
+        assert_eq!(names(&only), ["NET_RAW"]);
+        let most = resolve(&["ALL".into()], &["SYS_ADMIN".into()], false).unwrap();
+        assert_eq!(most.len(), supported().len() - 1);
+    }
+}

@@ -1,0 +1,391 @@
+//! Cgroups: a group of the container's own, with limits.
+//!
+//! Namespaces decide what a container *sees*; control groups decide how
+//! much it may *use*. A cgroup is a directory in a cgroup filesystem: make
+//! one (`mkdir`), write a pid into its `cgroup.procs`, and that process and
+//! every child it makes belong to it; write a limit into one of its files
+//! and the kernel enforces it for all of them. Shell:
+//!
+//! ```sh
+//! mkdir /sys/fs/cgroup/demo
+//! echo 20 > /sys/fs/cgroup/demo/pids.max
+//! echo $$ > /sys/fs/cgroup/demo/cgroup.procs   # this shell, and its children
+//! ```
+//!
+//! Each *controller* (memory, pids, cpu, ...) is attached to one hierarchy:
+//!
+//! - **v2** (`cgroup2`, one tree, usually at `/sys/fs/cgroup`): the files
+//!   are `memory.max`, `pids.max`, `cpu.max`; a group's controllers must be
+//!   enabled in its parent's `cgroup.subtree_control`, and a group with
+//!   processes may not give them to children ("no internal processes"),
+//!   which is why minibox's groups live in `/minibox/ID` under the root,
+//!   as docker's do in `/docker/ID`;
+//! - **v1** (`cgroup`, a tree per controller, `/sys/fs/cgroup/memory`...):
+//!   `memory.limit_in_bytes`, `pids.max`, `cpu.cfs_quota_us`. Hybrid
+//!   machines mount both, each controller in one of them: minibox asks
+//!   `/proc/self/mountinfo` where each one is. In v1 the group goes under
+//!   the caller's own (`/proc/self/cgroup`), so a limit on the caller (a
+//!   classroom's per-student group) still holds for its containers.
+//!
+//! The container gets a group in every hierarchy that matters (the v2 tree,
+//! and the v1 trees of memory, pids and cpu), made before its init leaves
+//! the gate; the init then makes a new cgroup namespace, rooted there, so
+//! `/proc/self/cgroup` shows `/` inside. When the container ends, its group
+//! is removed.
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+
+/// The limits of `run --memory --pids-limit --cpus`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Bytes.
+    pub memory: Option<u64>,
+    pub pids: Option<u64>,
+    /// Thousandths of a CPU: `--cpus 1.5` is 1500.
+    pub millicpus: Option<u64>,
+}
+
+/// The smallest `--memory` docker takes: less can't start a process.
+const MIN_MEMORY: u64 = 6 * 1024 * 1024;
+
+/// `--memory 64m`: bytes, or a number with b, k, m or g (powers of 1024).
+pub fn parse_memory(text: &str) -> anyhow::Result<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => lower.split_at(at),
+        None => (lower.as_str(), ""),
+    };
+    let scale: u64 = match unit.trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => bail!("--memory {text}: write a size like 64m, 512k or 1g"),
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .with_context(|| format!("--memory {text}: write a size like 64m, 512k or 1g"))?;
+    if bytes < MIN_MEMORY {
+        bail!("--memory {text}: the minimum is 6m");
+    }
+    Ok(bytes)
+}
+
+/// `--pids-limit 100` (docker: 0 or -1 mean unlimited).
+pub fn parse_pids(text: &str) -> anyhow::Result<Option<u64>> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n > 0 => Ok(Some(n as u64)),
+        Ok(0 | -1) => Ok(None),
+        _ => bail!("--pids-limit {text}: write a number of processes, e.g. 100 (-1: no limit)"),
+    }
+}
+
+/// `--cpus 1.5`: from 0.01 to the number of CPUs.
+pub fn parse_cpus(text: &str) -> anyhow::Result<u64> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    match text.trim().parse::<f64>() {
+        Ok(n) if (0.01..=cpus).contains(&n) => Ok((n * 1000.0).round() as u64),
+        _ => bail!("--cpus {text}: the range is from 0.01 to {cpus:.2} (this machine's CPUs)"),
+    }
+}
+
+/// The controllers minibox limits.
+pub const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
+
+/// A mounted hierarchy: where, and which version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub mount: PathBuf,
+    /// `true`: cgroup2. `false`: v1, with `controllers` attached.
+    pub v2: bool,
+    /// v1: the controllers in its mount options (`cpu,cpuacct`); v2: those
+    /// listed in its root's `cgroup.controllers`.
+    pub controllers: Vec<String>,
+}
+
+/// Where this host keeps its cgroups, from `/proc/self/mountinfo`.
+pub fn hierarchies() -> anyhow::Result<Vec<Hierarchy>> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .context("cannot read /proc/self/mountinfo")?;
+    let mut found = Vec::new();
+    for line in text.lines() {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mount = PathBuf::from(left.split(' ').nth(4).unwrap_or_default());
+        let mut right = right.split(' ');
+        let (fstype, superopts) = (right.next(), right.nth(1).unwrap_or_default());
+        match fstype {
+            Some("cgroup2") => {
+                let controllers = std::fs::read_to_string(mount.join("cgroup.controllers"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
+                found.push(Hierarchy {
+                    mount,
+                    v2: true,
+                    controllers,
+                });
+            }
+            Some("cgroup") => found.push(Hierarchy {
+                mount,
+                v2: false,
+                controllers: superopts
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('='))
+                    .map(String::from)
+                    .collect(),
+            }),
+            _ => {}
+        }
+    }
+    // The same hierarchy mounted twice (a bind): keep the first.
+    let mut seen = Vec::new();
+    found.retain(|h| {
+        let key = (h.v2, h.controllers.clone());
+        let new = !seen.contains(&key);
+        seen.push(key);
+        new
+    });
+    Ok(found)
+}
+
+/// The hierarchy that holds `controller`: v1 wins where it has it (a
+/// controller attached to v1 is absent from v2).
+fn holder<'a>(all: &'a [Hierarchy], controller: &str) -> Option<&'a Hierarchy> {
+    let has = |h: &&Hierarchy| h.controllers.iter().any(|c| c == controller);
+    all.iter()
+        .filter(|h| !h.v2)
+        .find(has)
+        .or_else(|| all.iter().filter(|h| h.v2).find(has))
+}
+
+/// This process's group in a hierarchy, from `/proc/self/cgroup`
+/// (`ID:CONTROLLERS:PATH`, v2 is `0::PATH`).
+fn own_path(hierarchy: &Hierarchy) -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    text.lines()
+        .find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let matches = if hierarchy.v2 {
+                controllers.is_empty()
+            } else {
+                let listed: Vec<&str> = controllers.split(',').collect();
+                hierarchy
+                    .controllers
+                    .iter()
+                    .all(|c| listed.contains(&c.as_str()))
+            };
+            matches.then(|| path.to_string())
+        })
+        .unwrap_or_else(|| "/".to_string())
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> anyhow::Result<()> {
+    let path = dir.join(file);
+    std::fs::write(&path, value)
+        .with_context(|| format!("cannot write {value:?} to {}", path.display()))
+}
+
+/// A container's group: one directory per hierarchy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Group {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Group {
+    // ANCHOR: create
+    /// Make the container's group `id` and set its `limits`. Fails, with
+    /// nothing left behind, if a limit's controller is on no hierarchy.
+    pub fn create(id: &str, limits: &Limits) -> anyhow::Result<Group> {
+        let all = hierarchies()?;
+        let mut wanted: Vec<&Hierarchy> = Vec::new();
+        for controller in CONTROLLERS {
+            if let Some(h) = holder(&all, controller) {
+                if !wanted.contains(&h) {
+                    wanted.push(h);
+                }
+            }
+        }
+        // The v2 tree, whatever it holds: the cgroup namespace's root there.
+        if let Some(v2) = all.iter().find(|h| h.v2) {
+            if !wanted.contains(&v2) {
+                wanted.push(v2);
+            }
+        }
+        let mut group = Group::default();
+        let made = (|| {
+            for hierarchy in &wanted {
+                group.dirs.push(make_dir(hierarchy, id)?);
+            }
+            if *limits == Limits::default() {
+                return Ok(()); // a group of its own, no limits
+            }
+            group.set_limits(&all, limits)
+        })();
+        if let Err(error) = made {
+            group.remove();
+            return Err(error);
+        }
+        Ok(group)
+    }
+    // ANCHOR_END: create
+
+    /// The group's directory in `hierarchy`.
+    fn dir_in(&self, hierarchy: &Hierarchy) -> Option<&PathBuf> {
+        self.dirs.iter().find(|d| d.starts_with(&hierarchy.mount))
+    }
+
+    // ANCHOR: set_limits
+    fn set_limits(&self, all: &[Hierarchy], limits: &Limits) -> anyhow::Result<()> {
+        let place = |controller: &str, flag: &str| {
+            let hierarchy = holder(all, controller).with_context(|| {
+                format!("{flag}: this host has no {controller} controller (in neither cgroup v2 nor v1)")
+            })?;
+            let dir = self.dir_in(hierarchy).context("no group")?.clone();
+            anyhow::Ok((hierarchy.v2, dir))
+        };
+        // TODO(lesson-06): write each limit asked for into the container's group, in the files of the hierarchy that holds its controller: memory (v2: memory.max, and memory.swap.max = 0 if present; v1: memory.limit_in_bytes, and memory.memsw.limit_in_bytes if present), pids (pids.max in both), cpu (v2: cpu.max = "QUOTA 100000"; v1: cpu.cfs_period_us = 100000 then cpu.cfs_quota_us = QUOTA), with QUOTA = millicpus * 100
+        // `place(controller, flag)` gives (is_v2, directory); `write(dir, file,
+        // value)` writes one file. No swap: a container over its memory is
+        // killed by the OOM killer instead of swapping.
+        todo!(
+            "lesson-06: write each limit asked for into the container's group, in the files of the hierarchy that holds its controller: memory (v2: memory.max, and memory.swap.max = 0 if present; v1: memory.limit_in_bytes, and memory.memsw.limit_in_bytes if present), pids (pids.max in both), cpu (v2: cpu.max = \"QUOTA 100000\"; v1: cpu.cfs_period_us = 100000 then cpu.cfs_quota_us = QUOTA), with QUOTA = millicpus * 100"
+        );
+    }
+    // ANCHOR_END: set_limits
+
+    // ANCHOR: add
+    /// Put process `pid` (and so all its future children) in the group.
+    pub fn add(&self, pid: i32) -> anyhow::Result<()> {
+        // TODO(lesson-06): write `pid` into cgroup.procs of each of self.dirs
+        todo!("lesson-06: write `pid` into cgroup.procs of each of self.dirs");
+    }
+    // ANCHOR_END: add
+
+    /// Remove the group. Its processes are gone (the container's init has
+    /// been reaped, and with it its PID namespace); a group is busy a
+    /// moment longer while the kernel finishes their exit, so retry.
+    pub fn remove(&self) {
+        for dir in self.dirs.iter().rev() {
+            for _ in 0..200 {
+                match std::fs::remove_dir(dir) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(5))
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// `HIERARCHY/BASE/minibox/ID`, made, with the v2 controllers enabled on
+/// the way down.
+fn make_dir(hierarchy: &Hierarchy, id: &str) -> anyhow::Result<PathBuf> {
+    let base = if hierarchy.v2 {
+        hierarchy.mount.join("minibox")
+    } else {
+        let own = own_path(hierarchy);
+        hierarchy
+            .mount
+            .join(own.trim_start_matches('/'))
+            .join("minibox")
+    };
+    let dir = base.join(id);
+    // The parent `minibox` stays, as docker's `/docker` does: removing it
+    // would race with another container being made.
+    std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
+    if hierarchy.v2 {
+        // +memory +pids +cpu in the root's and in minibox's
+        // subtree_control: each level gives its children the controllers.
+        for level in [&hierarchy.mount, &base] {
+            let available =
+                std::fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
+            let enable: Vec<String> = CONTROLLERS
+                .iter()
+                .filter(|c| available.split_whitespace().any(|a| a == **c))
+                .map(|c| format!("+{c}"))
+                .collect();
+            if !enable.is_empty() {
+                // Best effort: a missing controller fails its limit later,
+                // with the file named.
+                let _ = std::fs::write(level.join("cgroup.subtree_control"), enable.join(" "));
+            }
+        }
+    }
+    match std::fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(dir),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+}
+
+/// The groups of process `pid` (`exec` joins its container's), as
+/// directories, except those it shares with this process.
+pub fn of_process(pid: i32) -> anyhow::Result<Group> {
+    let all = hierarchies()?;
+    let theirs = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .with_context(|| format!("cannot read /proc/{pid}/cgroup"))?;
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut group = Group::default();
+    for line in theirs.lines().filter(|l| !ours.lines().any(|o| o == *l)) {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let listed: Vec<&str> = controllers.split(',').collect();
+        let hierarchy = all.iter().find(|h| {
+            if controllers.is_empty() {
+                h.v2
+            } else {
+                !h.v2
+                    && !h.controllers.is_empty()
+                    && h.controllers.iter().all(|c| listed.contains(&c.as_str()))
+            }
+        });
+        if let Some(h) = hierarchy {
+            group.dirs.push(h.mount.join(path.trim_start_matches('/')));
+        }
+    }
+    Ok(group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_are_read_as_docker_reads_them() {
+        assert_eq!(parse_memory("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_memory("64MB").unwrap(), 64 << 20);
+        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("8388608").unwrap(), 8 << 20);
+        assert!(parse_memory("1m")
+            .unwrap_err()
+            .to_string()
+            .contains("minimum is 6m"));
+        assert!(parse_memory("lots").is_err());
+        assert!(parse_memory("99999999999999g").is_err());
+    }
+
+    #[test]
+    fn pids_and_cpus_are_checked() {
+        assert_eq!(parse_pids("20").unwrap(), Some(20));
+        assert_eq!(parse_pids("-1").unwrap(), None);
+        assert!(parse_pids("many").is_err());
+        assert_eq!(parse_cpus("0.5").unwrap(), 500);
+        assert!(parse_cpus("0").is_err());
+        assert!(parse_cpus("1000")
+            .unwrap_err()
+            .to_string()
+            .contains("the range is"));
+    }
+}

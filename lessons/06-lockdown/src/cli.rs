@@ -1,0 +1,203 @@
+//! The command line of step 06, the finished runtime: step 05's commands,
+//! locked down by default, with docker's flags to open them up again and to
+//! set limits.
+
+use crate::attach::{self, Lockdown};
+use crate::cgroups::{self, Limits};
+use crate::policy::{self, Policy};
+use crate::{capabilities, procfs};
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use step01::cli::{fail, parse};
+use step04::cli::Manage;
+use step05::cli::NetworkCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "minibox",
+    version,
+    about = "A container runtime built step by step (step 06: lockdown)"
+)]
+pub struct Cli {
+    /// Where images, layers, containers and networks live [env:
+    /// MINIBOX_ROOT] [default: /var/lib/minibox]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command in a new container of IMAGE (`base` is built in).
+    Run(LockedRunArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    #[command(flatten)]
+    Manage(Manage),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LockedRunArgs {
+    #[command(flatten)]
+    pub security: SecurityArgs,
+
+    #[command(flatten)]
+    pub run: step05::cli::RunArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SecurityArgs {
+    /// Give the container every capability, no seccomp filter, nothing
+    /// masked: it can do to the host what root can.
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Add a capability to docker's default set (NAME, CAP_NAME, or ALL).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop a capability from the set (NAME, CAP_NAME, or ALL).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// seccomp=unconfined (no filter) or no-new-privileges (the default).
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+
+    /// Memory limit: 64m, 1g, ... (the OOM killer ends the container past it).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// Most processes the container may have at once (-1: no limit).
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+
+    /// CPUs the container may use, e.g. 0.5 (CFS bandwidth).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+}
+
+impl SecurityArgs {
+    /// The limits, checked.
+    pub fn limits(&self) -> anyhow::Result<Limits> {
+        Ok(Limits {
+            memory: self
+                .memory
+                .as_deref()
+                .map(cgroups::parse_memory)
+                .transpose()?,
+            pids: match &self.pids_limit {
+                Some(text) => cgroups::parse_pids(text)?,
+                None => None,
+            },
+            millicpus: self.cpus.as_deref().map(cgroups::parse_cpus).transpose()?,
+        })
+    }
+
+    // ANCHOR: policy
+    /// The policy, checked: docker's defaults, opened by the flags.
+    pub fn policy(&self) -> anyhow::Result<Policy> {
+        let mut seccomp = true;
+        for option in &self.security_opt {
+            match option.replace(':', "=").as_str() {
+                "seccomp=unconfined" => seccomp = false,
+                "no-new-privileges" | "no-new-privileges=true" => {}
+                other => bail!(
+                    "--security-opt {other}: minibox knows seccomp=unconfined and no-new-privileges"
+                ),
+            }
+        }
+        let caps = capabilities::resolve(&self.cap_add, &self.cap_drop, self.privileged)?;
+        let mut policy = if self.privileged {
+            Policy::privileged()
+        } else {
+            Policy::confined(caps)?
+        };
+        if !seccomp {
+            policy.seccomp.clear();
+        }
+        policy.cgroup_namespace = true;
+        Ok(policy)
+    }
+    // ANCHOR_END: policy
+}
+
+// ANCHOR: run
+fn run(
+    root: &std::path::Path,
+    store: &step04::store::Store,
+    args: &LockedRunArgs,
+) -> anyhow::Result<i32> {
+    // Bad input fails before anything is made.
+    let limits = args.security.limits()?;
+    let policy = args.security.policy()?;
+    policy::install(policy);
+    let mut lockdown = Lockdown::new(limits, args.run.network == "none");
+    step05::cli::run_with(root, store, &args.run, &mut lockdown)
+}
+// ANCHOR_END: run
+
+// ANCHOR: exec
+/// `exec`: the command joins the container's groups and namespaces, and
+/// gets the container's capabilities and filter, as its init has them.
+fn exec(store: &step04::store::Store, args: step04::cli::ExecArgs) -> anyhow::Result<i32> {
+    let record = step04::state::Containers::new(store).find(&args.container)?;
+    if record.is_running() {
+        let pid = record.state.pid;
+        let confined = procfs::status_field(pid, "Seccomp")? != "0";
+        let caps = capabilities::of_process(pid)?;
+        policy::install(if confined {
+            Policy::confined(caps)?
+        } else {
+            Policy {
+                capabilities: caps,
+                ..Policy::privileged()
+            }
+        });
+        // Into its groups before joining its cgroup namespace: the command
+        // counts against the container's limits.
+        cgroups::of_process(pid)?
+            .add(std::process::id() as i32)
+            .context("cannot join the container's cgroup")?;
+    }
+    step04::cli::manage(store, Manage::Exec(args))
+}
+// ANCHOR_END: exec
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let store = step04::cli::store(cli.root)?;
+    let root = store.root().to_path_buf();
+    step05::attach::sweep(&root)?;
+    attach::sweep(&root)?;
+    match cli.command {
+        Command::Run(args) => run(&root, &store, &args),
+        Command::Network(command) => step05::cli::network(&root, command),
+        Command::Manage(Manage::Exec(args)) => exec(&store, args),
+        Command::Manage(command) => {
+            if matches!(command, Manage::Build { .. }) {
+                // A build's RUN steps are containers too.
+                policy::install(Policy::confined(capabilities::resolve(&[], &[], false)?)?);
+            }
+            let rm = matches!(command, Manage::Rm { .. });
+            let code = step04::cli::manage(&store, command);
+            if rm {
+                step05::attach::sweep(&root)?;
+                attach::sweep(&root)?;
+            }
+            code
+        }
+    }
+}
+
+/// The runtime's entry point.
+pub fn main() -> i32 {
+    let cli: Cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    dispatch(cli).unwrap_or_else(|error| fail(&error))
+}

@@ -1,0 +1,31 @@
+//! # Step 06: lockdown, as docker does it
+//!
+//! The finished runtime. Step 05's containers are isolated, not contained:
+//! root inside is root on the host with every capability, and the runtime's
+//! open files, environment and the kernel's settings are in reach. This
+//! step closes each way out the way docker does, and adds resource limits:
+//!
+//! - [`fds`]: no inherited file descriptor reaches the container;
+//! - [`capabilities`]: docker's 14 capabilities, no more;
+//! - [`seccomp`]: the system calls denied without their capability;
+//! - [`masks`]: the host's parts of `/proc` and `/sys` masked or read-only;
+//! - [`environ`]: the runtime's environment wiped from the init;
+//! - [`cgroups`]: a cgroup of the container's own, with `--memory`,
+//!   `--pids-limit`, `--cpus`, v2 or v1, whichever holds the controller;
+//! - [`policy`]: what a container is allowed, applied in its init and
+//!   before each `execve`;
+//! - [`attach`]: the cgroup (and a loopback that is up) attached to a
+//!   container beside its network;
+//! - [`cli`]: step 05's commands, `--privileged`, `--cap-add/--cap-drop`,
+//!   `--security-opt seccomp=unconfined`, and the limits.
+
+pub mod attach;
+pub mod capabilities;
+pub mod cgroups;
+pub mod cli;
+pub mod environ;
+pub mod fds;
+pub mod masks;
+pub mod policy;
+pub mod procfs;
+pub mod seccomp;

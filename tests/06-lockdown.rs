@@ -1,0 +1,866 @@
+//! Graded checks for step 06: lockdown.
+//!
+//! Compiled into `lesson-06` and `solution-06`. Each check runs real escape
+//! programs (the grader's probe, built into this test binary and imported
+//! as the image `probe`) inside containers of the runtime under test and
+//! asserts that the kernel refused them; the limit checks run a fork loop
+//! and an allocation and read the container's cgroup files from the host.
+//! Every run is in a lab network namespace with a fresh `--root`; nothing
+//! here writes to a host file, mounts on the host, or adds an interface.
+
+use grader::exploits::file_handle;
+use grader::process::{Invocation, Output};
+use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, NetLab, Outcome, Requires, TempDir};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn main() {
+    let check = |name, points, section, hint, run| Check {
+        name,
+        points,
+        section,
+        hint,
+        requires: Requires::Nothing,
+        run,
+    };
+    grader::main(
+        grader::step!("06-lockdown", Needs::Root),
+        vec![
+            check("inherited_fds_do_not_reach_the_container", 3, "file-descriptors",
+                "The runtime's caller had a host directory open as fd 7: mark every fd >= 3 close-on-exec just before execve (fds::mark_cloexec, close_range with CLOSE_RANGE_CLOEXEC), and close them in the init (fds::close_all_but). Both run, exec and the init itself are tried.",
+                inherited_fds_do_not_reach_the_container),
+            check("shocker_is_blocked", 3, "capabilities",
+                "open_by_handle_at through the log fd of a detached container opened a host file: it needs CAP_DAC_READ_SEARCH, which docker's 14 don't have. Drop the bounding set first, then set inheritable, effective, permitted (capabilities::drop_to); seccomp denies the call too.",
+                shocker_is_blocked),
+            check("capabilities_are_dockers_fourteen", 2, "capabilities",
+                "CapEff, CapPrm, CapBnd and CapInh of the command (and of an exec'd one, and of the init) must be docker's default set, 0x00000000a80425fb, with CapAmb 0 and NoNewPrivs 1.",
+                capabilities_are_dockers_fourteen),
+            check("flags_open_the_lockdown_again", 2, "opting-out",
+                "--cap-add adds to the default set and --cap-drop takes away (ALL means every one); --privileged gives every capability and no filter; --security-opt seccomp=unconfined keeps the capabilities but installs no filter.",
+                flags_open_the_lockdown_again),
+            check("seccomp_denies_dockers_list", 2, "seccomp",
+                "Install the filters before the command starts (seccomp::install: no_new_privs, then seccompiler::apply_filter for each): keyctl, unshare and mount answer EPERM, clone3 ENOSYS.",
+                seccomp_denies_dockers_list),
+            check("cgroup_release_agent_is_out_of_reach", 3, "seccomp",
+                "mount -t cgroup (the release_agent escape, CVE-2022-0492) must fail with EPERM directly and from a new user namespace: no CAP_SYS_ADMIN, and seccomp denies unshare and mount.",
+                cgroup_release_agent_is_out_of_reach),
+            check("proc_is_masked_and_read_only", 3, "masked-and-read-only-paths",
+                "In the init, inside the rootfs: /dev/null over each masked file and an empty read-only tmpfs over each masked directory (masks::mask); bind each read-only path onto itself and remount it read-only (masks::read_only).",
+                proc_is_masked_and_read_only),
+            check("sys_stays_read_only", 2, "masked-and-read-only-paths",
+                "/sys is mounted read-only (step 03); without CAP_SYS_ADMIN, and with mount denied by seccomp, mount -o remount,rw /sys must fail with EPERM.",
+                sys_stays_read_only),
+            check("keyrings_are_not_shared", 2, "seccomp",
+                "The keyrings are not namespaced: the container's root reached host root's user keyring. Seccomp must deny keyctl, add_key and request_key with EPERM.",
+                keyrings_are_not_shared),
+            check("init_environment_is_clean", 2, "the-inits-environment",
+                "The init is a copy of the runtime: its /proc/1/environ showed the caller's environment. Zero the environ strings and make the init non-dumpable (environ::wipe); the command keeps only the image's ENV and -e.",
+                init_environment_is_clean),
+            check("loopback_is_up_with_network_none", 1, "cgroups-and-limits",
+                "--network none: the namespace's lo starts down; bring it up from the host side while the init waits (attach.rs ready: netlink set_up).",
+                loopback_is_up_with_network_none),
+            check("limits_are_in_the_kernel", 3, "cgroups-and-limits",
+                "Make the container's group in the hierarchy that holds each controller, write the limits (cgroups::set_limits), put the init in before the gate opens (Group::add), unshare CLONE_NEWCGROUP in the init, remove the group when the container ends.",
+                limits_are_in_the_kernel),
+            check("pids_limit_stops_a_fork_loop", 2, "cgroups-and-limits",
+                "--pids-limit N: pids.max of the container's group; fork then fails with EAGAIN once N processes exist.",
+                pids_limit_stops_a_fork_loop),
+            check("memory_limit_ends_in_the_oom_killer", 2, "cgroups-and-limits",
+                "--memory: memory.max (v2) or memory.limit_in_bytes (v1), no swap: an allocation past it is killed by the OOM killer (SIGKILL, exit 137).",
+                memory_limit_ends_in_the_oom_killer),
+            check("bad_lockdown_input_is_one_line", 1, "the-exercise",
+                "A bad --memory, --cpus, --pids-limit, --cap-add or --security-opt: one line, exit 125, no container made; a good run with the same flags then works.",
+                bad_lockdown_input_is_one_line),
+        ],
+    );
+}
+
+/// docker's 14 capabilities, as /proc/PID/status shows them.
+const DOCKER_CAPS: &str = "00000000a80425fb";
+
+/// A lab network namespace, a store with the probe image, for one check.
+struct Lab<'a> {
+    ctx: &'a Ctx,
+    net: NetLab,
+    dir: TempDir,
+}
+
+impl<'a> Lab<'a> {
+    fn new(ctx: &'a Ctx) -> Result<Self, Fail> {
+        let lab = Lab {
+            ctx,
+            net: NetLab::new()?,
+            dir: ctx.temp_dir(),
+        };
+        lab.import_probe()?;
+        Ok(lab)
+    }
+
+    fn root(&self) -> String {
+        self.dir.path().join("root").to_string_lossy().into_owned()
+    }
+
+    fn minibox(&self, args: &[&str]) -> Invocation {
+        let root = self.root();
+        let mut full = vec!["--root", root.as_str()];
+        full.extend_from_slice(args);
+        self.ctx.minibox(&full).in_netns(&self.net.netns())
+    }
+
+    /// The runtime started with `dir` open as fd 7 (not close-on-exec), as
+    /// a shell's `exec 7<DIR` leaves it to every program it starts.
+    fn minibox_with_fd(&self, dir: &Path, args: &[&str]) -> Invocation {
+        let binary = self.ctx.binary().to_string_lossy().into_owned();
+        let (root, dir) = (self.root(), dir.to_string_lossy().into_owned());
+        let mut full = vec![
+            "-c",
+            "exec 7< \"$0\"; exec \"$@\"",
+            dir.as_str(),
+            binary.as_str(),
+            "--root",
+            root.as_str(),
+        ];
+        full.extend_from_slice(args);
+        self.ctx
+            .minibox_at(Path::new("/bin/sh"), &full)
+            .in_netns(&self.net.netns())
+    }
+
+    fn ok(&self, args: &[&str], why: &str) -> Result<Output, Fail> {
+        let out = self.minibox(args).output()?;
+        out.expect_code(0, why)?;
+        Ok(out)
+    }
+
+    /// Run the probe's experiment in a container with `flags`; its answers.
+    fn probe(&self, flags: &[&str], experiment: &[&str]) -> Result<Answers, Fail> {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(flags);
+        args.extend(["probe", "grader-probe", "--probe"]);
+        args.extend_from_slice(experiment);
+        let out = self.ok(&args, "the probe's container should run")?;
+        Ok(Answers::of(&out))
+    }
+
+    fn import_probe(&self) -> Result<(), Fail> {
+        let rootfs = self.ctx.rootfs()?;
+        let tar = self.dir.path().join("probe.tar");
+        let file = std::fs::File::create(&tar).map_err(|e| Fail::new("setup").seen(e))?;
+        let mut builder = tar::Builder::new(file);
+        builder.follow_symlinks(false);
+        builder
+            .append_dir_all(".", rootfs.path())
+            .and_then(|_| builder.finish())
+            .map_err(|e| Fail::new("the grader could not tar its rootfs").seen(e))?;
+        self.ok(
+            &["import", &tar.to_string_lossy(), "probe"],
+            "import of the probe image",
+        )?;
+        Ok(())
+    }
+
+    /// Start a detached container running `command`.
+    fn start(&self, name: &str, flags: &[&str], command: &[&str]) -> Result<(), Fail> {
+        let mut args = vec!["run", "-d", "--network", "none", "--name", name];
+        args.extend_from_slice(flags);
+        args.push("probe");
+        args.extend_from_slice(command);
+        self.ok(&args, "a detached container should start")?;
+        Ok(())
+    }
+
+    /// A detached container running `command`; the pid of its init.
+    fn detached(&self, name: &str, flags: &[&str], command: &[&str]) -> Result<i32, Fail> {
+        self.start(name, flags, command)?;
+        let text = self
+            .ok(&["inspect", name], "inspect should work")?
+            .stdout_text();
+        let all: Value = serde_json::from_str(&text)
+            .map_err(|e| Fail::new("inspect should print JSON").seen(e))?;
+        let pid = all[0]["State"]["Pid"].as_i64().unwrap_or(0) as i32;
+        ensure(pid > 0, || {
+            Fail::new("inspect should show State.Pid").seen(&all[0]["State"])
+        })?;
+        self.ctx.track(pid);
+        Ok(pid)
+    }
+
+    /// The log of a detached container, once it has exited.
+    fn log_when_done(&self, name: &str) -> Result<Answers, Fail> {
+        let done = grader::poll(Duration::from_secs(10), || {
+            let out = self.minibox(&["ps", "-a"]).output().ok()?;
+            let line = out
+                .stdout_text()
+                .lines()
+                .find(|l| l.contains(name))?
+                .to_string();
+            line.contains("Exited").then_some(())
+        });
+        ensure(done.is_some(), || {
+            Fail::new(format!("the container {name} should exit"))
+        })?;
+        let out = self.ok(&["logs", name], "logs should work")?;
+        Ok(Answers::of(&out))
+    }
+}
+
+impl Drop for Lab<'_> {
+    fn drop(&mut self) {
+        let dir = self.dir.path().join("root/containers");
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if id.len() == 64 {
+                let _ = self.minibox(&["rm", "-f", &id]).output();
+            }
+        }
+    }
+}
+
+/// The probe's `key: value` lines.
+struct Answers {
+    shown: String,
+    lines: BTreeMap<String, String>,
+}
+
+impl Answers {
+    fn of(out: &Output) -> Answers {
+        let lines = out
+            .stdout_text()
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Answers {
+            shown: out.stdout_text(),
+            lines,
+        }
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.lines
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| "(not said)".into())
+    }
+
+    /// Fail if the experiment `key` got out.
+    fn blocked(&self, key: &str, what: &str) -> Outcome {
+        let seen = self.get(key);
+        ensure(!seen.starts_with("reached") && seen != "(not said)", || {
+            Fail::new(format!("{what}: the escape worked"))
+                .expected(format!("{key}: blocked (an errno)"))
+                .seen(self.shown.trim())
+        })
+    }
+
+    fn expect(&self, key: &str, expected: &str, what: &str) -> Outcome {
+        let seen = self.get(key);
+        ensure(seen == expected, || {
+            Fail::new(what.to_string())
+                .expected(format!("{key}: {expected}"))
+                .seen(self.shown.trim())
+        })
+    }
+}
+
+/// A host directory holding a marker file, for an escape to look for.
+fn marker(ctx: &Ctx) -> Result<(TempDir, PathBuf), Fail> {
+    let dir = ctx.temp_dir();
+    let path = dir.path().join("host-marker");
+    std::fs::write(&path, "grader host marker\n")
+        .map_err(|e| Fail::new("the grader could not write its marker").seen(e))?;
+    Ok((dir, path))
+}
+
+fn inherited_fds_do_not_reach_the_container(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let (dir, marker) = marker(ctx)?;
+    let marker_arg = marker.to_string_lossy().into_owned();
+    let probe = [
+        "probe",
+        "grader-probe",
+        "--probe",
+        "fd-escape",
+        marker_arg.as_str(),
+    ];
+    // run: the command, with the caller's fd 7.
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend(probe);
+    let out = lab.minibox_with_fd(dir.path(), &args).output()?;
+    out.expect_code(0, "the probe's container should run")?;
+    let answers = Answers::of(&out);
+    answers.blocked(
+        "fd-escape",
+        "run: fchdir to an inherited fd, then `..`, reached the host's files",
+    )?;
+    expect_eq(
+        "fds >= 3 the command (and its view of the init) holds",
+        "0",
+        &answers.get("open-fds"),
+    )?;
+    // exec: the joining command, with the caller's fd 7.
+    lab.detached("fdbox", &[], &["sleep", "1000"])?;
+    let mut args = vec!["exec", "fdbox", "grader-probe", "--probe", "fd-escape"];
+    args.push(marker_arg.as_str());
+    let out = lab.minibox_with_fd(dir.path(), &args).output()?;
+    out.expect_code(0, "exec of the probe should run")?;
+    Answers::of(&out).blocked(
+        "fd-escape",
+        "exec: an inherited fd reached the host's files",
+    )
+}
+
+fn shocker_is_blocked(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    // The marker on the same filesystem as the container's log (both under
+    // the grader's temp dir): its handle opens it from the log's fd.
+    let marker = lab.dir.path().join("shocker-marker");
+    std::fs::write(&marker, "shocker marker 4217\n").map_err(|e| Fail::new("setup").seen(e))?;
+    let handle = file_handle(&marker)
+        .map_err(|e| Fail::new("the grader could not take its marker's file handle").seen(e))?;
+    lab.start(
+        "shocker",
+        &[],
+        &[
+            "grader-probe",
+            "--probe",
+            "shocker",
+            &handle,
+            "shocker marker 4217",
+        ],
+    )?;
+    let answers = lab.log_when_done("shocker")?;
+    answers.blocked(
+        "shocker",
+        "open_by_handle_at through the container's log fd opened a host file",
+    )?;
+    answers.expect(
+        "open_by_handle_at via fd 1",
+        "EPERM",
+        "open_by_handle_at must be refused",
+    )?;
+    // The control: given back its capability (and so its system call), the
+    // same program does get out. This is what step 05 allowed everyone.
+    lab.start(
+        "shocker-control",
+        &["--cap-add", "DAC_READ_SEARCH"],
+        &[
+            "grader-probe",
+            "--probe",
+            "shocker",
+            &handle,
+            "shocker marker 4217",
+        ],
+    )?;
+    let control = lab.log_when_done("shocker-control")?;
+    ensure(control.get("shocker").starts_with("reached"), || {
+        Fail::new("with --cap-add DAC_READ_SEARCH the exploit should work (seccomp allows open_by_handle_at to a container that holds the capability)")
+            .seen(control.shown.trim())
+    })
+}
+
+fn status_of(pid: i32, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| Some(l.strip_prefix(field)?.strip_prefix(':')?.trim().to_string()))
+        .unwrap_or_default()
+}
+
+fn capabilities_are_dockers_fourteen(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let answers = lab.probe(&[], &["lockdown"])?;
+    for field in ["CapEff", "CapBnd", "CapInh"] {
+        answers.expect(
+            field,
+            DOCKER_CAPS,
+            "the command should hold docker's 14 capabilities",
+        )?;
+    }
+    answers.expect("CapAmb", "0000000000000000", "no ambient capabilities")?;
+    answers.expect("NoNewPrivs", "1", "no_new_privs should be set")?;
+    let init = lab.detached("capbox", &[], &["sleep", "1000"])?;
+    expect_eq(
+        "CapBnd of the container's init (/proc/PID/status)",
+        DOCKER_CAPS.to_string(),
+        status_of(init, "CapBnd"),
+    )?;
+    expect_eq(
+        "CapEff of the container's init",
+        DOCKER_CAPS.to_string(),
+        status_of(init, "CapEff"),
+    )?;
+    let out = lab.ok(
+        &["exec", "capbox", "grader-probe", "--probe", "lockdown"],
+        "exec should run",
+    )?;
+    let exec = Answers::of(&out);
+    exec.expect(
+        "CapEff",
+        DOCKER_CAPS,
+        "an exec'd command should hold the container's capabilities",
+    )?;
+    exec.expect(
+        "CapBnd",
+        DOCKER_CAPS,
+        "an exec'd command should hold the container's bounding set",
+    )?;
+    exec.expect("Seccomp", "2", "an exec'd command should be filtered too")
+}
+
+fn flags_open_the_lockdown_again(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let bits = |text: &str| u64::from_str_radix(text, 16).unwrap_or(0);
+    let (sys_admin, net_raw) = (1u64 << 21, 1u64 << 13);
+    let answers = lab.probe(
+        &["--cap-add", "SYS_ADMIN", "--cap-drop", "net_raw"],
+        &["lockdown"],
+    )?;
+    let eff = bits(&answers.get("CapEff"));
+    ensure(eff == (bits(DOCKER_CAPS) | sys_admin) & !net_raw, || {
+        Fail::new(
+            "--cap-add SYS_ADMIN --cap-drop net_raw: the default set, plus SYS_ADMIN, less NET_RAW",
+        )
+        .expected(format!(
+            "CapEff: {:016x}",
+            (bits(DOCKER_CAPS) | sys_admin) & !net_raw
+        ))
+        .seen(answers.get("CapEff"))
+    })?;
+    let host_bounding = status_of(std::process::id() as i32, "CapBnd");
+    let privileged = lab.probe(&["--privileged"], &["lockdown"])?;
+    privileged.expect(
+        "CapEff",
+        &host_bounding,
+        "--privileged: every capability the host has",
+    )?;
+    privileged.expect("Seccomp", "0", "--privileged: no seccomp filter")?;
+    let unconfined = lab.probe(&["--security-opt", "seccomp=unconfined"], &["lockdown"])?;
+    unconfined.expect(
+        "Seccomp",
+        "0",
+        "--security-opt seccomp=unconfined: no filter",
+    )?;
+    unconfined.expect(
+        "CapEff",
+        DOCKER_CAPS,
+        "--security-opt seccomp=unconfined keeps the default capabilities",
+    )?;
+    let none = lab.probe(&["--cap-drop", "ALL"], &["lockdown"])?;
+    none.expect(
+        "CapEff",
+        "0000000000000000",
+        "--cap-drop ALL: no capability",
+    )
+}
+
+fn seccomp_denies_dockers_list(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let answers = lab.probe(&[], &["lockdown"])?;
+    answers.expect(
+        "Seccomp",
+        "2",
+        "the command should run under a seccomp filter (Seccomp: 2)",
+    )?;
+    // The shell's own view: unshare(1) is denied even a namespace that
+    // needs no privilege at all (docker's profile denies unshare whole).
+    let out = lab
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "probe",
+            "unshare",
+            "--uts",
+            "true",
+        ])
+        .output()?;
+    ensure(out.code() != Some(0), || {
+        Fail::new("unshare --uts in the container should be denied (seccomp: unshare without CAP_SYS_ADMIN)")
+            .seen(out.summary())
+    })?;
+    let admin = lab.probe(&["--cap-add", "SYS_ADMIN"], &["cgroup-mount"])?;
+    ensure(!admin.get("userns").starts_with("unshare"), || {
+        Fail::new("--cap-add SYS_ADMIN should give unshare back, as docker's profile does")
+            .seen(admin.shown.trim())
+    })
+}
+
+fn cgroup_release_agent_is_out_of_reach(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let answers = lab.probe(&[], &["cgroup-mount"])?;
+    answers.blocked(
+        "direct",
+        "mount -t cgroup in the container reached a release_agent",
+    )?;
+    answers.expect("direct", "EPERM", "mount -t cgroup must be refused")?;
+    answers.blocked(
+        "userns",
+        "unshare -Urm, then mount -t cgroup, reached a release_agent",
+    )?;
+    answers.expect(
+        "userns",
+        "unshare: EPERM",
+        "a new user namespace must be refused",
+    )?;
+    // The control, where the host has a cgroup v1 hierarchy to mount: with
+    // --privileged the same program mounts it.
+    let v1 = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(" - cgroup ") && (l.contains(",pids") || l.contains(",memory")));
+    if v1 {
+        let control = lab.probe(&["--privileged"], &["cgroup-mount"])?;
+        // (Its release_agent is out of reach even so: the cgroup namespace
+        // roots the mount at the container's own group, which has none.)
+        ensure(control.get("direct").contains("mounted"), || {
+            Fail::new("with --privileged the cgroup mount should work (this host has cgroup v1)")
+                .seen(control.shown.trim())
+        })?;
+    }
+    Ok(())
+}
+
+fn proc_is_masked_and_read_only(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let answers = lab.probe(&[], &["proc-sys"])?;
+    let writable = [
+        "/proc/sys/kernel/core_pattern",
+        "/proc/sysrq-trigger",
+        "/proc/sys/vm/drop_caches",
+    ];
+    // (Only those this kernel has: a container can't show what isn't.)
+    for path in writable.into_iter().filter(|p| Path::new(p).exists()) {
+        answers.blocked(path, &format!("{path} was writable in the container"))?;
+        answers.expect(path, "EROFS", &format!("{path} should be read-only"))?;
+    }
+    // The masked paths this host has (a container can't show what isn't).
+    let masked: Vec<&str> = [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+        "/proc/acpi",
+        "/proc/interrupts",
+        "/proc/scsi",
+        "/proc/latency_stats",
+        "/sys/firmware",
+    ]
+    .into_iter()
+    .filter(|p| Path::new(p).exists())
+    .collect();
+    let control = lab.probe(&["--privileged"], &["proc-sys"])?;
+    ensure(
+        control
+            .get("/proc/sys/kernel/core_pattern")
+            .starts_with("reached"),
+        || {
+            Fail::new(
+                "with --privileged, core_pattern should open for writing (nothing is written)",
+            )
+            .seen(control.shown.trim())
+        },
+    )?;
+    let mut experiment = vec!["masked"];
+    experiment.extend(&masked);
+    let answers = lab.probe(&[], &experiment)?;
+    for path in masked {
+        answers.expect(
+            path,
+            "masked",
+            &format!("{path} should be masked (/dev/null, or an empty tmpfs)"),
+        )?;
+    }
+    Ok(())
+}
+
+fn sys_stays_read_only(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let answers = lab.probe(&[], &["sys-remount"])?;
+    answers.expect(
+        "remount",
+        "EPERM",
+        "mount -o remount,rw /sys must be refused",
+    )?;
+    answers.blocked("sys", "/sys became writable")?;
+    let control = lab.probe(&["--privileged"], &["sys-remount"])?;
+    control.expect(
+        "remount",
+        "ok",
+        "with --privileged, /sys may be remounted (the container's own mount)",
+    )
+}
+
+fn keyrings_are_not_shared(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let answers = lab.probe(&[], &["keyring"])?;
+    answers.blocked("keyctl", "the container found host root's user keyring")?;
+    answers.expect("keyctl", "EPERM", "keyctl must be denied")?;
+    let control = lab.probe(&["--security-opt", "seccomp=unconfined"], &["keyring"])?;
+    ensure(control.get("keyctl") != "EPERM", || {
+        Fail::new("with seccomp=unconfined, keyctl should reach the kernel (docker denies it by filter, not by capability)")
+            .seen(control.shown.trim())
+    })
+}
+
+fn init_environment_is_clean(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let secret = format!("grader-secret-{}", std::process::id());
+    let out = lab
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "probe",
+            "grader-probe",
+            "--probe",
+            "environ",
+            &secret,
+        ])
+        .env("GRADER_SECRET", &secret)
+        .output()?;
+    out.expect_code(0, "the probe's container should run")?;
+    let answers = Answers::of(&out);
+    answers.blocked(
+        "proc1-environ",
+        "/proc/1/environ showed the runtime caller's environment",
+    )?;
+    answers.blocked(
+        "own-environ",
+        "the command inherited the runtime caller's environment",
+    )
+}
+
+fn loopback_is_up_with_network_none(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let out = lab.ok(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "probe",
+            "cat",
+            "/sys/class/net/lo/flags",
+        ],
+        "the container should run",
+    )?;
+    let flags =
+        u32::from_str_radix(out.stdout_text().trim().trim_start_matches("0x"), 16).unwrap_or(0);
+    ensure(flags & 1 == 1, || {
+        Fail::new("lo should be up in --network none (IFF_UP in /sys/class/net/lo/flags)")
+            .seen(out.stdout_text().trim())
+    })
+}
+
+/// The directories of `pid`'s cgroups, by controller (`""` for v2).
+fn groups_of(pid: i32) -> BTreeMap<String, PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found = BTreeMap::new();
+    for line in std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_default()
+        .lines()
+    {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (
+            parts.next(),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("/"),
+        );
+        let mount = mounts.lines().find_map(|m| {
+            let (left, right) = m.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?;
+            let mut right = right.split(' ');
+            let fstype = right.next()?;
+            let options = right.nth(1)?;
+            let fits = if controllers.is_empty() {
+                fstype == "cgroup2"
+            } else {
+                fstype == "cgroup"
+                    && controllers
+                        .split(',')
+                        .all(|c| options.split(',').any(|o| o == c))
+            };
+            fits.then(|| PathBuf::from(point))
+        });
+        if let Some(mount) = mount {
+            found.insert(
+                controllers.to_string(),
+                mount.join(path.trim_start_matches('/')),
+            );
+        }
+    }
+    found
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn limits_are_in_the_kernel(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let flags = ["--memory", "32m", "--pids-limit", "20", "--cpus", "0.5"];
+    let init = lab.detached("limited", &flags, &["sleep", "1000"])?;
+    let theirs = groups_of(init);
+    let ours = groups_of(std::process::id() as i32);
+    let find = |file: &str| theirs.values().map(|d| d.join(file)).find(|p| p.exists());
+    let own: Vec<&PathBuf> = theirs
+        .iter()
+        .filter(|(k, d)| ours.get(*k) != Some(*d))
+        .map(|(_, d)| d)
+        .collect();
+    ensure(!own.is_empty(), || {
+        Fail::new("the container's init should be in a cgroup of its own")
+            .seen(format!("{theirs:?}"))
+    })?;
+    let pids = find("pids.max").map(|p| read(&p));
+    expect_eq(
+        "pids.max of the container's group",
+        Some("20".to_string()),
+        pids,
+    )?;
+    let memory = find("memory.max")
+        .or_else(|| find("memory.limit_in_bytes"))
+        .map(|p| read(&p));
+    expect_eq(
+        "memory.max (or memory.limit_in_bytes) of the container's group",
+        Some((32u64 << 20).to_string()),
+        memory,
+    )?;
+    let cpu = find("cpu.max")
+        .map(|p| read(&p))
+        .or_else(|| find("cpu.cfs_quota_us").map(|p| read(&p)));
+    ensure(
+        cpu.as_deref()
+            .is_some_and(|c| c == "50000 100000" || c == "50000"),
+        || {
+            Fail::new("cpu.max (or cpu.cfs_quota_us) of the container's group: 0.5 CPU is 50000 per 100000 us").seen(format!("{cpu:?}"))
+        },
+    )?;
+    let inside = lab
+        .ok(
+            &["exec", "limited", "cat", "/proc/self/cgroup"],
+            "exec should run",
+        )?
+        .stdout_text();
+    ensure(inside.lines().all(|l| l.ends_with(":/")), || {
+        Fail::new("inside, /proc/self/cgroup should show / everywhere (a cgroup namespace rooted at the container's group)").seen(inside.trim())
+    })?;
+    lab.ok(&["rm", "-f", "limited"], "rm -f should work")?;
+    let gone = grader::poll(Duration::from_secs(5), || {
+        own.iter().all(|d| !d.exists()).then_some(())
+    });
+    ensure(gone.is_some(), || {
+        Fail::new("the container's groups should be removed when it ends").seen(format!("{own:?}"))
+    })
+}
+
+fn pids_limit_stops_a_fork_loop(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let answers = lab.probe(&["--pids-limit", "20"], &["fork-loop", "200"])?;
+    let forked: u32 = answers.get("forked").parse().unwrap_or(999);
+    ensure(forked < 20, || {
+        Fail::new("--pids-limit 20: the fork loop should stop before 20 processes")
+            .seen(answers.shown.trim())
+    })?;
+    answers.expect(
+        "fork-error",
+        "EAGAIN",
+        "fork should fail with EAGAIN at pids.max",
+    )?;
+    let free = lab.probe(&[], &["fork-loop", "60"])?;
+    expect_eq(
+        "children forked without a limit",
+        "60".to_string(),
+        free.get("forked"),
+    )
+}
+
+fn memory_limit_ends_in_the_oom_killer(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "32m",
+        "probe",
+        "grader-probe",
+        "--probe",
+        "allocate",
+        "96",
+    ];
+    let out = lab.minibox(&args).output()?;
+    out.expect_code(
+        137,
+        "96 MiB in a container of --memory 32m: killed by the OOM killer",
+    )?;
+    ensure(!out.stdout_text().contains("allocated"), || {
+        Fail::new("the allocation should not finish").seen(out.stdout_text())
+    })?;
+    let free = lab.probe(&[], &["allocate", "96"])?;
+    expect_eq(
+        "without --memory, the same allocation",
+        "96 MiB".to_string(),
+        free.get("allocated"),
+    )
+}
+
+fn bad_lockdown_input_is_one_line(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    for (flag, value, mentions) in [
+        ("--memory", "lots", "--memory lots"),
+        ("--memory", "1m", "minimum"),
+        ("--cpus", "999", "--cpus 999"),
+        ("--pids-limit", "many", "--pids-limit many"),
+        ("--cap-add", "NOT_A_CAP", "no such capability"),
+        ("--security-opt", "apparmor=unconfined", "--security-opt"),
+    ] {
+        let out = lab
+            .minibox(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                flag,
+                value,
+                "probe",
+                "true",
+            ])
+            .output()?;
+        out.expect_code(125, &format!("{flag} {value} should be refused"))?;
+        out.expect_one_error_line(mentions)?;
+    }
+    let ps = lab.ok(&["ps", "-a"], "ps -a should work")?.stdout_text();
+    ensure(ps.lines().count() <= 1, || {
+        Fail::new("refused runs should leave no container").seen(ps.trim())
+    })?;
+    lab.ok(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+            "--cpus",
+            "1",
+            "--cap-drop",
+            "chown",
+            "probe",
+            "true",
+        ],
+        "a run with good limits should work",
+    )?;
+    Ok(())
+}
