@@ -130,14 +130,14 @@ pub fn verdicts(f: &Facts) -> Vec<Line> {
         line(
             Ok,
             "privileges",
-            "not root; the checks of steps 02-05 run themselves with sudo",
+            "not root; the checks of steps 02-06 run themselves with sudo",
             None,
         )
     } else {
         line(
             Warn,
             "privileges",
-            "not root, and no sudo: step 01 works, the checks of steps 02-05 need root",
+            "not root, and no sudo: step 01 works, the checks of steps 02-06 need root",
             Some("work as root in your VM, or install sudo"),
         )
     });
@@ -197,7 +197,7 @@ pub fn verdicts(f: &Facts) -> Vec<Line> {
             Warn,
             "cgroups",
             format!(
-                "{}: the steps don't limit resources yet, so nothing breaks; real runtimes want v2",
+                "{}: step 06 puts its limits in v1 where v1 holds the controller, so its checks pass; real runtimes want v2",
                 if f.cgroup == Cgroups::Hybrid {
                     "hybrid (v1 in charge, v2 mounted beside it)"
                 } else {
