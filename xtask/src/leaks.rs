@@ -57,6 +57,7 @@ impl Host {
         parts.insert("sysctl".to_string(), sysctls());
         parts.insert("container process".to_string(), container_processes());
         parts.insert("temp dir".to_string(), temp_entries());
+        parts.insert("cgroup".to_string(), container_cgroups());
         Host { parts }
     }
 
@@ -208,6 +209,35 @@ fn container_processes() -> BTreeSet<String> {
             ))
         })
         .collect()
+}
+
+/// Containers' cgroups: `minibox/ID` directories anywhere in the cgroup
+/// file systems (step 06 removes each when its container ends; the
+/// `minibox` parents stay, as docker's `/docker` does).
+fn container_cgroups() -> BTreeSet<String> {
+    fn walk(dir: &Path, depth: usize, found: &mut BTreeSet<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if entry.file_name() == "minibox" {
+                for group in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    if group.file_type().is_ok_and(|t| t.is_dir()) {
+                        found.insert(group.path().display().to_string());
+                    }
+                }
+            } else if depth < 4 {
+                walk(&path, depth + 1, found);
+            }
+        }
+    }
+    let mut found = BTreeSet::new();
+    walk(Path::new("/sys/fs/cgroup"), 0, &mut found);
+    found
 }
 
 fn temp_entries() -> BTreeSet<String> {
