@@ -7,6 +7,10 @@
 //! it. Where egress is checked, a second namespace plays the outside world.
 //! Containers run the grader's probe (imported as an image) to listen and
 //! connect; the checks read links, addresses and routes from the kernel.
+//! The checks that need nftables rules (ports, NAT, isolation, and those
+//! that count or remove rules) need `nft` on PATH, and are skipped without
+//! it; `runs_without_nftables` hides it from the runtime, to check what a
+//! machine without nftables gets.
 
 use grader::process::Invocation;
 use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, NetLab, Outcome, Requires, TempDir};
@@ -27,28 +31,31 @@ fn main() {
                 requires: Requires::Nothing, run: default_bridge_by_ip_only },
             Check { name: "user_networks_resolve_names", points: 3, section: "names-on-user-defined-networks",
                 hint: "On a user-defined network every container's /etc/hosts (bound in from its state dir) lists every other container of that network, rewritten in place when one joins or leaves; another network's containers are dropped in the forward chain.",
-                requires: Requires::Nothing, run: user_networks_resolve_names },
+                requires: Requires::Nftables, run: user_networks_resolve_names },
             Check { name: "host_and_none", points: 2, section: "host-and-none",
                 hint: "--network host: no CLONE_NEWNET, the host's namespace; --network none: a namespace of its own with only lo.",
                 requires: Requires::Nothing, run: host_and_none },
             Check { name: "published_port", points: 2, section: "publishing-ports",
                 hint: "-p 8080:80 is a DNAT to the container's address and port, in prerouting and in output (for the host's own connections).",
-                requires: Requires::Nothing, run: published_port },
+                requires: Requires::Nftables, run: published_port },
             Check { name: "egress_is_masqueraded", points: 2, section: "egress-and-nat",
                 hint: "ip_forward on, and a masquerade rule for the network's subnet leaving by another interface than its bridge: the outside sees the host's address.",
-                requires: Requires::Nothing, run: egress_is_masqueraded },
+                requires: Requires::Nftables, run: egress_is_masqueraded },
             Check { name: "inspect_matches_the_kernel", points: 2, section: "what-inspect-shows",
                 hint: "NetworkSettings.Networks.<name>: NetworkID, Gateway, IPAddress, IPPrefixLen and MacAddress, read from what the container really has.",
                 requires: Requires::Nothing, run: inspect_matches_the_kernel },
             Check { name: "parallel_runs_get_distinct_addresses", points: 3, section: "addresses-ipam",
                 hint: "Allocate under the networks' lock and write the allocation whole; give addresses back when a container goes.",
-                requires: Requires::Nothing, run: parallel_runs_get_distinct_addresses },
+                requires: Requires::Nftables, run: parallel_runs_get_distinct_addresses },
             Check { name: "nothing_is_left", points: 2, section: "cleaning-up",
                 hint: "rm gives the address back and removes the container's rules; network rm removes the bridge and its rules; a runtime killed mid-way is swept by the next command.",
-                requires: Requires::Nothing, run: nothing_is_left },
+                requires: Requires::Nftables, run: nothing_is_left },
             Check { name: "bad_network_input_is_one_line", points: 2, section: "the-exercise",
                 hint: "An unknown network, a bad or overlapping subnet, a network in use, a taken port, a duplicate name: one line, exit 125, nothing made.",
-                requires: Requires::Nothing, run: bad_network_input_is_one_line },
+                requires: Requires::Nftables, run: bad_network_input_is_one_line },
+            Check { name: "runs_without_nftables", points: 2, section: "nftables",
+                hint: "With no nft on PATH, a run on the default bridge still gets its eth0 (firewall.rs skips the rules, with one warning line); if it fails, look at the parts you write: hosts_file, plumb and configure_inside. -p is refused in one line, before anything is made.",
+                requires: Requires::Nothing, run: runs_without_nftables },
         ],
     );
 }
@@ -78,6 +85,28 @@ impl<'a> Lab<'a> {
         let mut full = vec!["--root", root.as_str()];
         full.extend_from_slice(args);
         self.ctx.minibox(&full).in_netns(&self.net.netns())
+    }
+
+    /// [`Lab::minibox`] with `PATH` an empty directory: no `nft` to find.
+    /// (`env` sets it for the runtime only: nsenter is found on the
+    /// grader's own.)
+    fn minibox_without_nft(&self, args: &[&str]) -> Result<Invocation, Fail> {
+        let empty = self.dir.path().join("empty-path");
+        std::fs::create_dir_all(&empty)
+            .map_err(|e| Fail::new("the grader could not make an empty directory").seen(e))?;
+        let env = ["/usr/bin/env", "/bin/env"]
+            .into_iter()
+            .find(|p| Path::new(p).is_file())
+            .ok_or_else(|| Fail::new("the grader needs env (coreutils)"))?;
+        let path = format!("PATH={}", empty.display());
+        let binary = self.ctx.binary().to_string_lossy().into_owned();
+        let root = self.root().to_string_lossy().into_owned();
+        let mut full = vec![path.as_str(), binary.as_str(), "--root", root.as_str()];
+        full.extend_from_slice(args);
+        Ok(self
+            .ctx
+            .minibox_at(Path::new(env), &full)
+            .in_netns(&self.net.netns()))
     }
 
     fn ok(&self, args: &[&str], why: &str) -> Result<String, Fail> {
@@ -845,4 +874,58 @@ fn bad_network_input_is_one_line(ctx: &Ctx) -> Outcome {
         Fail::new("bad input must leave the networks as they were")
             .seen(format!("{before:?}\n{after:?}"))
     })
+}
+
+fn runs_without_nftables(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    // The base image first, with the usual PATH: making it copies host
+    // programs, and asks ldd for their libraries. The runtime needs nothing
+    // else from PATH (a container's own PATH comes from its image).
+    lab.ok(
+        &["run", "--rm", "--network", "none", "base", "true"],
+        "the base image",
+    )?;
+    let out = lab
+        .minibox_without_nft(&[
+            "run", "--rm", "base", "ip", "-4", "-o", "addr", "show", "dev", "eth0",
+        ])?
+        .output()?;
+    out.expect_code(
+        0,
+        "without nft on PATH, a container on the default bridge still runs",
+    )?;
+    let stdout = out.stdout_text();
+    let address = stdout
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or("(no eth0 address)");
+    let ip = address.split_once('/').map_or(address, |(ip, _)| ip);
+    ensure(in_subnet(ip, [10, 200]), || {
+        Fail::new("without nft, eth0 still has an address of the default network, 10.200.0.0/16")
+            .seen(stdout.trim())
+    })?;
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    ensure(
+        lines.len() == 1 && lines[0].starts_with("minibox: warning: ") && lines[0].contains("nft"),
+        || {
+            Fail::new("without nft, one warning line on stderr says what the containers go without")
+                .expected("minibox: warning: nft not found on PATH: ... (install nftables)")
+                .seen(if lines.is_empty() {
+                    "nothing on stderr"
+                } else {
+                    out.stderr.trim_end()
+                })
+        },
+    )?;
+    let out = lab
+        .minibox_without_nft(&["run", "--rm", "-p", "8080:80", "base", "true"])?
+        .output()?;
+    out.expect_code(125, "without nft, -p is refused (a runtime error, 125)")?;
+    out.expect_one_error_line("nftables")?;
+    let listing = lab.ok(&["ps", "-a"], "ps -a")?;
+    expect_eq(
+        "a refused -p leaves no container (ps -a lists only its header)",
+        1,
+        listing.lines().count(),
+    )
 }

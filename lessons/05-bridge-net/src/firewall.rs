@@ -14,6 +14,18 @@
 //!   to one of its own addresses).
 //! - **isolation**: `forward iifname BRIDGE oifname @bridges drop` — one
 //!   network's packets may not be routed into another's bridge.
+//!
+//! **Without nft** (a fresh VM, a minimal image: no package `nftables`),
+//! containers still run on their bridges, and reach each other there: the
+//! rules are skipped, not the container. When `nft` isn't on `PATH`, each
+//! run on a bridge network says so in one warning line ([`warn_if_missing`]),
+//! forwarding is left as it is (routing between bridges without the
+//! isolation rule would join the networks), `-p` is refused before anything
+//! is made (a port nobody forwards would only look published), and removing
+//! rules does nothing (there can be none). docker's `--iptables=false` is
+//! the same trade: containers get their addresses, but no NAT takes them
+//! beyond the host, and nothing keeps networks apart but the host's own
+//! firewall.
 
 use anyhow::{bail, Context};
 use std::net::Ipv4Addr;
@@ -28,6 +40,35 @@ table ip minibox {
     chain forward { type filter hook forward priority filter; policy accept; }
 }
 ";
+
+/// Whether `nft` is on `PATH`, where `Command` would look for it.
+fn found() -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join("nft"))
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// Without nft, say what a container on `network` goes without, once per
+/// run and before it starts (in the caller's terminal: a `run -d`'s
+/// monitor writes to the container's log).
+pub fn warn_if_missing(network: &str) {
+    if !found() {
+        step01::cli::report(&format!(
+            "warning: nft not found on PATH: containers on network {network} get no egress NAT or isolation (install nftables)"
+        ));
+    }
+}
+
+/// `-p` without nft: refused, not published in name only.
+fn ports_need_nft() -> anyhow::Result<()> {
+    if !found() {
+        bail!("publishing ports (-p) needs nftables: nft not found on PATH (install nftables, or run without -p)");
+    }
+    Ok(())
+}
 
 /// Run `nft` with a script on stdin.
 fn nft(script: &str) -> anyhow::Result<()> {
@@ -59,6 +100,9 @@ fn ensure_table() -> anyhow::Result<()> {
 // ANCHOR: add_network
 /// A network's rules: its bridge in the isolation set, its egress NAT.
 pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()> {
+    if !found() {
+        return Ok(()); // warned at the start of the run
+    }
     ensure_table()?;
     // net.ipv4.ip_forward: route between interfaces, in this namespace.
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
@@ -81,6 +125,7 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::R
     if ports.is_empty() {
         return Ok(());
     }
+    ports_need_nft()?;
     ensure_table()?;
     let taken = published()?;
     let mut script = String::new();
@@ -108,6 +153,7 @@ pub fn check_free(ports: &[(u16, u16)]) -> anyhow::Result<()> {
     if ports.is_empty() {
         return Ok(());
     }
+    ports_need_nft()?;
     let taken = published()?;
     for (host, _) in ports {
         if taken.contains(host) {
@@ -138,6 +184,9 @@ fn published() -> anyhow::Result<Vec<u16>> {
 }
 
 fn list() -> anyhow::Result<String> {
+    if !found() {
+        return Ok(String::new()); // no nft, no rules of ours to find
+    }
     let out = Command::new("nft")
         .args(["-j", "list", "table", "ip", "minibox"])
         .output()
@@ -183,6 +232,9 @@ pub fn remove(owner: &str) -> anyhow::Result<()> {
 
 /// Forget a network's bridge in the isolation set.
 pub fn remove_network(name: &str, bridge: &str) -> anyhow::Result<()> {
+    if !found() {
+        return Ok(()); // nothing of ours can be there
+    }
     remove(&format!("net:{name}"))?;
     let _ = nft(&format!(
         "delete element ip minibox bridges {{ \"{bridge}\" }}\n"

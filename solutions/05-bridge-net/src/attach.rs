@@ -149,6 +149,7 @@ impl Bridge {
 
 impl step04::container::Attach for Bridge {
     fn created(&mut self, id: &str, name: &str, dir: &Path) -> anyhow::Result<()> {
+        firewall::warn_if_missing(&self.network.name);
         self.id = id.to_string();
         self.name = name.to_string();
         let networks = Networks::new(&self.root)?;

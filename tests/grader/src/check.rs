@@ -26,6 +26,10 @@ pub enum Requires {
     /// An unprivileged process may create a user namespace and map itself
     /// (Ubuntu 24.04's AppArmor default and old Debian's sysctl forbid it).
     UnprivilegedUserns,
+    /// `nft` (the package nftables) on `PATH`, which the runtime inherits:
+    /// published ports, egress NAT and isolation between networks are its
+    /// rules. Without it the runtime still runs containers on bridges.
+    Nftables,
 }
 
 /// What a check returns.

@@ -123,7 +123,25 @@ pub fn requirement(requires: crate::Requires) -> Result<(), String> {
     match requires {
         crate::Requires::Nothing => Ok(()),
         crate::Requires::UnprivilegedUserns => unprivileged_userns(),
+        crate::Requires::Nftables => nftables(),
     }
+}
+
+/// Is `nft` on this process's `PATH`, where the runtime (which inherits it)
+/// looks for it?
+pub fn nftables() -> Result<(), String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| dir.join("nft").is_file()) {
+        return Ok(());
+    }
+    let found = crate::which("nft");
+    let fix = match found.as_deref().and_then(std::path::Path::parent) {
+        Some(dir) => format!("it is in {}: add that to PATH", dir.display()),
+        None => "install it with `apt-get install nftables` (or `.ci/install`)".to_string(),
+    };
+    Err(format!(
+        "nft is not on PATH, and ports, egress NAT and isolation between networks are nftables rules; {fix}"
+    ))
 }
 
 /// Can an unprivileged user create a user namespace, map itself and use it?
