@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use step01::cli::{fail, parse};
 use step04::cli::{ContainerOptions, Manage};
+use step04::container::Both;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -91,11 +92,23 @@ pub enum NetworkCommand {
     },
 }
 
-// ANCHOR: run
+/// `run`: a container on its network.
 fn run(
     root: &std::path::Path,
     store: &step04::store::Store,
     args: &RunArgs,
+) -> anyhow::Result<i32> {
+    run_with(root, store, args, &mut step04::container::Nothing)
+}
+
+// ANCHOR: run
+/// [`run`], with `extra` attached to the container after its network (step
+/// 06: its cgroup).
+pub fn run_with(
+    root: &std::path::Path,
+    store: &step04::store::Store,
+    args: &RunArgs,
+    extra: &mut dyn step04::container::Attach,
 ) -> anyhow::Result<i32> {
     // Bad input fails before anything is made, the default network included.
     step04::cli::check_options(&args.options, &args.namespaces)?;
@@ -104,7 +117,9 @@ fn run(
     for text in &args.publish {
         ports.push(firewall::parse_port(text)?);
     }
-    firewall::check_free(&ports)?;
+    if !matches!(args.network.as_str(), "host" | "none") {
+        firewall::check_free(&ports)?; // (ignored with host and none)
+    }
     match args.network.as_str() {
         "host" | "none" => {
             if !ports.is_empty() {
@@ -121,7 +136,7 @@ fn run(
             let network = step04::cli::Network {
                 mode,
                 own_namespace: args.network == "none",
-                attach: &mut attach::Mode(mode),
+                attach: &mut Both(&mut attach::Mode(mode), extra),
             };
             step04::cli::run_container(
                 store,
@@ -145,7 +160,7 @@ fn run(
             let network = step04::cli::Network {
                 mode: name,
                 own_namespace: true,
-                attach: &mut bridge,
+                attach: &mut Both(&mut bridge, extra),
             };
             step04::cli::run_container(
                 store,
@@ -160,7 +175,8 @@ fn run(
 }
 // ANCHOR_END: run
 
-fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Result<i32> {
+/// `network create|ls|inspect|rm`.
+pub fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Result<i32> {
     let networks = Networks::new(root)?;
     match command {
         NetworkCommand::Create {

@@ -117,7 +117,9 @@ pub fn run_with(
     for text in &args.publish {
         ports.push(firewall::parse_port(text)?);
     }
-    firewall::check_free(&ports)?;
+    if !matches!(args.network.as_str(), "host" | "none") {
+        firewall::check_free(&ports)?; // (ignored with host and none)
+    }
     match args.network.as_str() {
         "host" | "none" => {
             if !ports.is_empty() {
