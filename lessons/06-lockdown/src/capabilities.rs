@@ -58,12 +58,19 @@ pub fn parse(flag: &str, name: &str) -> anyhow::Result<Capability> {
 /// The capabilities the runtime itself may hold: those this kernel knows
 /// (a newer `caps` may know more) that are in the runtime's own bounding set
 /// (a runtime started inside a container, or under a sandbox, has fewer).
+/// Asked once (two prctl calls per capability), in the runtime before it
+/// forks: the container's processes inherit the answer.
 pub fn supported() -> CapsHashSet {
-    let known = caps::runtime::thread_all_supported();
-    match caps::read(None, CapSet::Bounding) {
-        Ok(bounding) => known.intersection(&bounding).copied().collect(),
-        Err(_) => known,
-    }
+    static SUPPORTED: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    SUPPORTED
+        .get_or_init(|| {
+            let known = caps::runtime::thread_all_supported();
+            match caps::read(None, CapSet::Bounding) {
+                Ok(bounding) => known.intersection(&bounding).copied().collect(),
+                Err(_) => known,
+            }
+        })
+        .clone()
 }
 
 /// The set a container gets: docker's default, `--privileged` (all), then

@@ -312,10 +312,10 @@ impl Group {
     /// moment longer while the kernel finishes their exit, so retry.
     pub fn remove(&self) {
         for dir in self.dirs.iter().rev() {
-            for _ in 0..200 {
+            for _ in 0..1000 {
                 match std::fs::remove_dir(dir) {
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                        std::thread::sleep(std::time::Duration::from_millis(5))
+                        std::thread::sleep(std::time::Duration::from_millis(1))
                     }
                     _ => break,
                 }
@@ -339,7 +339,10 @@ fn make_dir(hierarchy: &Hierarchy, id: &str) -> anyhow::Result<PathBuf> {
     let dir = base.join(id);
     // The parent `minibox` stays, as docker's `/docker` does: removing it
     // would race with another container being made.
-    std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
+    if !base.is_dir() {
+        std::fs::create_dir_all(&base)
+            .with_context(|| format!("cannot create {}", base.display()))?;
+    }
     if hierarchy.v2 {
         // +memory +pids +cpu in the root's and in minibox's
         // subtree_control: each level gives its children the controllers.
