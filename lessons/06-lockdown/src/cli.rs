@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command in a new container of IMAGE (`base` is built in).
-    Run(LockedRunArgs),
+    Run(Box<LockedRunArgs>),
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCommand),
