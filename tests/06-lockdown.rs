@@ -209,11 +209,32 @@ impl<'a> Lab<'a> {
 impl Drop for Lab<'_> {
     fn drop(&mut self) {
         let dir = self.dir.path().join("root/containers");
+        let mut ids = Vec::new();
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
             if id.len() == 64 {
                 let _ = self.minibox(&["rm", "-f", &id]).output();
+                ids.push(id);
             }
+        }
+        // A runtime that stopped at a todo!() (or crashed) between making a
+        // container's cgroup and removing it leaves the group: remove ours,
+        // the empty `minibox/ID` groups of this lab's containers.
+        remove_groups(Path::new("/sys/fs/cgroup"), &ids, 0);
+    }
+}
+
+fn remove_groups(dir: &Path, ids: &[String], depth: usize) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if entry.file_name() == "minibox" {
+            for id in ids {
+                let _ = std::fs::remove_dir(entry.path().join(id)); // EBUSY if in use
+            }
+        } else if depth < 4 {
+            remove_groups(&entry.path(), ids, depth + 1);
         }
     }
 }
