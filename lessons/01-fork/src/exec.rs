@@ -180,9 +180,23 @@ pub fn exec_child(cmd: &Prepared, report: &ExecReport) -> ! {
         Ok(program) => program,
         Err(errno) => report.fail(Stage::Lookup, errno),
     };
+    if let Some(lock_down) = BEFORE_EXEC.get() {
+        if let Err((what, errno)) = lock_down() {
+            report.fail_setup(what, errno);
+        }
+    }
     exec(&program, cmd, report)
 }
 // ANCHOR_END: exec_child
+
+/// What later steps do in the child just before `execve`, once the program
+/// is found: step 06 closes inherited file descriptors, drops capabilities
+/// and installs a seccomp filter here, the last moment the runtime's code
+/// runs in the process. Set once per process; unset, nothing is done.
+pub static BEFORE_EXEC: std::sync::OnceLock<BeforeExec> = std::sync::OnceLock::new();
+
+/// A [`BEFORE_EXEC`] hook: `Err((what failed, errno))` stops the exec.
+pub type BeforeExec = fn() -> Result<(), (&'static str, Errno)>;
 
 // ANCHOR: exec
 fn exec(program: &CStr, cmd: &Prepared, report: &ExecReport) -> ! {

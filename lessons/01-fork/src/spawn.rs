@@ -45,6 +45,13 @@ impl ExecReport {
         Ok(ExecReport { read, write })
     }
 
+    /// The pipe's two file descriptors: what a child that closes every
+    /// inherited descriptor must keep (step 06's init).
+    pub fn fds(&self) -> [std::os::fd::RawFd; 2] {
+        use std::os::fd::AsRawFd;
+        [self.read.as_raw_fd(), self.write.as_raw_fd()]
+    }
+
     /// In the child: report `errno` at `stage` to the parent, then exit.
     pub fn fail(&self, stage: Stage, errno: Errno) -> ! {
         self.send(stage, errno, "")

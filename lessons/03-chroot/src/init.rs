@@ -76,6 +76,21 @@ pub fn container_init_with(
         }
     }
     let _ = nix::sys::prctl::set_name(c"minibox-init");
+    if let Some(lock_down) = BEFORE_INIT.get() {
+        if let Err((what, errno)) = lock_down(&report.fds()) {
+            report.fail_setup(&what, errno);
+        }
+    }
     exit(run_as_init(cmd, report))
 }
 // ANCHOR_END: container_init
+
+/// What later steps do in the container's init once it is inside its
+/// rootfs, just before it starts the command: step 06 masks parts of
+/// `/proc` and `/sys`, drops capabilities and installs seccomp here. Set
+/// once per process; unset, nothing is done.
+pub static BEFORE_INIT: std::sync::OnceLock<BeforeInit> = std::sync::OnceLock::new();
+
+/// A [`BEFORE_INIT`] hook, given the descriptors init still needs (the
+/// exec report's pipe): `Err((what failed, errno))` stops the container.
+pub type BeforeInit = fn(&[std::os::fd::RawFd]) -> Result<(), (String, nix::Error)>;

@@ -27,9 +27,9 @@
 //!   the caller's own (`/proc/self/cgroup`), so a limit on the caller (a
 //!   classroom's per-student group) still holds for its containers.
 //!
-//! The container gets a group in every hierarchy that matters (the v2 tree,
-//! and the v1 trees of memory, pids and cpu), made before its init leaves
-//! the gate; the init then makes a new cgroup namespace, rooted there, so
+//! The container gets a group of its own in the v2 tree, and in the v1 tree
+//! of each controller it has a limit for, made before its init leaves the
+//! gate; the init then makes a new cgroup namespace, rooted there, so
 //! `/proc/self/cgroup` shows `/` inside. When the container ends, its group
 //! is removed.
 
@@ -206,14 +206,23 @@ impl Group {
     pub fn create(id: &str, limits: &Limits) -> anyhow::Result<Group> {
         let all = hierarchies()?;
         let mut wanted: Vec<&Hierarchy> = Vec::new();
-        for controller in CONTROLLERS {
+        let asked = [
+            ("memory", limits.memory.is_some()),
+            ("pids", limits.pids.is_some()),
+            ("cpu", limits.millicpus.is_some()),
+        ];
+        // A v1 tree only where a limit needs it: moving a process between
+        // groups takes the kernel a few hundred microseconds per tree (an
+        // RCU grace period), the dearest part of a container's start.
+        for (controller, _) in asked.iter().filter(|(_, asked)| *asked) {
             if let Some(h) = holder(&all, controller) {
                 if !wanted.contains(&h) {
                     wanted.push(h);
                 }
             }
         }
-        // The v2 tree, whatever it holds: the cgroup namespace's root there.
+        // The v2 tree always, whatever it holds: the container's own group,
+        // the cgroup namespace's root there.
         if let Some(v2) = all.iter().find(|h| h.v2) {
             if !wanted.contains(&v2) {
                 wanted.push(v2);
