@@ -149,15 +149,18 @@ fn exec(store: &step04::store::Store, args: step04::cli::ExecArgs) -> anyhow::Re
     if record.is_running() {
         let pid = record.state.pid;
         let confined = procfs::status_field(pid, "Seccomp")? != "0";
+        let no_new_privs = procfs::status_field(pid, "NoNewPrivs")? == "1";
         let caps = capabilities::of_process(pid)?;
-        policy::install(if confined {
+        let mut policy = if confined {
             Policy::confined(caps)?
         } else {
             Policy {
                 capabilities: caps,
                 ..Policy::privileged()
             }
-        });
+        };
+        policy.no_new_privs = no_new_privs;
+        policy::install(policy);
         // Into its groups before joining its cgroup namespace: the command
         // counts against the container's limits.
         cgroups::of_process(pid)?
