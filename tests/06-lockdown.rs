@@ -35,7 +35,7 @@ fn main() {
                 "open_by_handle_at through the log fd of a detached container opened a host file: it needs CAP_DAC_READ_SEARCH, which docker's 14 don't have. Drop the bounding set first, then set inheritable, effective, permitted (capabilities::drop_to); seccomp denies the call too.",
                 shocker_is_blocked),
             check("capabilities_are_dockers_fourteen", 2, "capabilities",
-                "CapEff, CapPrm, CapBnd and CapInh of the command (and of an exec'd one, and of the init) must be docker's default set, 0x00000000a80425fb, with CapAmb 0 and NoNewPrivs 1.",
+                "CapEff, CapPrm and CapBnd of the command (and of an exec'd one, and of the init) must be docker's default set, 0x00000000a80425fb, with CapInh and CapAmb 0 and NoNewPrivs 1.",
                 capabilities_are_dockers_fourteen),
             check("flags_open_the_lockdown_again", 2, "opting-out",
                 "--cap-add adds to the default set and --cap-drop takes away (ALL means every one); --privileged gives every capability and no filter; --security-opt seccomp=unconfined keeps the capabilities but installs no filter.",
@@ -393,13 +393,18 @@ fn status_of(pid: i32, field: &str) -> String {
 fn capabilities_are_dockers_fourteen(ctx: &Ctx) -> Outcome {
     let lab = Lab::new(ctx)?;
     let answers = lab.probe(&[], &["lockdown"])?;
-    for field in ["CapEff", "CapBnd", "CapInh"] {
+    for field in ["CapEff", "CapPrm", "CapBnd"] {
         answers.expect(
             field,
             DOCKER_CAPS,
             "the command should hold docker's 14 capabilities",
         )?;
     }
+    answers.expect(
+        "CapInh",
+        "0000000000000000",
+        "no inheritable capabilities (docker's default since CVE-2022-24769)",
+    )?;
     answers.expect("CapAmb", "0000000000000000", "no ambient capabilities")?;
     answers.expect("NoNewPrivs", "1", "no_new_privs should be set")?;
     let init = lab.detached("capbox", &[], &["sleep", "1000"])?;
@@ -474,6 +479,29 @@ fn flags_open_the_lockdown_again(ctx: &Ctx) -> Outcome {
         "CapEff",
         "0000000000000000",
         "--cap-drop ALL: no capability",
+    )?;
+    // --cgroupns host: the host's cgroup namespace, not one of its own.
+    let out = lab.ok(
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--cgroupns",
+            "host",
+            "probe",
+            "readlink",
+            "/proc/self/ns/cgroup",
+        ],
+        "a run with --cgroupns host should work",
+    )?;
+    let host = std::fs::read_link("/proc/self/ns/cgroup")
+        .map(|l| l.display().to_string())
+        .unwrap_or_default();
+    expect_eq(
+        "--cgroupns host: the container's /proc/self/ns/cgroup",
+        host,
+        out.stdout_text().trim().to_string(),
     )
 }
 
@@ -842,8 +870,11 @@ fn bad_lockdown_input_is_one_line(ctx: &Ctx) -> Outcome {
         ("--memory", "1m", "minimum"),
         ("--cpus", "999", "--cpus 999"),
         ("--pids-limit", "many", "--pids-limit many"),
+        ("--pids-limit", "1", "2 at least"),
+        ("--pids-limit", "99999999", "--pids-limit 99999999"),
         ("--cap-add", "NOT_A_CAP", "no such capability"),
         ("--security-opt", "apparmor=unconfined", "--security-opt"),
+        ("--security-opt", "seccomp:/x.json", "seccomp:/x.json"),
     ] {
         let out = lab
             .minibox(&[

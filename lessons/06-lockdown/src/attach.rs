@@ -65,8 +65,10 @@ impl step04::container::Attach for Lockdown {
 }
 
 /// The groups of containers whose monitor died without removing them
-/// (killed with SIGKILL): removed once the container is not running.
+/// (killed with SIGKILL): removed once the container is not running; and
+/// the empty groups of runtimes killed before they recorded theirs.
 pub fn sweep(root: &Path) -> anyhow::Result<()> {
+    crate::cgroups::sweep_orphans(std::time::Duration::from_secs(30));
     let containers = step04::state::Containers::new_at(root);
     let Ok(entries) = std::fs::read_dir(root.join("containers")) else {
         return Ok(());

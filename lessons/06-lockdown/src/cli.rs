@@ -102,12 +102,14 @@ impl SecurityArgs {
     /// The policy, checked: docker's defaults, opened by the flags.
     pub fn policy(&self) -> anyhow::Result<Policy> {
         let mut seccomp = true;
+        let mut no_new_privs = false;
         for option in &self.security_opt {
-            match option.replace(':', "=").as_str() {
+            // docker takes `key=value` and the older `key:value`.
+            match option.replacen(':', "=", 1).as_str() {
                 "seccomp=unconfined" => seccomp = false,
-                "no-new-privileges" | "no-new-privileges=true" => {}
-                other => bail!(
-                    "--security-opt {other}: minibox knows seccomp=unconfined and no-new-privileges"
+                "no-new-privileges" | "no-new-privileges=true" => no_new_privs = true,
+                _ => bail!(
+                    "--security-opt {option}: minibox knows seccomp=unconfined and no-new-privileges"
                 ),
             }
         }
@@ -120,7 +122,7 @@ impl SecurityArgs {
         if !seccomp {
             policy.seccomp.clear();
         }
-        policy.cgroup_namespace = true;
+        policy.no_new_privs |= no_new_privs;
         Ok(policy)
     }
     // ANCHOR_END: policy
@@ -134,7 +136,9 @@ fn run(
 ) -> anyhow::Result<i32> {
     // Bad input fails before anything is made.
     let limits = args.security.limits()?;
-    let policy = args.security.policy()?;
+    let mut policy = args.security.policy()?;
+    // `--cgroupns host` keeps the host's cgroup namespace, as docker does.
+    policy.cgroup_namespace = args.run.namespaces.cgroupns == step02::cli::NsMode::Private;
     policy::install(policy);
     let mut lockdown = Lockdown::new(limits, args.run.network == "none");
     step05::cli::run_with(root, store, &args.run, &mut lockdown)

@@ -73,34 +73,50 @@ pub fn supported() -> CapsHashSet {
         .clone()
 }
 
-/// The set a container gets: docker's default, `--privileged` (all), then
-/// `--cap-add`, then `--cap-drop`; `ALL` in either means every capability.
+/// The set a container gets, as docker's `TweakCapabilities` makes it:
+/// `--cap-add ALL` is every capability but those dropped by name; else
+/// `--cap-drop ALL` is only those added; else docker's default, less the
+/// dropped, plus the added. `--privileged` is every one.
 pub fn resolve(add: &[String], drop: &[String], privileged: bool) -> anyhow::Result<CapsHashSet> {
     let all = supported();
     let is_all = |name: &String| name.eq_ignore_ascii_case("all");
-    let mut set: CapsHashSet = if privileged || add.iter().any(is_all) {
-        all.clone()
-    } else {
-        DEFAULT.into_iter().collect()
+    let named = |flag: &str, names: &[String]| -> anyhow::Result<CapsHashSet> {
+        names
+            .iter()
+            .filter(|n| !is_all(n))
+            .map(|n| parse(flag, n))
+            .collect()
     };
-    if drop.iter().any(is_all) {
-        set.clear();
+    let (added, dropped) = (named("--cap-add", add)?, named("--cap-drop", drop)?);
+    if let Some(cap) = added.iter().find(|cap| !all.contains(cap)) {
+        bail!(
+            "--cap-add {}: not in this runtime's own bounding set, so no container here can have it",
+            cap.to_string().trim_start_matches("CAP_")
+        );
     }
-    for name in add.iter().filter(|n| !is_all(n)) {
-        set.insert(parse("--cap-add", name)?);
+    if privileged {
+        return Ok(all);
     }
-    for name in drop.iter().filter(|n| !is_all(n)) {
-        set.remove(&parse("--cap-drop", name)?);
-    }
-    set.retain(|cap| all.contains(cap));
-    Ok(set)
+    let set: CapsHashSet = if add.iter().any(is_all) {
+        all.difference(&dropped).copied().collect()
+    } else if drop.iter().any(is_all) {
+        added
+    } else {
+        let mut set: CapsHashSet = DEFAULT
+            .into_iter()
+            .filter(|c| !dropped.contains(c))
+            .collect();
+        set.extend(added);
+        set
+    };
+    Ok(set.intersection(&all).copied().collect())
 }
 
 // ANCHOR: drop_to
 /// In this process (the container's init, or an `exec`'d command): keep
 /// `keep` and nothing else, in every set.
 pub fn drop_to(keep: &CapsHashSet) -> Result<(), Errno> {
-    // TODO(lesson-06): cut every capability not in `keep` from the bounding set first (caps::drop(None, CapSet::Bounding, cap) for each of supported()), then clear the ambient set and set the inheritable, effective and permitted sets to `keep` (caps::set), in that order
+    // TODO(lesson-06): cut every capability not in `keep` from the bounding set first (caps::drop(None, CapSet::Bounding, cap) for each of supported()), then clear the ambient and inheritable sets, and set the effective and permitted sets to `keep` (caps::set), in that order
     // Bounding first: PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set,
     // which `keep` may not have. Effective before permitted: effective must
     // stay a subset of permitted at every capset(2). The caps crate's errors
@@ -117,8 +133,12 @@ pub fn drop_to(keep: &CapsHashSet) -> Result<(), Errno> {
     }
     // prctl(PR_CAP_AMBIENT_CLEAR_ALL): nothing carried over exec by itself.
     caps::clear(None, CapSet::Ambient).map_err(failed)?;
-    // capset(2), three times: inheritable, then effective, then permitted.
-    caps::set(None, CapSet::Inheritable, keep).map_err(failed)?;
+    // Inheritable empty, as docker since CVE-2022-24769: a program with
+    // inheritable file capabilities must not gain them in the container.
+    // Root keeps its set across execve all the same: the kernel gives uid
+    // 0 the bounding set as permitted.
+    caps::clear(None, CapSet::Inheritable).map_err(failed)?;
+    // capset(2), twice: effective, then permitted.
     caps::set(None, CapSet::Effective, keep).map_err(failed)?;
     caps::set(None, CapSet::Permitted, keep).map_err(failed)
     // END SOLUTION
@@ -181,5 +201,11 @@ mod tests {
         assert_eq!(names(&only), ["NET_RAW"]);
         let most = resolve(&["ALL".into()], &["SYS_ADMIN".into()], false).unwrap();
         assert_eq!(most.len(), supported().len() - 1);
+        // As docker: ALL added beats ALL dropped; a name added beats the
+        // same name dropped.
+        let every = resolve(&["ALL".into()], &["ALL".into()], false).unwrap();
+        assert_eq!(every, supported());
+        let kept = resolve(&["CHOWN".into()], &["CHOWN".into()], false).unwrap();
+        assert!(kept.contains(&Capability::CAP_CHOWN));
     }
 }

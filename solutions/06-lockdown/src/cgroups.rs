@@ -49,37 +49,45 @@ pub struct Limits {
 /// The smallest `--memory` docker takes: less can't start a process.
 const MIN_MEMORY: u64 = 6 * 1024 * 1024;
 
-/// `--memory 64m`: bytes, or a number with b, k, m or g (powers of 1024).
+/// `--memory 64m`: bytes, or a number (`1.5g` too) with b, k, m or g
+/// (powers of 1024), as docker reads it.
 pub fn parse_memory(text: &str) -> anyhow::Result<u64> {
+    let bad = || anyhow::anyhow!("--memory {text}: write a size like 64m, 512k or 1.5g");
     let lower = text.trim().to_ascii_lowercase();
-    let (digits, unit) = match lower.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => lower.split_at(at),
-        None => (lower.as_str(), ""),
+    let at = lower
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(at);
+    let scale: f64 = match unit {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1024.0,
+        "m" | "mb" => 1024.0 * 1024.0,
+        "g" | "gb" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
     };
-    let scale: u64 = match unit.trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        _ => bail!("--memory {text}: write a size like 64m, 512k or 1g"),
-    };
-    let bytes = digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .with_context(|| format!("--memory {text}: write a size like 64m, 512k or 1g"))?;
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let bytes = value * scale;
+    if !(bytes.is_finite() && bytes < u64::MAX as f64) {
+        return Err(bad());
+    }
+    let bytes = bytes as u64;
     if bytes < MIN_MEMORY {
         bail!("--memory {text}: the minimum is 6m");
     }
     Ok(bytes)
 }
 
-/// `--pids-limit 100` (docker: 0 or -1 mean unlimited).
+/// The most pids.max takes: the kernel's PID_MAX_LIMIT (2^22).
+const MAX_PIDS: i64 = 1 << 22;
+
+/// `--pids-limit 100` (docker: 0 or -1 mean unlimited). At least 2: the
+/// container's init and its command are two processes.
 pub fn parse_pids(text: &str) -> anyhow::Result<Option<u64>> {
     match text.trim().parse::<i64>() {
-        Ok(n) if n > 0 => Ok(Some(n as u64)),
+        Ok(1) => bail!("--pids-limit 1: a container needs 2 at least (its init and its command)"),
+        Ok(n) if (2..=MAX_PIDS).contains(&n) => Ok(Some(n as u64)),
         Ok(0 | -1) => Ok(None),
-        _ => bail!("--pids-limit {text}: write a number of processes, e.g. 100 (-1: no limit)"),
+        _ => bail!("--pids-limit {text}: write a number of processes from 2 to {MAX_PIDS}, e.g. 100 (-1: no limit)"),
     }
 }
 
@@ -333,18 +341,56 @@ impl Group {
     }
 }
 
+/// Where this process's containers' groups are made: `minibox` in the v2
+/// root, and under this process's own group in each v1 tree.
+fn bases(all: &[Hierarchy]) -> Vec<PathBuf> {
+    all.iter()
+        .map(|h| {
+            if h.v2 {
+                h.mount.join("minibox")
+            } else {
+                h.mount
+                    .join(own_path(h).trim_start_matches('/'))
+                    .join("minibox")
+            }
+        })
+        .collect()
+}
+
+/// Remove the empty groups that a runtime killed between making them and
+/// recording them left behind: no process, and older than `age`, so a
+/// container being started right now (by any `--root`) keeps its group.
+/// A group with a process in it can't be removed (EBUSY): nothing running
+/// is touched.
+pub fn sweep_orphans(age: std::time::Duration) {
+    let Ok(all) = hierarchies() else {
+        return;
+    };
+    for base in bases(&all) {
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let is_id = name.len() == 64
+                && name
+                    .to_string_lossy()
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit());
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age));
+            let empty = std::fs::read_to_string(entry.path().join("cgroup.procs"))
+                .is_ok_and(|procs| procs.trim().is_empty());
+            if is_id && old && empty {
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+    }
+}
+
 /// `HIERARCHY/BASE/minibox/ID`, made, with the v2 controllers enabled on
 /// the way down.
 fn make_dir(hierarchy: &Hierarchy, id: &str) -> anyhow::Result<PathBuf> {
-    let base = if hierarchy.v2 {
-        hierarchy.mount.join("minibox")
-    } else {
-        let own = own_path(hierarchy);
-        hierarchy
-            .mount
-            .join(own.trim_start_matches('/'))
-            .join("minibox")
-    };
+    let base = bases(std::slice::from_ref(hierarchy)).remove(0);
     let dir = base.join(id);
     // The parent `minibox` stays, as docker's `/docker` does: removing it
     // would race with another container being made.
@@ -418,6 +464,8 @@ mod tests {
         assert_eq!(parse_memory("64MB").unwrap(), 64 << 20);
         assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
         assert_eq!(parse_memory("8388608").unwrap(), 8 << 20);
+        assert_eq!(parse_memory("1.5g").unwrap(), 3 << 29);
+        assert!(parse_memory("64kbb").is_err());
         assert!(parse_memory("1m")
             .unwrap_err()
             .to_string()
@@ -431,6 +479,11 @@ mod tests {
         assert_eq!(parse_pids("20").unwrap(), Some(20));
         assert_eq!(parse_pids("-1").unwrap(), None);
         assert!(parse_pids("many").is_err());
+        assert!(parse_pids("1")
+            .unwrap_err()
+            .to_string()
+            .contains("2 at least"));
+        assert!(parse_pids("4194305").is_err());
         assert_eq!(parse_cpus("0.5").unwrap(), 500);
         assert!(parse_cpus("0").is_err());
         assert!(parse_cpus("1000")
