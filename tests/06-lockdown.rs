@@ -145,15 +145,8 @@ impl<'a> Lab<'a> {
     }
 
     fn import_probe(&self) -> Result<(), Fail> {
-        let rootfs = self.ctx.rootfs()?;
         let tar = self.dir.path().join("probe.tar");
-        let file = std::fs::File::create(&tar).map_err(|e| Fail::new("setup").seen(e))?;
-        let mut builder = tar::Builder::new(file);
-        builder.follow_symlinks(false);
-        builder
-            .append_dir_all(".", rootfs.path())
-            .and_then(|_| builder.finish())
-            .map_err(|e| Fail::new("the grader could not tar its rootfs").seen(e))?;
+        self.ctx.rootfs()?.tar_to(&tar)?;
         self.ok(
             &["import", &tar.to_string_lossy(), "probe"],
             "import of the probe image",

@@ -327,6 +327,19 @@ impl Rootfs {
     pub fn outside(&self) -> &Path {
         self.dir.path()
     }
+
+    /// The rootfs as a tar at `path`, for `minibox import` (steps 05, 06:
+    /// the image `probe`, with the grader's probe in it).
+    pub fn tar_to(&self, path: &Path) -> Result<(), Fail> {
+        let file = std::fs::File::create(path)
+            .map_err(|e| Fail::new("the grader could not create its rootfs tar").seen(e))?;
+        let mut builder = tar::Builder::new(file);
+        builder.follow_symlinks(false);
+        builder
+            .append_dir_all(".", &self.path)
+            .and_then(|_| builder.finish())
+            .map_err(|e| Fail::new("the grader could not tar its rootfs").seen(e))
+    }
 }
 
 /// A temporary directory for one check.
