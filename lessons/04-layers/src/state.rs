@@ -149,7 +149,13 @@ impl Containers {
     }
 
     // ANCHOR: save
-    /// Write a record whole: temp file, fsync, rename.
+    /// Write a record whole: temp file, fsync, rename. The fsync is left
+    /// out for a `--rm` container: its record is meant to go with it, and
+    /// after a power cut (the one thing fsync guards against; readers see
+    /// the page cache either way) the container is gone, which is what
+    /// `--rm` asked for. What such a cut could leave, an empty file, reads
+    /// as no record (see [`Containers::load`]). That saves about a
+    /// millisecond a write on a disk, twice a run.
     pub fn save(&self, record: &Record) -> anyhow::Result<()> {
         let path = self.record_path(&record.id);
         let temp = path.with_extension("json.tmp");
@@ -160,7 +166,9 @@ impl Containers {
             let mut file = File::create(&temp)
                 .with_context(|| format!("cannot write the state of {}", record.short_id()))?;
             file.write_all(&bytes)?;
-            file.sync_all()?;
+            if !record.host_config.auto_remove {
+                file.sync_all()?;
+            }
         }
         fs::rename(&temp, &path)
             .with_context(|| format!("cannot write the state of {}", record.short_id()))
@@ -168,8 +176,11 @@ impl Containers {
     // ANCHOR_END: save
 
     /// A record as stored (`None` once removed).
+    /// An empty file is a record a power cut caught before its data was on
+    /// disk (written without fsync, see [`Containers::save`]): none.
     pub fn load(&self, id: &str) -> anyhow::Result<Option<Record>> {
         match fs::read(self.record_path(id)) {
+            Ok(bytes) if bytes.is_empty() => Ok(None),
             Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
                 format!(
                     "the state of container {} is damaged",
@@ -338,4 +349,37 @@ pub fn check_name(what: &str, name: &str, longest: usize) -> anyhow::Result<()> 
 /// The log file of a container.
 pub fn log_path(dir: &Path) -> PathBuf {
     dir.join("container.log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("minibox-state-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn records_round_trip_with_and_without_fsync_and_an_empty_one_is_none() {
+        let root = scratch("records");
+        let containers = Containers::new_at(&root);
+        for (id, auto_remove) in [("a".repeat(64), false), ("b".repeat(64), true)] {
+            fs::create_dir_all(containers.dir_of(&id)).unwrap();
+            let mut record = Record {
+                id: id.clone(),
+                ..Record::default()
+            };
+            record.host_config.auto_remove = auto_remove;
+            containers.save(&record).unwrap();
+            assert_eq!(containers.load(&id).unwrap(), Some(record));
+        }
+        // What a power cut may leave of a record written without fsync.
+        let cut = "c".repeat(64);
+        fs::create_dir_all(containers.dir_of(&cut)).unwrap();
+        fs::write(containers.record_path(&cut), b"").unwrap();
+        assert_eq!(containers.load(&cut).unwrap(), None);
+        let _ = fs::remove_dir_all(&root);
+    }
 }
