@@ -213,21 +213,13 @@ impl Drop for Lab<'_> {
         // A runtime that stopped at a todo!() (or crashed) between making a
         // container's cgroup and removing it leaves the group: remove ours,
         // the empty `minibox/ID` groups of this lab's containers.
-        remove_groups(Path::new("/sys/fs/cgroup"), &ids, 0);
-    }
-}
-
-fn remove_groups(dir: &Path, ids: &[String], depth: usize) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        if entry.file_name() == "minibox" {
-            for id in ids {
-                let _ = std::fs::remove_dir(entry.path().join(id)); // EBUSY if in use
+        for group in grader::cgroups::container_groups() {
+            if group
+                .file_name()
+                .is_some_and(|id| ids.iter().any(|ours| id == ours.as_str()))
+            {
+                let _ = std::fs::remove_dir(group); // EBUSY if in use
             }
-        } else if depth < 4 {
-            remove_groups(&entry.path(), ids, depth + 1);
         }
     }
 }

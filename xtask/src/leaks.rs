@@ -211,33 +211,12 @@ fn container_processes() -> BTreeSet<String> {
         .collect()
 }
 
-/// Containers' cgroups: `minibox/ID` directories anywhere in the cgroup
-/// file systems (step 06 removes each when its container ends; the
-/// `minibox` parents stay, as docker's `/docker` does).
+/// Containers' cgroups left behind (see [`grader::cgroups`]).
 fn container_cgroups() -> BTreeSet<String> {
-    fn walk(dir: &Path, depth: usize, found: &mut BTreeSet<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            if entry.file_name() == "minibox" {
-                for group in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                    if group.file_type().is_ok_and(|t| t.is_dir()) {
-                        found.insert(group.path().display().to_string());
-                    }
-                }
-            } else if depth < 4 {
-                walk(&path, depth + 1, found);
-            }
-        }
-    }
-    let mut found = BTreeSet::new();
-    walk(Path::new("/sys/fs/cgroup"), 0, &mut found);
-    found
+    grader::cgroups::container_groups()
+        .into_iter()
+        .map(|group| group.display().to_string())
+        .collect()
 }
 
 fn temp_entries() -> BTreeSet<String> {

@@ -19,6 +19,7 @@
 //! - `--grade-junit FILE` (`MINIBOX_GRADE_JUNIT`): JUnit XML;
 //! - `--catalog`: print the checks (name, points, book section) as JSON.
 
+pub mod cgroups;
 pub mod check;
 pub mod exploits;
 pub mod netlab;
