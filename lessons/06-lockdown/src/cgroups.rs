@@ -114,8 +114,18 @@ pub struct Hierarchy {
     pub controllers: Vec<String>,
 }
 
-/// Where this host keeps its cgroups, from `/proc/self/mountinfo`.
+/// Where this host keeps its cgroups, from `/proc/self/mountinfo`: read
+/// once per run of the runtime (its sweep and its container both ask).
 pub fn hierarchies() -> anyhow::Result<Vec<Hierarchy>> {
+    static FOUND: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
+    if let Some(found) = FOUND.get() {
+        return Ok(found.clone());
+    }
+    let found = read_hierarchies()?;
+    Ok(FOUND.get_or_init(|| found).clone())
+}
+
+fn read_hierarchies() -> anyhow::Result<Vec<Hierarchy>> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")
         .context("cannot read /proc/self/mountinfo")?;
     let mut found = Vec::new();

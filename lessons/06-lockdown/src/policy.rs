@@ -79,7 +79,8 @@ pub fn install(policy: Policy) {
 fn lock_down(policy: &Policy) -> Result<(), (&'static str, Errno)> {
     capabilities::drop_to(&policy.capabilities)
         .map_err(|e| ("cannot drop capabilities (capset, PR_CAPBSET_DROP)", e))?;
-    if policy.no_new_privs {
+    // With a filter, seccomp::install sets no_new_privs itself.
+    if policy.no_new_privs && policy.seccomp.is_empty() {
         // SAFETY: prctl(2) PR_SET_NO_NEW_PRIVS reads no memory of ours.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(("cannot set no_new_privs (prctl)", Errno::last()));
