@@ -22,6 +22,7 @@
 pub mod cgroups;
 pub mod check;
 pub mod exploits;
+pub mod freeze;
 pub mod netlab;
 pub mod preflight;
 pub mod probe;
@@ -29,6 +30,7 @@ pub mod process;
 pub mod procfs;
 pub mod report;
 pub mod sources;
+pub mod terminal;
 pub mod todo;
 
 pub use check::{ensure, expect_eq, Check, Fail, Outcome, Requires};
