@@ -125,6 +125,14 @@ fn main() {
                 run: the_container_ends_with_its_command,
             },
             Check {
+                name: "the_callers_terminal_is_out_of_reach",
+                points: 2,
+                section: "the-callers-terminal",
+                hint: "The init must not stay in the caller's session: a session's processes can open its controlling terminal as /dev/tty and type into it (TIOCSTI). Lead a session of your own first thing in the init.",
+                requires: Requires::Nothing,
+                run: the_callers_terminal_is_out_of_reach,
+            },
+            Check {
                 name: "bad_input_is_one_line",
                 points: 1,
                 section: "the-host-name",
@@ -690,6 +698,45 @@ fn the_container_ends_with_its_command(ctx: &Ctx) -> Outcome {
             .expected("the init exits with the command, and the kernel ends the rest of its PID namespace")
             .seen(format!("still alive: {}", procfs::describe(background.pid)))
     })
+}
+
+fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
+    use grader::terminal::{self, Terminal, Wired, MARKER};
+    // The caller's terminal is the runtime's controlling terminal, as a
+    // shell's is; its stdio are /dev/null and pipes (`</dev/null >out
+    // 2>&1`): the only way in is /dev/tty.
+    let probe = std::env::current_exe()
+        .map_err(|e| Fail::new("cannot find the grader's own binary").seen(e))?;
+    let probe = probe.to_string_lossy().into_owned();
+    let terminal = Terminal::new()?;
+    let command = ctx
+        .minibox(&["run", "--", &probe, "--probe", "tiocsti", MARKER])
+        .in_lab()
+        .into_command();
+    let (status, said) = terminal.run(command, Wired::Nothing, SOON)?;
+    ensure(status.success(), || {
+        Fail::new("the probe's container should run and exit 0")
+            .seen(format!("{status}: {}", said.trim()))
+    })?;
+    terminal::expect_blocked(&terminal, "run", &said)?;
+    let found = terminal::answers(&said);
+    let field = |key: &str| found.get(key).cloned().unwrap_or_default();
+    expect_eq(
+        "opening /dev/tty in the container (the errno: no controlling terminal)",
+        "ENXIO".to_string(),
+        field("dev-tty"),
+    )?;
+    expect_eq(
+        "the controlling terminal of the container's command (field 7 of /proc/self/stat, 0: none)",
+        "0".to_string(),
+        field("tty_nr"),
+    )?;
+    expect_eq(
+        "the session of the container's command (field 6 of /proc/self/stat): the init's, PID 1",
+        "1".to_string(),
+        field("session"),
+    )?;
+    terminal::control(SOON)
 }
 
 fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {

@@ -87,6 +87,9 @@ pub fn container_init(spec: &ContainerSpec, cmd: &Prepared, report: ExecReport, 
     if !gate.wait() {
         exit(RUNTIME_ERROR); // the runtime is gone or gave up: nothing to report to
     }
+    if let Err(errno) = new_session() {
+        report.fail_setup("cannot leave the caller's terminal (setsid)", errno);
+    }
     if spec.namespaces.user {
         if let Err(errno) = become_root(spec) {
             report.fail_setup(
@@ -154,6 +157,30 @@ pub fn become_root(spec: &ContainerSpec) -> nix::Result<()> {
     let root = Uid::from_raw(0);
     nix::unistd::setresuid(root, root, root)
 }
+
+// ANCHOR: new_session
+/// Leave the caller's terminal: the container's processes must not be able
+/// to type into it.
+///
+/// A terminal belongs to one *session* (the processes a login or a terminal
+/// window started), and is that session's *controlling terminal*: every
+/// process of the session can open it as `/dev/tty`, whatever its fds 0 to
+/// 2 are, and the kernel's `TIOCSTI` ioctl pushes bytes into its input
+/// queue as if they were typed. The shell that reads the terminal next runs
+/// them, as its user: root, who ran `minibox run`. The init is a clone of
+/// the runtime, so it starts in the caller's session.
+pub fn new_session() -> nix::Result<()> {
+    // TODO(lesson-02): when this returns, the init leads a session of its own, which has no controlling terminal: /dev/tty opens nothing (ENXIO) for it and everything it starts. Shell: `setsid CMD`
+    // The calling process must not lead a process group already (the
+    // kernel refuses, EPERM): a clone of the runtime doesn't.
+    // BEGIN SOLUTION
+    // setsid(2): a new session and a new process group, both led by this
+    // process, with no controlling terminal until one is made ours with
+    // TIOCSCTTY (step 04's `-t` does that, with a terminal of its own).
+    nix::unistd::setsid().map(drop)
+    // END SOLUTION
+}
+// ANCHOR_END: new_session
 
 // ANCHOR: set_hostname
 pub fn set_hostname(name: &str) -> nix::Result<()> {

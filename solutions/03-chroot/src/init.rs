@@ -4,7 +4,9 @@ use crate::{mounts, rootfs, Enter, Spec};
 use step01::exec::Prepared;
 use step01::spawn::ExecReport;
 use step01::status::RUNTIME_ERROR;
-use step02::init::{become_root, die_with_parent, exit, run_as_init, set_hostname, Gate};
+use step02::init::{
+    become_root, die_with_parent, exit, new_session, run_as_init, set_hostname, Gate,
+};
 
 /// The child's whole life: set up from inside (now with the rootfs), then be
 /// PID 1 until the command ends. Never returns.
@@ -31,6 +33,9 @@ pub fn container_init_with(
     }
     if !gate.wait() {
         exit(RUNTIME_ERROR);
+    }
+    if let Err(errno) = new_session() {
+        report.fail_setup("cannot leave the caller's terminal (setsid)", errno);
     }
     if container.namespaces.user {
         if let Err(errno) = become_root(container) {
