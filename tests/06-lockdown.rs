@@ -70,6 +70,15 @@ fn main() {
             check("memory_limit_ends_in_the_oom_killer", 2, "cgroups-and-limits",
                 "--memory: memory.max (v2) or memory.limit_in_bytes (v1), no swap: an allocation past it is killed by the OOM killer (SIGKILL, exit 137).",
                 memory_limit_ends_in_the_oom_killer),
+            check("exec_is_out_of_sight_until_its_execve", 3, "exec-s-open-window",
+                "exec's child is a copy of the runtime until its execve, and a process of the container: it must be non-dumpable from before it joins (its /proc/PID/environ, fd/, exe and ptrace then need CAP_SYS_PTRACE), and hold no fd of the caller's by the time it runs anything of the container's. Seal the runtime first thing in exec (seal.rs).",
+                exec_is_out_of_sight_until_its_execve),
+            check("exec_cannot_start_outside_the_container", 2, "exec-s-open-window",
+                "A working directory that is a link to /proc/self/fd/7 leads wherever fd 7 leads: the child must close every fd but its exec report's before it follows any path (fds::close_all_but).",
+                exec_cannot_start_outside_the_container),
+            check("the_runtime_binary_is_out_of_reach", 3, "the-runtime-s-own-binary",
+                "A script whose interpreter is /proc/self/exe ran the runtime's binary inside the container. Exec the container's programs through the tiny program held in a sealed memfd (trampoline.rs: the file in memory, written once, sealed against writing, growing, shrinking and unsealing).",
+                the_runtime_binary_is_out_of_reach),
             check("bad_lockdown_input_is_one_line", 1, "the-exercise",
                 "A bad --memory, --cpus, --pids-limit, --cap-add or --security-opt: one line, exit 125, no container made; a good run with the same flags then works.",
                 bad_lockdown_input_is_one_line),
@@ -320,47 +329,53 @@ fn inherited_fds_do_not_reach_the_container(ctx: &Ctx) -> Outcome {
 
 fn shocker_is_blocked(ctx: &Ctx) -> Outcome {
     let lab = Lab::new(ctx)?;
-    // The marker on the same filesystem as the container's log (both under
-    // the grader's temp dir): its handle opens it from the log's fd.
+    // The marker on the same filesystem as the store (both under the
+    // grader's temp dir): on a bridge network, the container's /etc/hosts
+    // is a file of the store, bind-mounted, and its handle opens the
+    // marker from there.
     let marker = lab.dir.path().join("shocker-marker");
     std::fs::write(&marker, "shocker marker 4217\n").map_err(|e| Fail::new("setup").seen(e))?;
     let handle = file_handle(&marker)
         .map_err(|e| Fail::new("the grader could not take its marker's file handle").seen(e))?;
-    lab.start(
-        "shocker",
-        &[],
-        &[
+    let shocker = |name: &str, flags: &[&str]| -> Result<Answers, Fail> {
+        let mut args = vec!["run", "-d", "--network", "bridge", "--name", name];
+        args.extend_from_slice(flags);
+        args.extend([
+            "probe",
             "grader-probe",
             "--probe",
             "shocker",
             &handle,
             "shocker marker 4217",
-        ],
-    )?;
-    let answers = lab.log_when_done("shocker")?;
+        ]);
+        lab.ok(
+            &args,
+            "a detached container on the default bridge should start",
+        )?;
+        lab.log_when_done(name)
+    };
+    let answers = shocker("shocker", &[])?;
     answers.blocked(
         "shocker",
-        "open_by_handle_at through the container's log fd opened a host file",
+        "open_by_handle_at through a file bind-mounted from the host opened a host file",
     )?;
     answers.expect(
-        "open_by_handle_at via fd 1",
+        "open_by_handle_at via /etc/hosts",
         "EPERM",
         "open_by_handle_at must be refused",
     )?;
+    for fd in 0..3 {
+        let seen = answers.get(&format!("open_by_handle_at via fd {fd}"));
+        ensure(seen != "opened something else", || {
+            Fail::new(format!(
+                "the container's fd {fd} should be none of the host's files (a pipe)"
+            ))
+            .seen(answers.shown.trim())
+        })?;
+    }
     // The control: given back its capability (and so its system call), the
     // same program does get out. This is what step 05 allowed everyone.
-    lab.start(
-        "shocker-control",
-        &["--cap-add", "DAC_READ_SEARCH"],
-        &[
-            "grader-probe",
-            "--probe",
-            "shocker",
-            &handle,
-            "shocker marker 4217",
-        ],
-    )?;
-    let control = lab.log_when_done("shocker-control")?;
+    let control = shocker("shocker-control", &["--cap-add", "DAC_READ_SEARCH"])?;
     ensure(control.get("shocker").starts_with("reached"), || {
         Fail::new("with --cap-add DAC_READ_SEARCH the exploit should work (seccomp allows open_by_handle_at to a container that holds the capability)")
             .seen(control.shown.trim())
@@ -900,4 +915,285 @@ fn bad_lockdown_input_is_one_line(ctx: &Ctx) -> Outcome {
         "a run with good limits should work",
     )?;
     Ok(())
+}
+
+/// A process of the container, the copy of the runtime that `exec` forks,
+/// held still by the grader at its call of execve (capabilities dropped,
+/// everything done that the runtime does first): what can a process of
+/// the container take from it?
+fn exec_window_seen_from(lab: &Lab, victim: &str, secret: &str) -> Result<Answers, Fail> {
+    let (dir, _marker) = marker(lab.ctx)?;
+    let held = grader::freeze::hold_first_child(
+        lab.minibox_with_fd(dir.path(), &["exec", victim, "true"])
+            .env("GRADER_SECRET", secret)
+            .into_command(),
+        grader::freeze::At::ExecCall,
+    )?;
+    let inside = held.pid_inside()?.to_string();
+    let out = lab.ok(
+        &[
+            "exec",
+            victim,
+            "grader-probe",
+            "--probe",
+            "exec-window",
+            &inside,
+            secret,
+        ],
+        "a second exec, the watcher, should run",
+    );
+    held.still_held()?;
+    let (status, said) = held.release(Duration::from_secs(10))?;
+    ensure(status.success(), || {
+        Fail::new("the held exec should finish once let go").seen(format!("{status}: {said}"))
+    })?;
+    Ok(Answers::of(&out?))
+}
+
+fn exec_is_out_of_sight_until_its_execve(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let secret = format!("grader-secret-{}", std::process::id());
+    lab.detached("watched", &[], &["sleep", "1000"])?;
+    let answers = exec_window_seen_from(&lab, "watched", &secret)?;
+    // (Its ptrace can't be tried here: the grader is its tracer. The kernel
+    // asks the same question for ptrace as for /proc/PID/environ.)
+    for (key, what) in [
+        (
+            "environ",
+            "/proc/PID/environ of exec's child showed the caller's environment",
+        ),
+        ("fds", "/proc/PID/fd of exec's child could be read"),
+        (
+            "exe",
+            "/proc/PID/exe of exec's child (the runtime's binary) could be opened",
+        ),
+    ] {
+        answers.blocked(key, what)?;
+    }
+    // The control: from a container holding CAP_SYS_PTRACE (--privileged)
+    // the same watcher does read the child (the probe works), and even
+    // there no fd of the caller's is left in it.
+    lab.detached("open", &["--privileged"], &["sleep", "1000"])?;
+    let control = exec_window_seen_from(&lab, "open", &secret)?;
+    ensure(
+        control.get("environ").starts_with("reached") && control.get("exe").starts_with("reached"),
+        || {
+            Fail::new("the control: with CAP_SYS_PTRACE (--privileged) the watcher should read the held child's environ and exe")
+                .seen(control.shown.trim())
+        },
+    )?;
+    control.blocked(
+        "fd-dirs",
+        "exec's child held a directory fd of the caller's (its fd 7): close them before joining",
+    )
+}
+
+fn exec_cannot_start_outside_the_container(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let (dir, marker) = marker(ctx)?;
+    let name = marker
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The container's working directory /wd, made a link to
+    // /proc/self/fd/7 by the container itself (CVE-2024-21626's shape).
+    lab.start("wd", &["-w", "/wd"], &["sleep", "1000"])?;
+    lab.ok(
+        &[
+            "exec",
+            "-w",
+            "/",
+            "wd",
+            "sh",
+            "-c",
+            "rmdir /wd && ln -s /proc/self/fd/7 /wd",
+        ],
+        "exec should replace /wd with a link",
+    )?;
+    // The control: the link is a door, to wherever an fd 7 leads.
+    let door = lab.ok(
+        &[
+            "exec",
+            "-w",
+            "/",
+            "wd",
+            "sh",
+            "-c",
+            "exec 7</etc; cd /wd && pwd -P && ls",
+        ],
+        "exec should follow the link through its own fd 7",
+    )?;
+    ensure(
+        door.stdout_text().contains("hosts") || door.stdout_text().contains("passwd"),
+        || {
+            Fail::new("the control: with an fd 7 of its own, `cd /wd` should lead to /etc (the probe's door is real)")
+            .seen(door.stdout_text())
+        },
+    )?;
+    let out = lab
+        .minibox_with_fd(
+            dir.path(),
+            &["exec", "wd", "grader-probe", "--probe", "cwd-escape", &name],
+        )
+        .output()?;
+    let answers = Answers::of(&out);
+    ensure(!answers.get("cwd-escape").starts_with("reached"), || {
+        Fail::new("exec, called with a host directory as fd 7, started its command in that directory (through /wd -> /proc/self/fd/7) and read the host's file")
+            .expected("the exec refused (its working directory leads nowhere), or started inside the container")
+            .seen(format!("{}{}", answers.shown, out.stderr))
+    })?;
+    ensure(out.code() == Some(125), || {
+        Fail::new(
+            "the exec's working directory leads nowhere once fd 7 is closed: a runtime error, 125",
+        )
+        .seen(out.summary())
+    })?;
+    out.expect_one_error_line("/wd")
+}
+
+fn the_runtime_binary_is_out_of_reach(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    // An image whose /evil is a script run by /proc/self/exe: whatever
+    // exec's it, its interpreter is what that process runs at that moment.
+    // The interpreter's one argument runs the probe when that is the tiny
+    // program (it execs its first argument), and is an unknown command
+    // when it is the runtime's binary.
+    let context = lab.dir.path().join("evil");
+    let script = context.join("evil");
+    std::fs::create_dir_all(&context).map_err(|e| Fail::new("setup").seen(e))?;
+    std::fs::write(&script, "#!/proc/self/exe /usr/bin/grader-probe\n")
+        .and_then(|_| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        })
+        .and_then(|_| std::fs::write(context.join("Dockerfile"), "FROM probe\nCOPY evil /evil\n"))
+        .map_err(|e| Fail::new("setup").seen(e))?;
+    lab.ok(
+        &["build", "-t", "evil", &context.to_string_lossy()],
+        "the image with /evil should build",
+    )?;
+    let ran_the_runtime = |out: &Output| {
+        out.stderr.contains("unrecognized subcommand") && out.stderr.contains("grader-probe")
+    };
+    let probe_ran = |out: &Output| out.stdout_text().contains("CapEff:");
+    // run: the container's first program.
+    let out = lab
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "evil",
+            "/evil",
+            "--probe",
+            "lockdown",
+        ])
+        .output()?;
+    ensure(!ran_the_runtime(&out) && probe_ran(&out), || {
+        Fail::new("run: the container's first program is a script of /proc/self/exe; the runtime's own binary ran inside the container")
+            .expected("the tiny program as interpreter (it runs the probe)")
+            .seen(out.summary())
+    })?;
+    // exec: held by the grader right after the child's first execve, the
+    // process is the tiny program, from a sealed memfd.
+    lab.ok(
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "exebox",
+            "evil",
+            "sleep",
+            "1000",
+        ],
+        "a detached container of the image should start",
+    )?;
+    let held = grader::freeze::hold_first_child(
+        lab.minibox(&["exec", "exebox", "/evil", "--probe", "lockdown"])
+            .into_command(),
+        grader::freeze::At::Exec,
+    )?;
+    let seen = sealed_exe(held.pid, ctx.binary());
+    let (status, said) = held.release(Duration::from_secs(10))?;
+    seen?;
+    ensure(
+        status.success() && said.contains("CapEff:") && !said.contains("unrecognized subcommand"),
+        || {
+            Fail::new(
+                "exec: through the tiny program, the script's interpreter should run the probe",
+            )
+            .seen(format!("{status}: {said}"))
+        },
+    )?;
+    // A build's RUN, the same.
+    let again = lab.dir.path().join("evil-run");
+    std::fs::create_dir_all(&again)
+        .and_then(|_| {
+            std::fs::write(
+                again.join("Dockerfile"),
+                "FROM evil\nRUN [\"/evil\", \"--probe\", \"lockdown\"]\n",
+            )
+        })
+        .map_err(|e| Fail::new("setup").seen(e))?;
+    let built = lab
+        .minibox(&["build", "-t", "evil-run", &again.to_string_lossy()])
+        .output()?;
+    ensure(!ran_the_runtime(&built) && probe_ran(&built), || {
+        Fail::new(
+            "build: a RUN of the script ran the runtime's own binary inside the build's container",
+        )
+        .seen(built.summary())
+    })?;
+    // The control: --privileged containers start their programs from the
+    // runtime's binary (their root is the host's anyway): there the same
+    // script does reach it.
+    let control = lab
+        .minibox(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--privileged",
+            "evil",
+            "/evil",
+            "--probe",
+            "lockdown",
+        ])
+        .output()?;
+    ensure(ran_the_runtime(&control), || {
+        Fail::new("the control: with --privileged, /proc/self/exe as interpreter should run the runtime's binary (its usage error names grader-probe)")
+            .seen(control.summary())
+    })
+}
+
+/// What the kernel says of the held process's binary: a memfd, sealed
+/// against every change, and not the runtime's binary.
+fn sealed_exe(pid: i32, runtime: &Path) -> Outcome {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let link = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|l| l.display().to_string())
+        .unwrap_or_default();
+    let exe = std::fs::File::open(format!("/proc/{pid}/exe")).map_err(|e| {
+        Fail::new("the grader could not open the held child's /proc/PID/exe").seen(e)
+    })?;
+    let (ours, theirs) = (
+        std::fs::metadata(runtime).map(|m| (m.dev(), m.ino())).ok(),
+        exe.metadata().map(|m| (m.dev(), m.ino())).ok(),
+    );
+    ensure(ours != theirs, || {
+        Fail::new("exec's child ran its execve from the runtime's own binary: a script's /proc/self/exe is the host's minibox")
+            .expected("/proc/PID/exe a memfd (the tiny program)")
+            .seen(&link)
+    })?;
+    // SAFETY: F_GET_SEALS returns the seals as an int, or -1.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    let wanted = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    ensure(seals >= 0 && seals & wanted == wanted, || {
+        Fail::new("the tiny program's file must be sealed: no write, no growing, no shrinking, no more seals")
+            .expected(format!("F_GET_SEALS with {wanted:#x} set"))
+            .seen(format!("{link}: F_GET_SEALS {}", if seals < 0 { "failed (not a memfd)".to_string() } else { format!("{seals:#x}") }))
+    })
 }

@@ -500,8 +500,7 @@ pub fn manage(store: &Store, command: Manage) -> anyhow::Result<i32> {
         Manage::Exec(args) => {
             let record = Containers::new(&store).find(&args.container)?;
             let env = step01::env::build(&args.env, |key| std::env::var(key).ok())?;
-            let _ = args.interactive; // stdin is passed through as it is
-            exec::exec(&record, args.command, env, args.workdir)
+            exec::exec(&record, args.command, env, args.workdir, args.interactive)
         }
         Manage::Logs { follow, container } => {
             lifecycle::logs(&Containers::new(&store), &container, follow)?;

@@ -19,6 +19,7 @@
 
 use crate::container::{self, Container};
 use crate::image::ImageConfig;
+use crate::pipes;
 use crate::state::{self, Containers, Record};
 use crate::store::Store;
 use crate::tty::{self, Stdio};
@@ -188,18 +189,24 @@ fn monitor(
         let _lock = containers.lock()?;
         containers.save(record)?;
     }
-    let (stdio, master) = if options.tty {
+    // Never the caller's own fds: a terminal of the container's own with
+    // -t, else pipes, copied to ours (detached: ours are the log).
+    let (stdio, master, mut outside) = if options.tty {
         let (master, slave) = tty::open_pty()?;
         let raw = master.as_raw_fd();
-        (Stdio::Terminal { master: raw, slave }, Some(master))
-    } else if options.interactive && !to_log {
-        (Stdio::Inherit, None)
+        (Stdio::Terminal { master: raw, slave }, Some(master), None)
     } else {
-        let null = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
-        (Stdio::NullStdin(OwnedFd::from(null)), None)
+        let streams = if to_log {
+            pipes::Streams::Together
+        } else {
+            pipes::Streams::Apart
+        };
+        let (inside, outside) = pipes::pipes(options.interactive && !to_log, streams)?;
+        (Stdio::Pipes(inside), None, Some(outside))
     };
     let _raw = (options.tty && !to_log).then(tty::RawMode::enter);
     let mut relay = None;
+    let mut copying = None;
     let mut master = master;
     let spec = plan.spec.clone();
     let code = container::run_in(
@@ -225,20 +232,26 @@ fn monitor(
                 containers.save(record)?;
             }
             crate::fault::point("run:running");
-            // Our copy of the slave must close, or the master would never
-            // hang up; then copy the terminal's bytes on a thread.
-            if let Stdio::Terminal { .. } = &stdio {
-                if let Some(master) = master.take() {
-                    let out: Box<dyn Write + Send> = Box::new(std::io::stdout());
-                    relay = Some(tty::relay(master, options.interactive && !to_log, out));
-                }
+            // Copy the terminal's bytes, or the pipes', on a thread (the
+            // runtime was single-threaded until the clone).
+            if let Some(master) = master.take() {
+                let out: Box<dyn Write + Send> = Box::new(std::io::stdout());
+                relay = Some(tty::relay(master, options.interactive && !to_log, out));
+            }
+            if let Some(outside) = outside.take() {
+                copying = Some(outside.relay(pipes::Sink::stdio())?);
             }
             started(record)
         },
     );
+    // Our copy of the slave (and of the container's pipe ends) must close,
+    // or the master would never hang up.
     drop(stdio);
     if let Some(relay) = relay {
         let _ = relay.join();
+    }
+    if let Some(copying) = copying {
+        copying.finish();
     }
     code
 }

@@ -1,17 +1,18 @@
-//! `-t` and `-i`: what the container's command reads and writes.
+//! `-t`: a terminal of the container's own.
 //!
-//! **Without `-t`** the command writes to the runtime's own stdout and
-//! stderr (or, detached, to the container's log file); stdin is the
-//! runtime's with `-i`, else `/dev/null` (docker's default).
+//! **Without `-t`** the container's stdin, stdout and stderr are pipes,
+//! which the runtime copies to and from its own (or, detached, into the
+//! container's log): see [`crate::pipes`]. No fd of the caller's reaches
+//! the container.
 //!
 //! **With `-t`** the command gets a terminal of its own: a *pseudo-terminal*
 //! (pty), a pair of character devices made by `openpty(3)`. What is written
 //! to the *master* side arrives on the *slave* side as if typed, through the
 //! kernel's line discipline: that is what turns Ctrl-C (byte 0x03) into a
 //! SIGINT for the terminal's foreground process group, echoes what is typed
-//! and lets a shell do job control. The container's init makes the slave
-//! its *controlling terminal*: `setsid(2)` (a new session, with no terminal
-//! yet), then `ioctl(TIOCSCTTY)`; the command inherits the session and
+//! and lets a shell do job control. The container's init leads a session of
+//! its own (step 02) and makes the slave that session's *controlling
+//! terminal* with `ioctl(TIOCSCTTY)`; the command inherits the session and
 //! the terminal. The runtime keeps the master and copies bytes both ways
 //! between it and the user's terminal, which it puts in *raw* mode so that
 //! Ctrl-C travels as a byte to the container's terminal instead of
@@ -27,10 +28,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 /// What the container's command gets as stdin, stdout and stderr.
 #[derive(Debug)]
 pub enum Stdio {
-    /// The runtime's own (a build's RUN; `run -i`).
-    Inherit,
-    /// stdin from `/dev/null`, the rest the runtime's.
-    NullStdin(OwnedFd),
+    /// Three pipes; the runtime keeps their other ends (without `-t`).
+    Pipes(crate::pipes::Inside),
     /// All three on the slave side of a pty, as the controlling terminal.
     Terminal { master: RawFd, slave: OwnedFd },
 }
@@ -46,18 +45,16 @@ impl Stdio {
             move |errno| (what.clone(), errno)
         };
         match self {
-            Stdio::Inherit => Ok(()),
-            Stdio::NullStdin(null) => {
-                // dup2(2): fd 0 becomes /dev/null; the command reads EOF.
-                dup2_to(null.as_raw_fd(), 0)
-                    .map_err(fail("cannot give the command /dev/null as stdin"))
-            }
+            Stdio::Pipes(pipes) => pipes.in_child(),
             Stdio::Terminal { master, slave } => {
                 // The master is the runtime's end: the container must not
                 // hold it, or the runtime would never see the pty hang up.
                 let _ = nix::unistd::close(*master);
-                // setsid(2): a new session, so a terminal can be ours.
-                setsid().map_err(fail("cannot start a session for the terminal (setsid)"))?;
+                // setsid(2): a new session, so a terminal can be ours (the
+                // init leads one already: step 02).
+                if nix::unistd::getsid(None) != Ok(nix::unistd::getpid()) {
+                    setsid().map_err(fail("cannot start a session for the terminal (setsid)"))?;
+                }
                 // ioctl(TIOCSCTTY): make the slave this session's controlling
                 // terminal; Ctrl-C then signals its foreground group.
                 // SAFETY: a plain ioctl on a valid fd, with an int argument.

@@ -149,6 +149,8 @@ fn run(
 /// `exec`: the command joins the container's groups and namespaces, and
 /// gets the container's capabilities and filter, as its init has them.
 fn exec(store: &step04::store::Store, args: step04::cli::ExecArgs) -> anyhow::Result<i32> {
+    // Out of the container's sight before anything else (seal.rs).
+    crate::seal::seal().context("cannot make the exec non-dumpable (prctl)")?;
     let record = step04::state::Containers::new(store).find(&args.container)?;
     if record.is_running() {
         let pid = record.state.pid;
@@ -164,6 +166,9 @@ fn exec(store: &step04::store::Store, args: step04::cli::ExecArgs) -> anyhow::Re
             }
         };
         policy.no_new_privs = no_new_privs;
+        // Only a container with every capability (--privileged) goes
+        // without the tiny program: its root is the host's root anyway.
+        policy.seal_exe = policy.capabilities != capabilities::supported();
         policy::install(policy);
         // Into its groups before joining its cgroup namespace: the command
         // counts against the container's limits.

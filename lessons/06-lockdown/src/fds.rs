@@ -8,23 +8,22 @@
 //! the host's `/` (CVE-2024-21626, runc's leaked cgroup fd, was exactly
 //! this). Shell, to see it: `exec 3</; minibox run base ls -l /proc/self/fd`.
 //!
-//! Two places close them:
+//! Every process the runtime makes inside a container closes them before
+//! anything else, by number (fd 3 up), not by what it thinks is open:
 //!
-//! - the container's init, which never execs: it closes every fd >= 3 but
-//!   the ones it still needs (its report pipe);
-//! - the command, just before `execve`: every fd >= 3 is marked
-//!   close-on-exec, so the kernel closes them in the same `execve` that
-//!   closes the report pipe (which must stay open until then to report a
-//!   failed exec).
+//! - the container's init closes every fd >= 3 but the ones it still needs
+//!   (its exec report pipe), before the command is forked;
+//! - a command's child, `run`'s or `exec`'s, does the same first thing
+//!   after the fork (step 01's `Lockdown::seal`), before it follows any
+//!   path: its working directory may be `/proc/self/fd/7`, which leads
+//!   wherever an fd 7 of the caller's leads (the exec report's pipe stays:
+//!   it is close-on-exec, and `execve` itself closes it).
 //!
-//! `close_range(2)` (Linux 5.9; `CLOSE_RANGE_CLOEXEC` 5.11) does either in
-//! one system call, however many descriptors are open.
+//! `close_range(2)` (Linux 5.9) closes a whole range in one system call,
+//! however many descriptors are open.
 
 use nix::errno::Errno;
 use std::os::fd::RawFd;
-
-/// `CLOSE_RANGE_CLOEXEC` from `<linux/close_range.h>`: mark, don't close.
-const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
 
 /// close_range(first, last, flags), the raw system call.
 fn close_range(first: u32, last: u32, flags: u32) -> Result<(), Errno> {
@@ -40,7 +39,7 @@ fn close_range(first: u32, last: u32, flags: u32) -> Result<(), Errno> {
 }
 
 /// The open fds >= 3, from `/proc/self/fd`: the slow way, for kernels
-/// without close_range (before 5.9/5.11).
+/// without close_range (before 5.9).
 fn open_fds() -> Result<Vec<RawFd>, Errno> {
     let dir = std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::EBADF)?;
     let fds: Vec<RawFd> = dir
@@ -50,48 +49,46 @@ fn open_fds() -> Result<Vec<RawFd>, Errno> {
     Ok(fds)
 }
 
-// ANCHOR: mark_cloexec
-/// In the command, just before `execve`: every fd >= 3 closes at exec.
-pub fn mark_cloexec() -> Result<(), Errno> {
-    // TODO(lesson-06): mark every fd from 3 up close-on-exec in one call: close_range(3, u32::MAX, CLOSE_RANGE_CLOEXEC) (the helper above wraps the raw syscall)
-    // Not a plain close: the exec report pipe (an fd >= 3) must stay open
-    // until execve itself closes it. On ENOSYS or EINVAL (an older kernel)
-    // fall back to fcntl(fd, F_SETFD, FD_CLOEXEC) on each of open_fds().
-    todo!(
-        "lesson-06: mark every fd from 3 up close-on-exec in one call: close_range(3, u32::MAX, CLOSE_RANGE_CLOEXEC) (the helper above wraps the raw syscall)"
-    );
-}
-// ANCHOR_END: mark_cloexec
-
-// ANCHOR: close_all_but
-/// In the container's init (which never execs): close every fd >= 3 but
-/// `keep`.
-pub fn close_all_but(keep: &[RawFd]) -> Result<(), Errno> {
-    let mut keep: Vec<u32> = keep
-        .iter()
-        .filter(|fd| **fd >= 3)
-        .map(|fd| *fd as u32)
-        .collect();
-    keep.sort_unstable();
-    // The gaps between the kept fds: [3, k1-1], [k1+1, k2-1], ..., [kn+1, MAX].
-    let mut first = 3u32;
-    for fd in keep.iter().copied().chain([u32::MAX]) {
-        if fd > first {
-            let last = if fd == u32::MAX { u32::MAX } else { fd - 1 };
-            if let Err(errno) = close_range(first, last, 0) {
-                if errno != Errno::ENOSYS {
-                    return Err(errno);
-                }
-                for open in open_fds()? {
-                    if open as u32 >= first && open as u32 <= last {
-                        // SAFETY: close(2) of an fd no Rust object owns (see close_range).
-                        unsafe { libc::close(open) };
-                    }
+/// Close every fd from `first` to `last`, whatever is open there.
+fn close_between(first: u32, last: u32) -> Result<(), Errno> {
+    match close_range(first, last, 0) {
+        Err(Errno::ENOSYS) => {
+            for open in open_fds()? {
+                if open as u32 >= first && open as u32 <= last {
+                    // SAFETY: close(2) of an fd no Rust object owns (see close_range).
+                    unsafe { libc::close(open) };
                 }
             }
+            Ok(())
         }
-        first = fd.saturating_add(1);
+        other => other,
     }
-    Ok(())
+}
+
+// ANCHOR: close_all_but
+/// Close every fd >= 3 but those in `keep`.
+pub fn close_all_but(keep: &[RawFd]) -> Result<(), Errno> {
+    // TODO(lesson-06): when this returns, the process holds no fd from 3 up but those in `keep` (fds 0, 1 and 2 are left alone, and so is every fd in `keep`, in whatever order it comes), however many were open and wherever they lead. Shell: `exec 3<&- 4<&- ...` for every open one
+    // Count on nothing about which fds are open: the caller's may be any
+    // numbers. The kernel closes a whole range in one call.
+    todo!(
+        "lesson-06: when this returns, the process holds no fd from 3 up but those in `keep` (fds 0, 1 and 2 are left alone, and so is every fd in `keep`, in whatever order it comes), however many were open and wherever they lead. Shell: `exec 3<&- 4<&- ...` for every open one"
+    );
 }
 // ANCHOR_END: close_all_but
+
+/// Is the working directory inside this process's root? A directory
+/// reached through a descriptor opened outside (an fd inherited from the
+/// caller, by way of `/proc/self/fd/N`) is not below the root, and `..`
+/// from it climbs on to the host's `/`. runc checks this since
+/// CVE-2024-21626, after closing the fds: a second lock on the same door.
+/// The kernel's getcwd(2) says it: a directory it can't reach from the
+/// root comes back as `(unreachable)/...`, not as a path.
+pub fn cwd_below_root() -> bool {
+    let mut path = [0u8; 4096];
+    // SAFETY: getcwd(2) writes at most path.len() bytes into `path`. The
+    // raw system call: a C library may hide the "(unreachable)" prefix, or
+    // not.
+    let length = unsafe { libc::syscall(libc::SYS_getcwd, path.as_mut_ptr(), path.len()) };
+    length > 0 && path[0] == b'/'
+}

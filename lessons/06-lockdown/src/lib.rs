@@ -6,6 +6,9 @@
 //! step closes each way out the way docker does, and adds resource limits:
 //!
 //! - [`fds`]: no inherited file descriptor reaches the container;
+//! - [`seal`] and [`trampoline`]: `exec` is out of the container's sight
+//!   until its `execve`, and no container program is ever started from
+//!   the runtime's own binary;
 //! - [`capabilities`]: docker's 14 capabilities, no more;
 //! - [`seccomp`]: the system calls denied without their capability;
 //! - [`masks`]: the host's parts of `/proc` and `/sys` masked or read-only;
@@ -28,4 +31,6 @@ pub mod fds;
 pub mod masks;
 pub mod policy;
 pub mod procfs;
+pub mod seal;
 pub mod seccomp;
+pub mod trampoline;

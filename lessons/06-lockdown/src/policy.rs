@@ -1,8 +1,9 @@
 //! The lockdown of one container, and where it is applied.
 //!
-//! Steps 01 and 03 each leave a hook for this step: one in the container's
-//! init, once it is in its rootfs and before it starts the command; one in
-//! the command's child, just before `execve`. The order inside matters:
+//! Steps 01 and 03 each leave hooks for this step: one in the container's
+//! init, once it is in its rootfs and before it starts the command; three
+//! in a command's child (`run`'s and `exec`'s), around its `execve`. The
+//! order inside matters:
 //!
 //! 1. (init) mask and make read-only the host's parts of `/proc`, `/sys`;
 //!    make the cgroup namespace, now that the init is in its group: these
@@ -12,11 +13,15 @@
 //! 4. `no_new_privs`, then the seccomp filter: last, because it would deny
 //!    the mounts above.
 //!
-//! The command, a child of the init, inherits 3 and 4; before its `execve`
-//! it marks its own fds close-on-exec. An `exec`'d command has no init
-//! above it: its hook does 3 and 4 itself, with the container's set.
+//! The command, a child of the init, inherits 3 and 4. In its child, before
+//! it follows any path, every fd but the exec report's pipe is closed; just
+//! before `execve` an `exec`'d command (which has no init above it) does 3
+//! and 4 itself, with the container's set; and the `execve` goes through a
+//! sealed copy of a tiny program ([`crate::trampoline`]), so the runtime's
+//! binary is never what `/proc/self/exe` names when the container's program
+//! starts.
 
-use crate::{capabilities, environ, fds, masks, seccomp};
+use crate::{capabilities, environ, fds, masks, seccomp, trampoline};
 use caps::CapsHashSet;
 use nix::errno::Errno;
 use seccompiler::BpfProgram;
@@ -35,6 +40,11 @@ pub struct Policy {
     pub no_new_privs: bool,
     /// A new cgroup namespace, rooted at the container's own group.
     pub cgroup_namespace: bool,
+    /// Start the container's programs through a sealed copy of a tiny
+    /// program, never from the runtime's binary (not with `--privileged`:
+    /// such a container can overwrite the host's binaries anyway, its
+    /// root is the host's root).
+    pub seal_exe: bool,
 }
 
 impl Policy {
@@ -46,6 +56,7 @@ impl Policy {
             masks: true,
             no_new_privs: true,
             cgroup_namespace: false,
+            seal_exe: true,
         })
     }
 
@@ -57,6 +68,7 @@ impl Policy {
             masks: false,
             no_new_privs: false,
             cgroup_namespace: false,
+            seal_exe: false,
         }
     }
 }
@@ -71,7 +83,7 @@ static APPLIED: AtomicBool = AtomicBool::new(false);
 pub fn install(policy: Policy) {
     let _ = POLICY.set(policy);
     let _ = step03::init::BEFORE_INIT.set(before_init);
-    let _ = step01::exec::BEFORE_EXEC.set(before_exec);
+    let _ = step01::exec::LOCKDOWN.set(&InTheChild);
 }
 
 // ANCHOR: lock_down
@@ -121,16 +133,46 @@ fn before_init(keep: &[std::os::fd::RawFd]) -> Result<(), (String, Errno)> {
 }
 // ANCHOR_END: before_init
 
-/// In the command's child, just before `execve`.
-fn before_exec() -> Result<(), (&'static str, Errno)> {
-    fds::mark_cloexec().map_err(|e| {
-        (
-            "cannot mark inherited file descriptors close-on-exec (close_range)",
-            e,
-        )
-    })?;
-    match POLICY.get() {
-        Some(policy) if !APPLIED.load(Ordering::Relaxed) => lock_down(policy),
-        _ => Ok(()),
+/// Step 01's hooks in a command's child.
+struct InTheChild;
+
+impl step01::exec::Lockdown for InTheChild {
+    fn seal(&self, keep: &[std::os::fd::RawFd]) -> Result<(), (&'static str, Errno)> {
+        fds::close_all_but(keep)
+            .map_err(|e| ("cannot close inherited file descriptors (close_range)", e))
+    }
+
+    fn entered(&self, dir: &std::ffi::CStr) -> Result<(), (String, Errno)> {
+        if fds::cwd_below_root() {
+            return Ok(());
+        }
+        Err((
+            format!("the working directory {dir:?} leads outside the container's root: refused"),
+            Errno::EPERM,
+        ))
+    }
+
+    fn before_exec(&self) -> Result<(), (&'static str, Errno)> {
+        match POLICY.get() {
+            Some(policy) if !APPLIED.load(Ordering::Relaxed) => lock_down(policy),
+            _ => Ok(()),
+        }
+    }
+
+    fn execve(
+        &self,
+        program: &std::ffi::CStr,
+        argv: &[std::ffi::CString],
+        envp: &[std::ffi::CString],
+        report: &step01::spawn::ExecReport,
+    ) -> Errno {
+        if POLICY.get().is_some_and(|p| p.seal_exe) {
+            return trampoline::execve(program, argv, envp, report.fds()[1]);
+        }
+        // execve(2), as step 01's: --privileged, or no policy at all.
+        match nix::unistd::execve(program, argv, envp) {
+            Err(errno) => errno,
+            Ok(never) => match never {},
+        }
     }
 }

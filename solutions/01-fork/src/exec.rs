@@ -169,34 +169,68 @@ fn take_the_terminal() {
 pub fn exec_child(cmd: &Prepared, report: &ExecReport) -> ! {
     take_the_terminal();
     reset_signals();
+    let lockdown = LOCKDOWN.get();
+    if let Some(lockdown) = lockdown {
+        // Before the first path is followed: a working directory of
+        // `/proc/self/fd/7` goes wherever an inherited fd 7 leads.
+        if let Err((what, errno)) = lockdown.seal(&report.fds()) {
+            report.fail_setup(what, errno);
+        }
+    }
     if let Some(dir) = &cmd.workdir {
         // `-w`: chdir(2) here, in the child, so the runtime's own directory
         // stays put. Shell: `(cd DIR && exec CMD)`.
         if let Err(errno) = chdir(dir.as_c_str()) {
             report.fail(Stage::Chdir, errno);
         }
+        if let Some(lockdown) = lockdown {
+            if let Err((what, errno)) = lockdown.entered(dir) {
+                report.fail_setup(&what, errno);
+            }
+        }
     }
     let program = match cmd.find_program() {
         Ok(program) => program,
         Err(errno) => report.fail(Stage::Lookup, errno),
     };
-    if let Some(lock_down) = BEFORE_EXEC.get() {
-        if let Err((what, errno)) = lock_down() {
-            report.fail_setup(what, errno);
+    match lockdown {
+        Some(lockdown) => {
+            if let Err((what, errno)) = lockdown.before_exec() {
+                report.fail_setup(what, errno);
+            }
+            let errno = lockdown.execve(&program, &cmd.argv, &cmd.envp, report);
+            report.fail(Stage::Exec, errno)
         }
+        None => exec(&program, cmd, report),
     }
-    exec(&program, cmd, report)
 }
 // ANCHOR_END: exec_child
 
-/// What later steps do in the child just before `execve`, once the program
-/// is found: step 06 closes inherited file descriptors, drops capabilities
-/// and installs a seccomp filter here, the last moment the runtime's code
-/// runs in the process. Set once per process; unset, nothing is done.
-pub static BEFORE_EXEC: std::sync::OnceLock<BeforeExec> = std::sync::OnceLock::new();
+/// What later steps do in the child, around its `execve` (step 06 locks
+/// the container down here). Set once per process; unset, nothing is done
+/// and the plain `execve` below runs.
+pub static LOCKDOWN: std::sync::OnceLock<&'static dyn Lockdown> = std::sync::OnceLock::new();
 
-/// A [`BEFORE_EXEC`] hook: `Err((what failed, errno))` stops the exec.
-pub type BeforeExec = fn() -> Result<(), (&'static str, Errno)>;
+/// The hooks of [`LOCKDOWN`], in the order the child calls them. Each
+/// failure is (what failed, errno), reported through the exec report.
+pub trait Lockdown: Sync + Send {
+    /// First, before the child follows any path (its working directory, the
+    /// program's): step 06 closes every fd but `keep` (the report pipe).
+    fn seal(&self, keep: &[std::os::fd::RawFd]) -> Result<(), (&'static str, Errno)>;
+    /// Right after `chdir(dir)`: step 06 checks where the child landed.
+    fn entered(&self, dir: &CStr) -> Result<(), (String, Errno)>;
+    /// Once the program is found, the last moment the runtime's code runs
+    /// in the process: step 06 drops capabilities and installs seccomp.
+    fn before_exec(&self) -> Result<(), (&'static str, Errno)>;
+    /// The execve itself; returns only if it failed.
+    fn execve(
+        &self,
+        program: &CStr,
+        argv: &[CString],
+        envp: &[CString],
+        report: &ExecReport,
+    ) -> Errno;
+}
 
 // ANCHOR: exec
 fn exec(program: &CStr, cmd: &Prepared, report: &ExecReport) -> ! {

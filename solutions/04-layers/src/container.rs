@@ -399,7 +399,12 @@ pub fn run(
     read_only: bool,
 ) -> anyhow::Result<(i32, Container)> {
     let container = Container::create(store)?;
-    let stdio = crate::tty::Stdio::Inherit;
+    // The RUN's output is the build's: pipes, copied to our stdout and
+    // stderr (never our fds themselves: they may be a terminal).
+    let (inside, outside) = crate::pipes::pipes(false, crate::pipes::Streams::Apart)?;
+    let stdio = crate::tty::Stdio::Pipes(inside);
+    let mut outside = Some(outside);
+    let mut copying = None;
     let code = run_in(
         &container,
         store,
@@ -408,7 +413,16 @@ pub fn run(
         read_only,
         &stdio,
         &mut Nothing,
-        |_, _| Ok(()),
-    )?;
-    Ok((code, container))
+        |_, _| {
+            if let Some(outside) = outside.take() {
+                copying = Some(outside.relay(crate::pipes::Sink::stdio())?);
+            }
+            Ok(())
+        },
+    );
+    drop(stdio);
+    if let Some(copying) = copying {
+        copying.finish();
+    }
+    Ok((code?, container))
 }

@@ -67,12 +67,14 @@ pub fn join_namespaces(pid: i32) -> anyhow::Result<()> {
 // ANCHOR_END: join_namespaces
 
 /// `exec CONTAINER CMD...`: join, then run the command as step 01 runs
-/// one; returns its exit code.
+/// one, with pipes for its stdio (`-i`: its stdin is ours, copied);
+/// returns its exit code.
 pub fn exec(
     record: &Record,
     command: Vec<String>,
     env: Vec<String>,
     workdir: Option<String>,
+    interactive: bool,
 ) -> anyhow::Result<i32> {
     if !record.is_running() || !state::alive(record.state.pid, record.monitor.init_start_time) {
         bail!("container {} is not running", record.short_name());
@@ -80,6 +82,24 @@ pub fn exec(
     if command.is_empty() {
         bail!("exec needs a command");
     }
+    // The pipes, and the process that copies them, before joining: once in
+    // the container's PID namespace this process may fork but no longer
+    // start a thread, and the copier belongs outside anyway.
+    let (mut inside, outside) = crate::pipes::pipes(interactive, crate::pipes::Streams::Apart)?;
+    let copying = outside.relay_in_process(crate::pipes::Sink::stdio(), &mut inside)?;
+    let ran = joined(record, command, env, workdir, inside);
+    copying.finish();
+    ran
+}
+
+/// Join, then run the command; its stdio are `inside`.
+fn joined(
+    record: &Record,
+    command: Vec<String>,
+    env: Vec<String>,
+    workdir: Option<String>,
+    inside: crate::pipes::Inside,
+) -> anyhow::Result<i32> {
     join_namespaces(record.state.pid)?;
     let mut full_env = record.config.env.clone();
     for entry in env {
@@ -93,9 +113,41 @@ pub fn exec(
     let workdir = workdir.or_else(|| {
         (!record.config.working_dir.is_empty()).then(|| record.config.working_dir.clone())
     });
-    step01::run(&step01::RunSpec {
+    let spec = step01::RunSpec {
         command,
         env: full_env,
         workdir: Some(workdir.unwrap_or_else(|| "/".to_string()).into()),
-    })
+    };
+    run_joined(&spec, inside)
 }
+
+// ANCHOR: run_joined
+/// Step 01's `run`, for a process that has joined a container: the child
+/// leads a session of its own and its stdio are pipes, never the caller's.
+fn run_joined(spec: &step01::RunSpec, inside: crate::pipes::Inside) -> anyhow::Result<i32> {
+    use step01::spawn::ExecReport;
+    let prepared = step01::exec::Prepared::new(spec)?;
+    let supervisor = step01::supervise::Supervisor::start()?;
+    let report = ExecReport::new()?;
+    // fork(2): this process is single-threaded.
+    // SAFETY: no other thread exists, nothing is locked across the fork.
+    let child = match unsafe { nix::unistd::fork() }.context("cannot start the command (fork)")? {
+        nix::unistd::ForkResult::Child => {
+            // setsid(2): out of the caller's session, and so out of reach of
+            // its terminal (/dev/tty), like the container's init (step 02).
+            if let Err(errno) = nix::unistd::setsid() {
+                report.fail_setup("cannot leave the caller's terminal (setsid)", errno);
+            }
+            if let Err((what, errno)) = inside.in_child() {
+                report.fail_setup(&what, errno);
+            }
+            step01::exec::exec_child(&prepared, &report)
+        }
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    drop(inside); // the command's ends: only the command holds them now
+    report.wait_for_exec(child, &prepared)?;
+    let status = supervisor.wait(child)?;
+    Ok(step01::status::exit_code(status))
+}
+// ANCHOR_END: run_joined

@@ -30,6 +30,7 @@ pub mod image_fs;
 pub mod lifecycle;
 pub mod monitor;
 pub mod overlay;
+pub mod pipes;
 pub mod show;
 pub mod staging;
 pub mod state;
