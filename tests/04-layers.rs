@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 fn main() {
     grader::main(
@@ -161,6 +162,14 @@ fn main() {
                 hint: "-it relays your terminal: when stdin is none (isatty(0) is false: a pipe, /dev/null), check_options fails before anything is made, with `the input device is not a TTY` (exit 125), as docker does. -i alone, for pipes, still runs.",
                 requires: Requires::Nothing,
                 run: it_needs_a_terminal,
+            },
+            Check {
+                name: "the_callers_terminal_is_out_of_reach",
+                points: 3,
+                section: "pipes-never-your-terminal",
+                hint: "Without -t the container's fds 0, 1 and 2 must be pipes whose other ends the runtime holds and copies, never the runtime's own fds: from a shell those are your terminal, and a process holding a terminal can type into it (TIOCSTI). run, run -i, exec, exec -i and a build's RUN are tried.",
+                requires: Requires::Nothing,
+                run: the_callers_terminal_is_out_of_reach,
             },
             Check {
                 name: "a_dead_monitor_is_noticed",
@@ -1837,4 +1846,52 @@ fn copy_stays_in_the_layer(ctx: &Ctx) -> Outcome {
         "usr/bin\nPWNED\nPWNED\nPWNED2\n/usr/bin\n",
         out.as_str(),
     )
+}
+
+fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
+    use grader::terminal::{self, Terminal, Wired, MARKER};
+    let lab = Lab::new(ctx);
+    let tar = lab.dir.path().join("probe.tar");
+    ctx.rootfs()?.tar_to(&tar)?;
+    lab.minibox(&["import", &tar.to_string_lossy(), "probe"])
+        .output()?
+        .expect_code(0, "import of the probe image")?;
+    let probe = ["grader-probe", "--probe", "tiocsti", MARKER];
+    let _cleanup = Removed(&lab, "typist".to_string());
+    run_detached(&lab, &["--name", "typist", "probe", "sleep", "1000"])?;
+    let context = lab.context(
+        "typist",
+        &format!("FROM probe\nRUN {}\n", serde_json::json!(probe)),
+        &[],
+    )?;
+    let context = context.to_string_lossy().into_owned();
+    let tries: [(&str, Vec<&str>); 5] = [
+        ("run", [&["run", "--rm", "probe"][..], &probe].concat()),
+        ("run -i", [&["run", "-i", "--rm", "probe"][..], &probe].concat()),
+        ("exec", [&["exec", "typist"][..], &probe].concat()),
+        ("exec -i", [&["exec", "-i", "typist"][..], &probe].concat()),
+        ("a build's RUN", vec!["build", "-t", "typed", &context]),
+    ];
+    for (what, args) in tries {
+        // The caller's terminal: the runtime's controlling terminal, its
+        // stdin and its stdout, as an interactive shell starts it.
+        let terminal = Terminal::new()?;
+        let command = lab.minibox(&args).into_command();
+        let (status, said) = terminal.run(command, Wired::StdinAndStdout, Duration::from_secs(20))?;
+        ensure(status.success(), || {
+            Fail::new(format!("{what}: the probe should run and exit 0"))
+                .seen(format!("{status}: {}", said.trim()))
+        })?;
+        terminal::expect_blocked(&terminal, what, &said)?;
+        let found = terminal::answers(&said);
+        for fd in 0..3 {
+            let seen = found.get(&format!("fd {fd}")).cloned().unwrap_or_default();
+            ensure(seen == "not a terminal", || {
+                Fail::new(format!("{what}: the container's fd {fd} should be a pipe, not the caller's terminal"))
+                    .expected(format!("fd {fd}: not a terminal"))
+                    .seen(said.trim())
+            })?;
+        }
+    }
+    terminal::control(Duration::from_secs(20))
 }
