@@ -172,6 +172,14 @@ fn main() {
                 run: the_callers_terminal_is_out_of_reach,
             },
             Check {
+                name: "the_store_is_roots_alone",
+                points: 3,
+                section: "the-store",
+                hint: "--root must be 0700 (its owner's alone): under it are setuid-root files in layers and writable layers, and records with the -e environment. A store made before, and opened again, is closed again; a root of another user's is refused. The log is the runtime's file, written from a pipe: the container never holds it.",
+                requires: Requires::Nothing,
+                run: the_store_is_roots_alone,
+            },
+            Check {
                 name: "a_dead_monitor_is_noticed",
                 points: 2,
                 section: "a-container-without-a-daemon",
@@ -1867,7 +1875,10 @@ fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
     let context = context.to_string_lossy().into_owned();
     let tries: [(&str, Vec<&str>); 5] = [
         ("run", [&["run", "--rm", "probe"][..], &probe].concat()),
-        ("run -i", [&["run", "-i", "--rm", "probe"][..], &probe].concat()),
+        (
+            "run -i",
+            [&["run", "-i", "--rm", "probe"][..], &probe].concat(),
+        ),
         ("exec", [&["exec", "typist"][..], &probe].concat()),
         ("exec -i", [&["exec", "-i", "typist"][..], &probe].concat()),
         ("a build's RUN", vec!["build", "-t", "typed", &context]),
@@ -1877,7 +1888,8 @@ fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
         // stdin and its stdout, as an interactive shell starts it.
         let terminal = Terminal::new()?;
         let command = lab.minibox(&args).into_command();
-        let (status, said) = terminal.run(command, Wired::StdinAndStdout, Duration::from_secs(20))?;
+        let (status, said) =
+            terminal.run(command, Wired::StdinAndStdout, Duration::from_secs(20))?;
         ensure(status.success(), || {
             Fail::new(format!("{what}: the probe should run and exit 0"))
                 .seen(format!("{status}: {}", said.trim()))
@@ -1887,11 +1899,187 @@ fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
         for fd in 0..3 {
             let seen = found.get(&format!("fd {fd}")).cloned().unwrap_or_default();
             ensure(seen == "not a terminal", || {
-                Fail::new(format!("{what}: the container's fd {fd} should be a pipe, not the caller's terminal"))
-                    .expected(format!("fd {fd}: not a terminal"))
-                    .seen(said.trim())
+                Fail::new(format!(
+                    "{what}: the container's fd {fd} should be a pipe, not the caller's terminal"
+                ))
+                .expected(format!("fd {fd}: not a terminal"))
+                .seen(said.trim())
             })?;
         }
     }
     terminal::control(Duration::from_secs(20))
+}
+
+/// Run `argv` on the host as uid and gid 65534 (nobody), no groups: another
+/// local user of the machine. Its stdout, or why it could not start.
+fn as_nobody(argv: &[&str]) -> String {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(argv[0]);
+    command.args(&argv[1..]).stdin(std::process::Stdio::null());
+    // SAFETY: between fork and exec only setgroups, setgid and setuid:
+    // plain system calls, nothing allocated.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setgroups(&[])?;
+            nix::unistd::setgid(nix::unistd::Gid::from_raw(65534))?;
+            nix::unistd::setuid(nix::unistd::Uid::from_raw(65534))?;
+            Ok(())
+        });
+    }
+    match command.output() {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(e) => format!("{}: {e}", argv[0]),
+    }
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).map_or(0, |m| m.mode() & 0o7777)
+}
+
+fn the_store_is_roots_alone(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx);
+    let tar = lab.dir.path().join("probe.tar");
+    ctx.rootfs()?.tar_to(&tar)?;
+    lab.minibox(&["import", &tar.to_string_lossy(), "probe"])
+        .output()?
+        .expect_code(0, "import of the probe image")?;
+    let secret = format!("grader-password-{}", std::process::id());
+    let _left = Removed(&lab, "leaver".to_string());
+    let _logged = Removed(&lab, "logger".to_string());
+    // A container's root leaves a setuid-root program in its writable
+    // layer (on the host's disk), and its record keeps its -e.
+    lab.minibox(&[
+        "run",
+        "--name",
+        "leaver",
+        "-e",
+        &format!("DB_PASSWORD={secret}"),
+        "probe",
+        "grader-probe",
+        "--probe",
+        "setuid-copy",
+        "/usr/bin/grader-probe",
+        "/x",
+    ])
+    .output()?
+    .expect_code(0, "the container should run")?;
+    let id = field(&lab, "leaver", "Id")?
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let dir = lab.root().join("containers").join(&id);
+    let (record, planted) = (dir.join("config.v1.json"), dir.join("upper/x"));
+    ensure(mode_of(&planted) == 0o4755, || {
+        Fail::new("setup: the container should have left a setuid copy in its writable layer")
+            .seen(format!("{:o} at {}", mode_of(&planted), planted.display()))
+    })?;
+    // A detached container chmods its stdout, 4755, through /proc/self/fd/1.
+    let logger = run_detached(
+        &lab,
+        &[
+            "--name",
+            "logger",
+            "probe",
+            "grader-probe",
+            "--probe",
+            "chmod-stdout",
+        ],
+    )?;
+    wait_status(&lab, "logger", "exited")?;
+    let log = lab
+        .root()
+        .join("containers")
+        .join(&logger)
+        .join("container.log");
+    // What the kernel says: modes.
+    let octal = |path: &Path| format!("{:o}", mode_of(path) & 0o777);
+    expect_eq(
+        "the mode of --root (its owner's alone)",
+        "700".to_string(),
+        octal(&lab.root()),
+    )?;
+    expect_eq(
+        "the mode of a container's record",
+        "600".to_string(),
+        octal(&record),
+    )?;
+    ensure(mode_of(&log) & 0o7111 == 0, || {
+        Fail::new("the container made its log a setuid program (chmod 4755 /proc/self/fd/1): it held the log itself")
+            .expected("the log written by the runtime, from a pipe: mode 0600")
+            .seen(format!("mode {:o}", mode_of(&log)))
+    })?;
+    let record_path = record.to_string_lossy().into_owned();
+    let planted_path = planted.to_string_lossy().into_owned();
+    let try_all = || {
+        (
+            as_nobody(&["cat", &record_path]),
+            as_nobody(&[&planted_path, "--probe", "euid"]),
+        )
+    };
+    let (read, ran) = try_all();
+    ensure(!read.contains(&secret), || {
+        Fail::new("another user (nobody) read a container's record, with its -e DB_PASSWORD")
+            .seen(read.trim())
+    })?;
+    ensure(!ran.contains("euid: 0"), || {
+        Fail::new("another user (nobody) ran the setuid-root program a container left in its writable layer: root on the host")
+            .seen(ran.trim())
+    })?;
+    // The control: the store opened to everyone (as a store made 0755
+    // was), the same two doors open...
+    let opened = std::process::Command::new("chmod")
+        .args(["-R", "go+rX"])
+        .arg(lab.root())
+        .status()
+        .is_ok_and(|s| s.success());
+    ensure(opened, || {
+        Fail::new("the grader could not chmod the store for the control")
+    })?;
+    let (read, ran) = try_all();
+    ensure(read.contains(&secret), || {
+        Fail::new("the control: with the store open to all, nobody should read the record (the probe works)")
+            .seen(read.trim())
+    })?;
+    let nosuid = nix::sys::statvfs::statvfs(&lab.root())
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID));
+    ensure(nosuid || ran.contains("euid: 0"), || {
+        Fail::new("the control: with the store open to all, nobody running the planted setuid program should get euid 0")
+            .seen(ran.trim())
+    })?;
+    // ... and the next command closes it again.
+    lab.minibox(&["ps", "-a"])
+        .output()?
+        .expect_code(0, "ps on the opened store")?;
+    expect_eq(
+        "the mode of --root after the next command (a store open to others is closed again)",
+        "700".to_string(),
+        octal(&lab.root()),
+    )?;
+    // The log's control: the same probe, its stdout a file of the grader's,
+    // does turn that file into a setuid program.
+    let file = lab.dir.path().join("a-log");
+    let me = std::env::current_exe().map_err(|e| Fail::new("cannot find the grader").seen(e))?;
+    let out = std::fs::File::create(&file).map_err(|e| Fail::new("setup").seen(e))?;
+    let _ = std::process::Command::new(me)
+        .args(["--probe", "chmod-stdout"])
+        .stdout(out)
+        .status();
+    ensure(mode_of(&file) & 0o4000 != 0, || {
+        Fail::new("the control: chmod through /proc/self/fd/1 should reach a file held as stdout")
+            .seen(format!("mode {:o}", mode_of(&file)))
+    })?;
+    // A store of another user's is refused.
+    let theirs = lab.dir.path().join("theirs");
+    std::fs::create_dir(&theirs).map_err(|e| Fail::new("setup").seen(e))?;
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534))
+        .map_err(|e| Fail::new("setup").seen(e))?;
+    let out = ctx
+        .minibox(&["--root", &theirs.to_string_lossy(), "images"])
+        .in_lab()
+        .output()?;
+    out.expect_code(
+        125,
+        "a --root that belongs to another user should be refused",
+    )?;
+    out.expect_one_error_line("uid 65534")
 }

@@ -1006,7 +1006,7 @@ fn exec_cannot_start_outside_the_container(ctx: &Ctx) -> Outcome {
             "wd",
             "sh",
             "-c",
-            "rmdir /wd && ln -s /proc/self/fd/7 /wd",
+            "rm -r /wd && ln -s /proc/self/fd/7 /wd",
         ],
         "exec should replace /wd with a link",
     )?;

@@ -348,11 +348,17 @@ fn be_monitor(
     let setup = (|| -> anyhow::Result<()> {
         // setsid(2): a session of our own, away from the user's terminal.
         nix::unistd::setsid()?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&record.log_path)
-            .context("cannot open the container's log")?;
+        // The log is the monitor's file (0600), filled from the container's
+        // pipes; the container never holds it (see pipes.rs).
+        let log = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&record.log_path)
+        }
+        .context("cannot open the container's log")?;
         let null = std::fs::File::open("/dev/null")?;
         for (from, fd) in [
             (null.as_raw_fd(), 0),

@@ -47,6 +47,7 @@ pub struct Pin(#[allow(dead_code)] Flock<File>);
 impl Store {
     /// Open (creating when missing) the store at `root`.
     pub fn open(root: &Path) -> anyhow::Result<Store> {
+        private_root(root).with_context(|| format!("store {}", root.display()))?;
         for dir in [
             "layers/sha256",
             "images/sha256",
@@ -450,3 +451,16 @@ impl Drop for Staging {
         }
     }
 }
+
+// ANCHOR: private_root
+/// `root`, made or found private to this process's user: the store is
+/// root's alone, as docker's `/var/lib/docker` is.
+pub fn private_root(root: &Path) -> anyhow::Result<()> {
+    // TODO(lesson-04): when this returns, `root` is a directory of this process's user that no other user can list, enter, or reach anything below (0700): below it are the layers' setuid-root files and the records, with the environment each container got from -e. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory, or one of someone else's (files in it, but not a store) that would have to be closed first. Shell: `install -d -m 0700 ROOT`
+    // What a directory's mode does not say: a path is only as private as
+    // the directory that holds it, whatever the modes of what is inside.
+    todo!(
+        "lesson-04: when this returns, `root` is a directory of this process's user that no other user can list, enter, or reach anything below (0700): below it are the layers' setuid-root files and the records, with the environment each container got from -e. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory, or one of someone else's (files in it, but not a store) that would have to be closed first. Shell: `install -d -m 0700 ROOT`"
+    );
+}
+// ANCHOR_END: private_root

@@ -163,8 +163,18 @@ impl Containers {
         bytes.push(b'\n');
         {
             use std::io::Write;
-            let mut file = File::create(&temp)
-                .with_context(|| format!("cannot write the state of {}", record.short_id()))?;
+            // 0600: the record holds the container's environment (-e
+            // DB_PASSWORD=...), for root's eyes only, like docker's.
+            let mut file = {
+                use std::os::unix::fs::OpenOptionsExt;
+                File::options()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&temp)
+            }
+            .with_context(|| format!("cannot write the state of {}", record.short_id()))?;
             file.write_all(&bytes)?;
             if !record.host_config.auto_remove {
                 file.sync_all()?;

@@ -47,6 +47,7 @@ pub struct Pin(#[allow(dead_code)] Flock<File>);
 impl Store {
     /// Open (creating when missing) the store at `root`.
     pub fn open(root: &Path) -> anyhow::Result<Store> {
+        private_root(root).with_context(|| format!("store {}", root.display()))?;
         for dir in [
             "layers/sha256",
             "images/sha256",
@@ -450,3 +451,54 @@ impl Drop for Staging {
         }
     }
 }
+
+// ANCHOR: private_root
+/// `root`, made or found private to this process's user: the store is
+/// root's alone, as docker's `/var/lib/docker` is.
+pub fn private_root(root: &Path) -> anyhow::Result<()> {
+    // TODO(lesson-04): when this returns, `root` is a directory of this process's user that no other user can list, enter, or reach anything below (0700): below it are the layers' setuid-root files and the records, with the environment each container got from -e. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory, or one of someone else's (files in it, but not a store) that would have to be closed first. Shell: `install -d -m 0700 ROOT`
+    // What a directory's mode does not say: a path is only as private as
+    // the directory that holds it, whatever the modes of what is inside.
+    // BEGIN SOLUTION
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    // mkdir(2) with mode 0700 (the umask only takes bits away).
+    match fs::DirBuilder::new().mode(0o700).create(root) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    let meta = fs::metadata(root)?;
+    if !meta.is_dir() {
+        bail!("not a directory");
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        bail!(
+            "it belongs to uid {}, not to you (uid {me}): a store must be its owner's alone",
+            meta.uid()
+        );
+    }
+    if meta.mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    // Open to others: close it, if it is a store (made before stores
+    // were private) or empty; never someone's other directory (`--root /`
+    // or `--root /tmp` would lock every other user out of it).
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o1002 != 0 {
+        bail!("every user may write in it (mode {mode:o}): give a directory of its own (a new one is made 0700)");
+    }
+    let is_store = root.join("layers").is_dir();
+    let empty = fs::read_dir(root)?.next().is_none();
+    if !(is_store || empty) {
+        bail!("it is open to other users (mode {mode:o}) and holds files that are not a store: give a directory of its own (a new one is made 0700)");
+    }
+    // chmod(2): rwx for the owner, nothing for anyone else.
+    fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
+    Ok(())
+    // END SOLUTION
+}
+// ANCHOR_END: private_root

@@ -14,6 +14,12 @@ pub fn main(args: &[String]) -> ! {
         Some("escape") if args.len() == 2 => escape(&args[1]),
         Some("devices") => devices(),
         Some("write") => write(&args[1..]),
+        Some("euid") => {
+            say("euid", nix::unistd::geteuid());
+            0
+        }
+        Some("setuid-copy") if args.len() == 3 => setuid_copy(&args[1], &args[2]),
+        Some("chmod-stdout") => chmod_stdout(),
         Some("listen") if args.len() == 2 => listen(&args[1]),
         Some("connect") if args.len() == 3 => connect(&args[1], &args[2]),
         Some(name) => match crate::exploits::run(name, &args[1..]) {
@@ -142,6 +148,43 @@ fn write(paths: &[String]) -> i32 {
         let made = std::fs::write(path, b"grader");
         say(path, made.map_or_else(|e| errno_name(&e), |_| "ok".into()));
     }
+    0
+}
+
+/// Copy `from` to `to` and make the copy setuid root (mode 4755): what a
+/// container's root can leave in its writable layer, on the host's disk.
+fn setuid_copy(from: &str, to: &str) -> i32 {
+    use std::os::unix::fs::PermissionsExt;
+    let made = std::fs::copy(from, to)
+        .and_then(|_| std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o4755)));
+    say(
+        "setuid-copy",
+        made.map_or_else(|e| errno_name(&e), |_| "ok".into()),
+    );
+    0
+}
+
+/// Write some bytes to stdout, then `chmod 4755` whatever fd 1 is, through
+/// `/proc/self/fd/1`: a host file handed to the container (a log) becomes a
+/// setuid program; a pipe's mode means nothing. Says what fd 1 is.
+fn chmod_stdout() -> i32 {
+    use std::io::Write;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let _ = std::io::stdout().write_all(b"\x7fELF, or so\n");
+    let _ = std::io::stdout().flush();
+    let kind = match std::fs::metadata("/proc/self/fd/1") {
+        Ok(m) if m.file_type().is_fifo() => "a pipe",
+        Ok(m) if m.is_file() => "a file",
+        Ok(_) => "something else",
+        Err(_) => "unknown",
+    };
+    let chmod =
+        std::fs::set_permissions("/proc/self/fd/1", std::fs::Permissions::from_mode(0o4755));
+    eprintln!("stdout: {kind}");
+    eprintln!(
+        "chmod: {}",
+        chmod.map_or_else(|e| errno_name(&e), |_| "ok".into())
+    );
     0
 }
 
