@@ -175,7 +175,7 @@ fn main() {
                 name: "the_store_is_roots_alone",
                 points: 3,
                 section: "the-store",
-                hint: "--root must be 0700 (its owner's alone): under it are setuid-root files in layers and writable layers, and records with the -e environment. A store made before, and opened again, is closed again; a root of another user's is refused. The log is the runtime's file, written from a pipe: the container never holds it.",
+                hint: "The store's layers, containers, images, cache and tmp dirs must be 0700 (their owner's alone): under them are setuid-root files in layers and writable layers, and records with the -e environment. A store made open before is closed again when opened; a root of another user's is refused. The log is the runtime's file, written from a pipe: the container never holds it.",
                 requires: Requires::Nothing,
                 run: the_store_is_roots_alone,
             },
@@ -2051,9 +2051,9 @@ fn the_store_is_roots_alone(ctx: &Ctx) -> Outcome {
         .output()?
         .expect_code(0, "ps on the opened store")?;
     expect_eq(
-        "the mode of --root after the next command (a store open to others is closed again)",
+        "the mode of the store's containers after the next command (a store open to others is closed again)",
         "700".to_string(),
-        octal(&lab.root()),
+        octal(&lab.root().join("containers")),
     )?;
     // The log's control: the same probe, its stdout a file of the grader's,
     // does turn that file into a setuid program.

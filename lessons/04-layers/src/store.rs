@@ -47,14 +47,8 @@ pub struct Pin(#[allow(dead_code)] Flock<File>);
 impl Store {
     /// Open (creating when missing) the store at `root`.
     pub fn open(root: &Path) -> anyhow::Result<Store> {
-        private_root(root).with_context(|| format!("store {}", root.display()))?;
-        for dir in [
-            "layers/sha256",
-            "images/sha256",
-            "cache",
-            "containers",
-            "tmp",
-        ] {
+        private_dirs(root, &PRIVATE).with_context(|| format!("store {}", root.display()))?;
+        for dir in ["layers/sha256", "images/sha256"] {
             let path = root.join(dir);
             fs::create_dir_all(&path)
                 .with_context(|| format!("cannot create the store at {}", root.display()))?;
@@ -452,15 +446,23 @@ impl Drop for Staging {
     }
 }
 
-// ANCHOR: private_root
-/// `root`, made or found private to this process's user: the store is
-/// root's alone, as docker's `/var/lib/docker` is.
-pub fn private_root(root: &Path) -> anyhow::Result<()> {
-    // TODO(lesson-04): when this returns, `root` is a directory of this process's user that no other user can list, enter, or reach anything below (0700): below it are the layers' setuid-root files and the records, with the environment each container got from -e. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory, or one of someone else's (files in it, but not a store) that would have to be closed first. Shell: `install -d -m 0700 ROOT`
-    // What a directory's mode does not say: a path is only as private as
-    // the directory that holds it, whatever the modes of what is inside.
+/// The store's directories, root's alone: the layers hold setuid-root
+/// files, the containers' writable layers whatever a container's root
+/// made (a setuid copy of a shell, say), their records the environment
+/// each got from `-e`. docker's `/var/lib/docker/{overlay2,containers}`
+/// are 0710 and 0700 for the same reasons.
+pub const PRIVATE: [&str; 5] = ["layers", "images", "cache", "containers", "tmp"];
+
+// ANCHOR: private_dirs
+/// `root` (made when missing), and each of `dirs` in it, private to this
+/// process's user.
+pub fn private_dirs(root: &Path, dirs: &[&str]) -> anyhow::Result<()> {
+    // TODO(lesson-04): when this returns, `root` is a directory of this process's user (made 0700 if it was missing) and each of `dirs` in it is a directory that no other user can list, enter, or reach anything below (0700), however it was found: stores made before may be open. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory. Shell: `install -d -m 0700 ROOT ROOT/layers ...`
+    // A path is only as private as the directories it passes through,
+    // whatever the modes of the files at its end. `root` itself may be a
+    // directory of the user's with other things in it: leave its mode be.
     todo!(
-        "lesson-04: when this returns, `root` is a directory of this process's user that no other user can list, enter, or reach anything below (0700): below it are the layers' setuid-root files and the records, with the environment each container got from -e. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory, or one of someone else's (files in it, but not a store) that would have to be closed first. Shell: `install -d -m 0700 ROOT`"
+        "lesson-04: when this returns, `root` is a directory of this process's user (made 0700 if it was missing) and each of `dirs` in it is a directory that no other user can list, enter, or reach anything below (0700), however it was found: stores made before may be open. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory. Shell: `install -d -m 0700 ROOT ROOT/layers ...`"
     );
 }
-// ANCHOR_END: private_root
+// ANCHOR_END: private_dirs

@@ -47,14 +47,8 @@ pub struct Pin(#[allow(dead_code)] Flock<File>);
 impl Store {
     /// Open (creating when missing) the store at `root`.
     pub fn open(root: &Path) -> anyhow::Result<Store> {
-        private_root(root).with_context(|| format!("store {}", root.display()))?;
-        for dir in [
-            "layers/sha256",
-            "images/sha256",
-            "cache",
-            "containers",
-            "tmp",
-        ] {
+        private_dirs(root, &PRIVATE).with_context(|| format!("store {}", root.display()))?;
+        for dir in ["layers/sha256", "images/sha256"] {
             let path = root.join(dir);
             fs::create_dir_all(&path)
                 .with_context(|| format!("cannot create the store at {}", root.display()))?;
@@ -452,53 +446,65 @@ impl Drop for Staging {
     }
 }
 
-// ANCHOR: private_root
-/// `root`, made or found private to this process's user: the store is
-/// root's alone, as docker's `/var/lib/docker` is.
-pub fn private_root(root: &Path) -> anyhow::Result<()> {
-    // TODO(lesson-04): when this returns, `root` is a directory of this process's user that no other user can list, enter, or reach anything below (0700): below it are the layers' setuid-root files and the records, with the environment each container got from -e. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory, or one of someone else's (files in it, but not a store) that would have to be closed first. Shell: `install -d -m 0700 ROOT`
-    // What a directory's mode does not say: a path is only as private as
-    // the directory that holds it, whatever the modes of what is inside.
+/// The store's directories, root's alone: the layers hold setuid-root
+/// files, the containers' writable layers whatever a container's root
+/// made (a setuid copy of a shell, say), their records the environment
+/// each got from `-e`. docker's `/var/lib/docker/{overlay2,containers}`
+/// are 0710 and 0700 for the same reasons.
+pub const PRIVATE: [&str; 5] = ["layers", "images", "cache", "containers", "tmp"];
+
+// ANCHOR: private_dirs
+/// `root` (made when missing), and each of `dirs` in it, private to this
+/// process's user.
+pub fn private_dirs(root: &Path, dirs: &[&str]) -> anyhow::Result<()> {
+    // TODO(lesson-04): when this returns, `root` is a directory of this process's user (made 0700 if it was missing) and each of `dirs` in it is a directory that no other user can list, enter, or reach anything below (0700), however it was found: stores made before may be open. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory. Shell: `install -d -m 0700 ROOT ROOT/layers ...`
+    // A path is only as private as the directories it passes through,
+    // whatever the modes of the files at its end. `root` itself may be a
+    // directory of the user's with other things in it: leave its mode be.
     // BEGIN SOLUTION
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)?;
-    }
-    // mkdir(2) with mode 0700 (the umask only takes bits away).
-    match fs::DirBuilder::new().mode(0o700).create(root) {
-        Ok(()) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e.into()),
-    }
-    let meta = fs::metadata(root)?;
-    if !meta.is_dir() {
-        bail!("not a directory");
-    }
     let me = nix::unistd::geteuid().as_raw();
-    if meta.uid() != me {
-        bail!(
-            "it belongs to uid {}, not to you (uid {me}): a store must be its owner's alone",
-            meta.uid()
-        );
+    // mkdir(2) with mode 0700 (the umask only takes bits away), or check
+    // what is there; the parents of `root` are made as usual.
+    let mine = |path: &Path, make_parents: bool| -> anyhow::Result<fs::Metadata> {
+        if make_parents {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent)?;
+            }
+        }
+        match fs::DirBuilder::new().mode(0o700).create(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+            _ => {}
+        }
+        // lstat(2): a link where a store directory should be is not one.
+        let meta = fs::symlink_metadata(path)?;
+        let meta = if meta.file_type().is_symlink() && make_parents {
+            fs::metadata(path)? // `--root` itself may be a link the user made
+        } else {
+            meta
+        };
+        if !meta.is_dir() {
+            bail!("{} is not a directory", path.display());
+        }
+        if meta.uid() != me {
+            bail!(
+                "{} belongs to uid {}, not to you (uid {me}): a store must be its owner's alone",
+                path.display(),
+                meta.uid()
+            );
+        }
+        Ok(meta)
+    };
+    mine(root, true)?;
+    for dir in dirs {
+        let path = root.join(dir);
+        let meta = mine(&path, false)?;
+        if meta.mode() & 0o077 != 0 {
+            // chmod(2): rwx for the owner, nothing for anyone else.
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
+        }
     }
-    if meta.mode() & 0o077 == 0 {
-        return Ok(());
-    }
-    // Open to others: close it, if it is a store (made before stores
-    // were private) or empty; never someone's other directory (`--root /`
-    // or `--root /tmp` would lock every other user out of it).
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o1002 != 0 {
-        bail!("every user may write in it (mode {mode:o}): give a directory of its own (a new one is made 0700)");
-    }
-    let is_store = root.join("layers").is_dir();
-    let empty = fs::read_dir(root)?.next().is_none();
-    if !(is_store || empty) {
-        bail!("it is open to other users (mode {mode:o}) and holds files that are not a store: give a directory of its own (a new one is made 0700)");
-    }
-    // chmod(2): rwx for the owner, nothing for anyone else.
-    fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
     Ok(())
     // END SOLUTION
 }
-// ANCHOR_END: private_root
+// ANCHOR_END: private_dirs
