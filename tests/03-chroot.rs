@@ -57,6 +57,14 @@ fn main() {
                 run: proc_dev_sys_inside,
             },
             Check {
+                name: "pid_host_gets_a_proc_of_its_own",
+                points: 2,
+                section: "what-the-container-finds-mounted",
+                hint: "With --pid host the container still gets a proc mount of its own (mount -t proc shows the PID namespace of whoever mounts it): a recursive bind of the host's /proc would bring every mount below it, binfmt_misc's writable register among them.",
+                requires: Requires::Nothing,
+                run: pid_host_gets_a_proc_of_its_own,
+            },
+            Check {
                 name: "read_only_root",
                 points: 2,
                 section: "what-the-container-finds-mounted",
@@ -349,6 +357,52 @@ fn proc_dev_sys_inside(ctx: &Ctx) -> Outcome {
         vec![1, 2],
         pids,
     )
+}
+
+fn pid_host_gets_a_proc_of_its_own(ctx: &Ctx) -> Outcome {
+    let rootfs = ctx.rootfs()?;
+    // The lab has a mount below its /proc (binfmt_misc's place), holding a
+    // writable `register`: on a real host, a file whose every write tells
+    // the host's kernel which program to run for a format.
+    let look = "ls /proc/sys/fs/binfmt_misc; echo pids: $(ls -d /proc/[0-9]* | wc -l)";
+    let out = ctx
+        .minibox(&[
+            "run",
+            "--rootfs",
+            &rootfs.arg(),
+            "--pid",
+            "host",
+            "--",
+            "sh",
+            "-c",
+            look,
+        ])
+        .with_proc_submount()
+        .output()?;
+    out.expect_code(0, "a container with --pid host should run")?;
+    let said = out.stdout_text();
+    ensure(!said.contains("register"), || {
+        Fail::new("--pid host: the container's /proc carried the host's mounts below it (binfmt_misc's register, writable)")
+            .expected("a proc mount of its own: nothing mounted below it")
+            .seen(said.trim())
+    })?;
+    let pids: u32 = probe_says(&said, "pids").parse().unwrap_or(0);
+    ensure(pids > 2, || {
+        Fail::new("--pid host: /proc inside should show the host's processes (a proc mounted in the host's PID namespace)")
+            .seen(said.trim())
+    })?;
+    // The control: a recursive bind of such a /proc does carry it along
+    // (in a mount namespace of the grader's own, private: `unshare -m`).
+    let seen = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c"])
+        .arg("mount -t tmpfs grader-lab /proc/sys/fs/binfmt_misc && : > /proc/sys/fs/binfmt_misc/register && mount --rbind /proc /mnt && ls /mnt/sys/fs/binfmt_misc")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    ensure(seen.contains("register"), || {
+        Fail::new("the control: `mount --rbind /proc` in a mount namespace with binfmt_misc's place mounted should carry it along")
+            .seen(seen.trim())
+    })
 }
 
 fn read_only_root(ctx: &Ctx) -> Outcome {

@@ -41,7 +41,7 @@ fn main() {
                 "--cap-add adds to the default set and --cap-drop takes away (ALL means every one); --privileged gives every capability and no filter; --security-opt seccomp=unconfined keeps the capabilities but installs no filter.",
                 flags_open_the_lockdown_again),
             check("seccomp_denies_dockers_list", 2, "seccomp",
-                "Install the filters before the command starts (seccomp::install: no_new_privs, then seccompiler::apply_filter for each): keyctl, unshare and mount answer EPERM, clone3 ENOSYS.",
+                "Install the filters before the command starts (seccomp::install: no_new_privs, then seccompiler::apply_filter for each): keyctl, unshare, mount and io_uring_setup answer EPERM, clone3 ENOSYS.",
                 seccomp_denies_dockers_list),
             check("cgroup_release_agent_is_out_of_reach", 3, "seccomp",
                 "mount -t cgroup (the release_agent escape, CVE-2022-0492) must fail with EPERM directly and from a new user namespace: no CAP_SYS_ADMIN, and seccomp denies unshare and mount.",
@@ -513,6 +513,23 @@ fn seccomp_denies_dockers_list(ctx: &Ctx) -> Outcome {
         "2",
         "the command should run under a seccomp filter (Seccomp: 2)",
     )?;
+    answers.expect(
+        "io_uring",
+        "EPERM",
+        "io_uring_setup must be denied (docker's profile)",
+    )?;
+    // The control, where this kernel lets root make rings at all
+    // (kernel.io_uring_disabled 0): without a filter, the same call does.
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .map(|v| v.trim() != "0")
+        .unwrap_or(false);
+    if !disabled {
+        let open = lab.probe(&["--security-opt", "seccomp=unconfined"], &["lockdown"])?;
+        ensure(open.get("io_uring").starts_with("reached"), || {
+            Fail::new("the control: with seccomp=unconfined, io_uring_setup should make a ring")
+                .seen(open.shown.trim())
+        })?;
+    }
     // The shell's own view: unshare(1) is denied even a namespace that
     // needs no privilege at all (docker's profile denies unshare whole).
     let out = lab
@@ -601,6 +618,16 @@ fn proc_is_masked_and_read_only(ctx: &Ctx) -> Outcome {
     .into_iter()
     .filter(|p| Path::new(p).exists())
     .collect();
+    // With --pid host too: the host's processes, its kernel's settings
+    // just as read-only.
+    let host = lab.probe(&["--pid", "host"], &["proc-sys"])?;
+    for path in writable.into_iter().filter(|p| Path::new(p).exists()) {
+        host.expect(
+            path,
+            "EROFS",
+            &format!("--pid host: {path} should be read-only"),
+        )?;
+    }
     let control = lab.probe(&["--privileged"], &["proc-sys"])?;
     ensure(
         control

@@ -47,10 +47,9 @@ fn io_errno(error: std::io::Error) -> Errno {
 }
 
 /// Mount everything the container needs under `root`, before entering it.
-/// `new_pid`: the container has its own PID namespace. `tmp`: a tmpfs on
-/// `/tmp` (step 04 leaves an image's `/tmp` alone, as docker does, unless
-/// `/` is read-only).
-pub fn container_mounts(root: &Path, new_pid: bool, tmp: bool) -> Result<(), Failed> {
+/// `tmp`: a tmpfs on `/tmp` (step 04 leaves an image's `/tmp` alone, as
+/// docker does, unless `/` is read-only).
+pub fn container_mounts(root: &Path, tmp: bool) -> Result<(), Failed> {
     let dirs: &[&str] = if tmp {
         &["proc", "dev", "sys", "tmp"]
     } else {
@@ -61,27 +60,7 @@ pub fn container_mounts(root: &Path, new_pid: bool, tmp: bool) -> Result<(), Fai
         std::fs::create_dir_all(root.join(dir))
             .map_err(|e| (format!("cannot create /{dir} in the rootfs"), io_errno(e)))?;
     }
-    let safe = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    if new_pid {
-        mount(
-            Some("proc"),
-            &root.join("proc"),
-            Some("proc"),
-            safe,
-            None::<&str>,
-        )
-        .map_err(at("cannot mount /proc"))?;
-    } else {
-        // --pid host: the host's processes, as the host's /proc shows them.
-        mount(
-            Some("/proc"),
-            &root.join("proc"),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(at("cannot bind the host's /proc"))?;
-    }
+    mount_proc(&root.join("proc")).map_err(at("cannot mount /proc"))?;
     mount_dev(&root.join("dev"))?;
     mount_sys(&root.join("sys"))?;
     if !tmp {
@@ -96,6 +75,23 @@ pub fn container_mounts(root: &Path, new_pid: bool, tmp: bool) -> Result<(), Fai
     )
     .map_err(at("cannot mount a tmpfs on /tmp"))
 }
+
+// ANCHOR: mount_proc
+/// The container's `/proc`, at `target` in the rootfs (not entered yet).
+pub fn mount_proc(target: &Path) -> nix::Result<()> {
+    // TODO(lesson-03): when this returns, `target` is a procfs mount of the container's own, showing the processes of this process's PID namespace (the container's, or with --pid host the host's), with nothing mounted below it, and from which no setuid program, device node or program at all can be used. Shell: `mount -t proc -o nosuid,nodev,noexec proc ROOTFS/proc`
+    // Why not `mount --rbind /proc` for --pid host? It brings along every
+    // mount below the host's /proc: binfmt_misc's `register`, writable, is
+    // a program the host's kernel runs for the next file of a format you
+    // name. A new proc mount shows the PID namespace of the process that
+    // mounts it. Inside a user namespace that doesn't own the host's PID
+    // namespace the kernel refuses (EPERM): there, and only there, bind the
+    // host's (whose mounts are then locked, and owned by the host's root).
+    todo!(
+        "lesson-03: when this returns, `target` is a procfs mount of the container's own, showing the processes of this process's PID namespace (the container's, or with --pid host the host's), with nothing mounted below it, and from which no setuid program, device node or program at all can be used. Shell: `mount -t proc -o nosuid,nodev,noexec proc ROOTFS/proc`"
+    );
+}
+// ANCHOR_END: mount_proc
 
 fn mount_dev(dev: &Path) -> Result<(), Failed> {
     mount(

@@ -58,9 +58,7 @@ pub fn container_init_with(
     if let Err(errno) = rootfs::make_mount_point(&spec.rootfs) {
         report.fail_setup("cannot bind-mount the rootfs onto itself", errno);
     }
-    if let Err((what, errno)) =
-        mounts::container_mounts(&spec.rootfs, container.namespaces.pid, spec.tmpfs_tmp)
-    {
+    if let Err((what, errno)) = mounts::container_mounts(&spec.rootfs, spec.tmpfs_tmp) {
         report.fail_setup(&what, errno);
     }
     let entered = match spec.enter {

@@ -76,6 +76,10 @@ fail() { echo "grader lab: cannot $1 (the grader needs iproute2 and util-linux: 
 ip link add grader-lab0 type veth peer name grader-lab1 || fail "create a veth pair in the lab's network namespace"
 ipcmk -M 4096 >/dev/null || fail "create a SysV shared memory segment in the lab's IPC namespace"
 hostname grader-lab || fail "set the lab's hostname"
+if [ -n "$GRADER_LAB_PROC_SUBMOUNT" ]; then
+    mount -t tmpfs grader-lab /proc/sys/fs/binfmt_misc && : > /proc/sys/fs/binfmt_misc/register \
+        || fail "mount a tmpfs on /proc/sys/fs/binfmt_misc in the lab's mount namespace"
+fi
 exec "$@"
 "#;
 
@@ -125,6 +129,16 @@ impl Invocation {
     /// Needs root.
     pub fn in_lab(mut self) -> Self {
         self.lab = true;
+        self
+    }
+
+    /// In the lab, a mount below `/proc`, as a host with binfmt_misc has
+    /// one: a tmpfs on `/proc/sys/fs/binfmt_misc` holding a writable file
+    /// `register`. Only in the lab's own mount namespace. Implies `in_lab`.
+    pub fn with_proc_submount(mut self) -> Self {
+        self.lab = true;
+        self.env
+            .push(("GRADER_LAB_PROC_SUBMOUNT".into(), Some("1".into())));
         self
     }
 
