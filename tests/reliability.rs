@@ -31,6 +31,10 @@ fn main() {
             "a_crash_at_any_stage_is_cleaned_by_the_next_command",
             crashes,
         ),
+        Trial::test(
+            "no_container_types_into_the_callers_terminal",
+            terminal,
+        ),
     ];
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
@@ -188,6 +192,47 @@ fn bad_input() -> Result<(), Failed> {
     } else {
         Err(problems.join("\n").into())
     }
+}
+
+/// The caller's terminal, as the finished runtime is usually started: its
+/// controlling terminal, stdin and stdout. run, run -i, exec, exec -i and
+/// a build's RUN each try to push keystrokes into it (TIOCSTI).
+fn terminal() -> Result<(), Failed> {
+    use grader::terminal::{self, Terminal, Wired, MARKER};
+    let lab = Lab::new("terminal")?;
+    probe_image(&lab)?;
+    let root = lab.root.to_string_lossy().into_owned();
+    let probe = ["grader-probe", "--probe", "tiocsti", MARKER];
+    lab.ok(&["run", "-d", "--network", "none", "--name", "typist", "probe", "sleep", "1000"])?;
+    let context = lab.root.join("typist-context");
+    std::fs::create_dir_all(&context).map_err(|e| e.to_string())?;
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM probe\nRUN {}\n", serde_json::json!(probe)),
+    )
+    .map_err(|e| e.to_string())?;
+    let context = context.to_string_lossy().into_owned();
+    let none = ["--network", "none"];
+    let tries: [(&str, Vec<&str>); 5] = [
+        ("run", [&["run", "--rm"][..], &none, &["probe"], &probe].concat()),
+        ("run -i", [&["run", "-i", "--rm"][..], &none, &["probe"], &probe].concat()),
+        ("exec", [&["exec", "typist"][..], &probe].concat()),
+        ("exec -i", [&["exec", "-i", "typist"][..], &probe].concat()),
+        ("a build's RUN", vec!["build", "-t", "typed", &context]),
+    ];
+    for (what, args) in tries {
+        let term = Terminal::new().map_err(|f| f.to_string())?;
+        let command = lab.net.command(MINIBOX, &[&["--root", &root][..], &args].concat());
+        let (status, said) = term
+            .run(command, Wired::StdinAndStdout, std::time::Duration::from_secs(30))
+            .map_err(|f| f.to_string())?;
+        if !status.success() {
+            return Err(format!("{what}: {status}: {said}").into());
+        }
+        terminal::expect_blocked(&term, what, &said).map_err(|f| f.to_string())?;
+    }
+    terminal::control(std::time::Duration::from_secs(30)).map_err(|f| f.to_string())?;
+    Ok(())
 }
 
 /// An image `probe` = base + this binary as /usr/bin/grader-probe, with
