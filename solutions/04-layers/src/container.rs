@@ -299,6 +299,10 @@ pub struct Nothing;
 
 impl Attach for Nothing {}
 
+/// What a later step attaches to each of a build's containers (step 06: a
+/// cgroup with device rules); nothing unless it is set.
+pub static BUILD_ATTACH: std::sync::OnceLock<fn() -> Box<dyn Attach>> = std::sync::OnceLock::new();
+
 /// Start a container of `image` and wait for it; returns its exit code.
 /// `stdio` sets up the command's terminal or stdin in the child; `attach`
 /// adds what later steps bring; `started` hears the container's pid once
@@ -400,6 +404,10 @@ pub fn run(
 ) -> anyhow::Result<(i32, Container)> {
     let container = Container::create(store)?;
     let stdio = crate::tty::Stdio::Inherit;
+    let mut attach = BUILD_ATTACH
+        .get()
+        .map_or_else(|| Box::new(Nothing) as Box<dyn Attach>, |make| make());
+    attach.created(&container.id, "", container.dir())?;
     let code = run_in(
         &container,
         store,
@@ -407,8 +415,9 @@ pub fn run(
         spec,
         read_only,
         &stdio,
-        &mut Nothing,
+        attach.as_mut(),
         |_, _| Ok(()),
-    )?;
-    Ok((code, container))
+    );
+    attach.finished(&container.id);
+    Ok((code?, container))
 }
