@@ -158,14 +158,23 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
 /// The v1 controller's files in the group's `dir`: everything denied,
 /// then each rule allowed. A group may allow only what its parent allows.
 pub fn write_v1(dir: &Path, rules: &[Rule]) -> anyhow::Result<()> {
-    let write = |file: &str, value: &str| {
-        std::fs::write(dir.join(file), value)
-            .with_context(|| format!("cannot write {value:?} to {}", dir.join(file).display()))
+    use std::io::Write;
+    let open = |file: &str| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join(file))
+            .with_context(|| format!("cannot open {}", dir.join(file).display()))
     };
     // `a`: all devices, all accesses; the group's list starts empty.
-    write("devices.deny", "a")?;
+    open("devices.deny")?
+        .write_all(b"a")
+        .context("cannot write \"a\" to devices.deny")?;
+    // One rule per write(2), all through one open file.
+    let mut allow = open("devices.allow")?;
     for rule in rules {
-        write("devices.allow", &rule.to_string())?;
+        allow
+            .write_all(rule.to_string().as_bytes())
+            .with_context(|| format!("cannot write {:?} to devices.allow", rule.to_string()))?;
     }
     Ok(())
 }
