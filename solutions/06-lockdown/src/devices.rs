@@ -225,17 +225,21 @@ pub fn write_v1(dir: &Path, rules: &[Rule]) -> anyhow::Result<()> {
 // ANCHOR: apply
 /// Give the container's `group` (not yet holding any process) `rules`:
 /// a program on its v2 directory where it has one; else, or if the kernel
-/// refuses the program, the v1 controller in a group of its own there.
-/// Where neither is possible the container must not start: an error.
+/// runs no device programs, the v1 controller in a group of its own there.
+/// Where neither is possible the container must not start: an error. A
+/// program the verifier refuses is an error too, never a fallback.
 pub fn apply(group: &mut Group, id: &str, rules: &[Rule]) -> anyhow::Result<()> {
     let refused = match group.v2_dir() {
-        Some(dir) => {
-            let attached = bpf::load(&program(rules)).and_then(|fd| bpf::attach(&dir, &fd));
-            match attached {
+        Some(dir) => match bpf::load(&program(rules)) {
+            Ok(fd) => match bpf::attach(&dir, &fd) {
                 Ok(()) => return Ok(()),
                 Err(error) => Some(error),
-            }
-        }
+            },
+            // A program the verifier refused is a bug to show, not a
+            // reason to fall back.
+            Err(refusal @ bpf::Refusal::Verifier(_)) => return Err(refusal.into()),
+            Err(refusal) => Some(refusal.into()),
+        },
         None => None,
     };
     match group.add_v1(id, "devices")? {

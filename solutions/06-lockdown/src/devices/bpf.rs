@@ -187,10 +187,31 @@ fn bpf<T>(command: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> 
     }
 }
 
+/// Why a program was not loaded.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The verifier refused this program: the line of its log that says
+    /// why. A bug in the program, not in the kernel.
+    Verifier(String),
+    /// The kernel refused before verifying anything: it runs no device
+    /// programs (no `CONFIG_CGROUP_BPF`), or the caller may not load one.
+    Kernel(std::io::Error),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Verifier(why) => write!(f, "the kernel's verifier refused the device program: {why}"),
+            Refusal::Kernel(error) => write!(f, "the kernel refused to load a device program (bpf BPF_PROG_LOAD; a kernel without CONFIG_CGROUP_BPF?): {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 /// Load `program` as a device program: the kernel verifies it, and gives
-/// back an fd that holds it. A refused program is one line: the last
-/// line of the verifier's log, which says why.
-pub fn load(program: &[Insn]) -> anyhow::Result<OwnedFd> {
+/// back an fd that holds it.
+pub fn load(program: &[Insn]) -> Result<OwnedFd, Refusal> {
     // The license decides only whether the kernel's GPL-only helpers may be
     // called; this program calls no helper at all.
     let license = c"MIT OR Apache-2.0";
@@ -204,28 +225,28 @@ pub fn load(program: &[Insn]) -> anyhow::Result<OwnedFd> {
     // The name `bpftool prog` shows (at most 15 bytes).
     attr.prog_name[..11].copy_from_slice(b"minibox_dev");
     // bpf(BPF_PROG_LOAD): EINVAL for a program type this kernel doesn't
-    // have (no CONFIG_CGROUP_BPF), EACCES for a program the verifier
-    // refuses, EPERM without CAP_BPF/CAP_SYS_ADMIN.
-    match bpf(BPF_PROG_LOAD, &mut attr) {
+    // have (no CONFIG_CGROUP_BPF) or a malformed program, EACCES for one
+    // the verifier refuses, EPERM without CAP_BPF/CAP_SYS_ADMIN.
+    let error = match bpf(BPF_PROG_LOAD, &mut attr) {
         // SAFETY: a new fd, ours alone.
-        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        Err(error) if error.raw_os_error() == Some(libc::EACCES) => {
-            // Again, with the verifier's log: why.
-            let mut log = vec![0u8; 64 * 1024];
-            attr.log_level = 1;
-            attr.log_size = log.len() as u32;
-            attr.log_buf = log.as_mut_ptr() as u64;
-            let _ = bpf(BPF_PROG_LOAD, &mut attr);
-            let text = String::from_utf8_lossy(&log);
-            let why = text
-                .trim_end_matches('\0')
-                .lines()
-                .rfind(|l| !l.trim().is_empty() && !l.starts_with("processed"))
-                .unwrap_or("(no log)")
-                .to_string();
-            Err(error).with_context(|| format!("the kernel's verifier refused the device program: {why}"))
-        }
-        Err(error) => Err(error).context("the kernel refused to load a device program (bpf BPF_PROG_LOAD; a kernel without CONFIG_CGROUP_BPF?)"),
+        Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+        Err(error) => error,
+    };
+    // Again, with the verifier's log: a program it looked at and refused
+    // leaves its reason there; a kernel that refused earlier, nothing.
+    let mut log = vec![0u8; 64 * 1024];
+    attr.log_level = 1;
+    attr.log_size = log.len() as u32;
+    attr.log_buf = log.as_mut_ptr() as u64;
+    let _ = bpf(BPF_PROG_LOAD, &mut attr);
+    let text = String::from_utf8_lossy(&log);
+    let why = text
+        .trim_end_matches('\0')
+        .lines()
+        .rfind(|l| !l.trim().is_empty() && !l.starts_with("processed"));
+    match why {
+        Some(why) => Err(Refusal::Verifier(why.trim().to_string())),
+        None => Err(Refusal::Kernel(error)),
     }
 }
 
