@@ -408,13 +408,19 @@ pub fn sweep_orphans(age: std::time::Duration) {
                     .to_string_lossy()
                     .chars()
                     .all(|c| c.is_ascii_hexdigit());
+            // The control files beside the groups (`cgroup.procs`, ...)
+            // are not looked at further: two system calls fewer each.
+            if !is_id {
+                continue;
+            }
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age));
-            let empty = std::fs::read_to_string(entry.path().join("cgroup.procs"))
-                .is_ok_and(|procs| procs.trim().is_empty());
-            if is_id && old && empty {
+            let empty = old
+                && std::fs::read_to_string(entry.path().join("cgroup.procs"))
+                    .is_ok_and(|procs| procs.trim().is_empty());
+            if empty {
                 let _ = std::fs::remove_dir(entry.path());
             }
         }
