@@ -142,13 +142,14 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
     // TODO(lesson-06): build the program the kernel runs at each mknod or open of a device by the container: it answers 1 (allowed) when one of `rules` has the device's type, its major (or any), its minor (or any), and every access asked among its own; else 0, which the caller gets as EPERM
     // The kernel starts it with r1 pointing at its `struct
     // bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }`, where
-    // access_type is (access << 16) | type: the type is Kind's bpf_type()
-    // (1 block, 2 char), the access a mask of MKNOD, READ, WRITE (an open
-    // for reading and writing asks READ | WRITE). The answer is what r0
-    // holds at exit. The verifier (at load) refuses a read outside those
-    // 12 bytes, a jump past the end, or an exit with r0 never set; a jump
-    // skips the instructions it counts. In v1's shell the same rules are
-    // `echo a > devices.deny; echo 'c 1:3 rwm' > devices.allow ...`.
+    // access_type is (access << 16) | type: the type 1 for block, 2 for
+    // char (BPF_DEVCG_DEV_*), the access a mask of the bits MKNOD, READ,
+    // WRITE above (BPF_DEVCG_ACC_*; an open for reading and writing asks
+    // both). The answer is what r0 holds at exit. The verifier (at load)
+    // refuses a read outside those 12 bytes, a jump past the end, or an
+    // exit with r0 never set; a jump skips the instructions it counts. In
+    // v1's shell the same rules are `echo a > devices.deny; echo 'c 1:3
+    // rwm' > devices.allow ...`; `bpftool prog dump xlated` shows yours.
     // BEGIN SOLUTION
     // Read the question once: r2 the type, r3 the access, r4 the major,
     // r5 the minor.
