@@ -8,7 +8,7 @@
 //! Every run is in a lab network namespace with a fresh `--root`; nothing
 //! here writes to a host file, mounts on the host, or adds an interface.
 
-use grader::exploits::file_handle;
+use grader::exploits::{file_handle, open_device, DeviceSpec};
 use grader::process::{Invocation, Output};
 use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, NetLab, Outcome, Requires, TempDir};
 use serde_json::Value;
@@ -82,6 +82,9 @@ fn main() {
             check("bad_lockdown_input_is_one_line", 1, "the-exercise",
                 "A bad --memory, --cpus, --pids-limit, --cap-add or --security-opt: one line, exit 125, no container made; a good run with the same flags then works.",
                 bad_lockdown_input_is_one_line),
+            check("device_nodes_are_out_of_reach", 3, "device-rules",
+                "With CAP_MKNOD, root in the container made nodes for the host's devices and opened them. The container's group needs docker's device rules before the gate opens: devices::program turns the rules into the BPF program (per rule: type, major, minor, access asked; 1 on a match, 0 at the end), which the runtime loads and attaches to the group's v2 directory.",
+                device_nodes_are_out_of_reach),
         ],
     );
 }
@@ -1223,4 +1226,119 @@ fn sealed_exe(pid: i32, runtime: &Path) -> Outcome {
             .expected(format!("F_GET_SEALS with {wanted:#x} set"))
             .seen(format!("{link}: F_GET_SEALS {}", if seals < 0 { "failed (not a memfd)".to_string() } else { format!("{seals:#x}") }))
     })
+}
+
+/// The host's devices for a container to try: the disk that holds `file`,
+/// a loop device, kvm, two virtual consoles, the console and the kernel's
+/// log, each with what the host's own open of it gave (as root, here).
+/// Those the host lacks, or can't open itself, are left out: nothing to
+/// reach there.
+fn host_devices(file: &Path) -> Vec<(DeviceSpec, String)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut nodes: Vec<(String, PathBuf, &str)> = Vec::new();
+    if let Ok(meta) = std::fs::metadata(file) {
+        let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
+        // The disk's node, by the name sysfs gives it (0:N: no disk, a
+        // tmpfs or an overlay).
+        let uevent = format!("/sys/dev/block/{major}:{minor}/uevent");
+        let name = std::fs::read_to_string(uevent)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("DEVNAME=").map(String::from));
+        if let Some(name) = name {
+            nodes.push(("disk".into(), Path::new("/dev").join(name), "read"));
+        }
+    }
+    for (name, path, how) in [
+        ("loop", "/dev/loop0", "read"),
+        ("kvm", "/dev/kvm", "kvm"),
+        ("tty0", "/dev/tty0", "rdwr"),
+        ("tty1", "/dev/tty1", "rdwr"),
+        ("console", "/dev/console", "rdwr"),
+        ("kmsg", "/dev/kmsg", "wronly"),
+    ] {
+        nodes.push((name.into(), PathBuf::from(path), how));
+    }
+    nodes
+        .into_iter()
+        .filter_map(|(name, path, how)| {
+            let meta = std::fs::metadata(&path).ok()?;
+            let kind = meta.file_type();
+            let block = kind.is_block_device();
+            if !block && !kind.is_char_device() {
+                return None;
+            }
+            let host = open_device(&path, how);
+            host.starts_with("reached").then(|| {
+                let device = DeviceSpec {
+                    name,
+                    block,
+                    major: libc::major(meta.rdev()).into(),
+                    minor: libc::minor(meta.rdev()).into(),
+                    how: how.to_string(),
+                };
+                (device, host)
+            })
+        })
+        .collect()
+}
+
+fn device_nodes_are_out_of_reach(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    let (_dir, marker) = marker(ctx)?;
+    let devices = host_devices(&marker);
+    ensure(!devices.is_empty(), || {
+        Fail::new("the host should have a device to try (at least /dev/kmsg)")
+    })?;
+    let args: Vec<String> = devices.iter().map(|(d, _)| d.arg()).collect();
+    let mut experiment = vec!["device-nodes"];
+    experiment.extend(args.iter().map(String::as_str));
+    let answers = lab.probe(&[], &experiment)?;
+    for (device, _) in &devices {
+        let name = &device.name;
+        answers.expect(
+            &format!("{name}-mknod"),
+            "ok",
+            "mknod of any device is allowed, as docker allows it (c *:* m, b *:* m): only opening it is not",
+        )?;
+        answers.blocked(
+            name,
+            &format!(
+                "a node the container made for the host's {name} ({}) opened",
+                device.arg()
+            ),
+        )?;
+        answers.expect(
+            name,
+            "EPERM",
+            &format!("opening the host's {name} should be refused by the device rules"),
+        )?;
+    }
+    for name in ["null", "zero", "full", "urandom", "pts"] {
+        let seen = answers.get(name);
+        ensure(seen.starts_with("reached"), || {
+            Fail::new(format!(
+                "the container's own {name} should still work (docker's rules allow it)"
+            ))
+            .expected(format!("{name}: reached: ..."))
+            .seen(answers.shown.trim())
+        })?;
+    }
+    ensure(answers.get("tty") != "EPERM", || {
+        Fail::new(
+            "/dev/tty (5:0) should be allowed: without a terminal it answers ENXIO, not EPERM",
+        )
+        .seen(answers.shown.trim())
+    })?;
+    // The control: no device rules with --privileged, and the same nodes
+    // reach the host's devices, as the host's own open does.
+    let control = lab.probe(&["--privileged"], &experiment)?;
+    for (device, host) in &devices {
+        control.expect(
+            &device.name,
+            host,
+            &format!("with --privileged (every device, as docker's) the node for {} should reach it as the host does", device.name),
+        )?;
+    }
+    Ok(())
 }

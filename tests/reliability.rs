@@ -31,10 +31,7 @@ fn main() {
             "a_crash_at_any_stage_is_cleaned_by_the_next_command",
             crashes,
         ),
-        Trial::test(
-            "no_container_types_into_the_callers_terminal",
-            terminal,
-        ),
+        Trial::test("no_container_types_into_the_callers_terminal", terminal),
     ];
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
@@ -203,7 +200,17 @@ fn terminal() -> Result<(), Failed> {
     probe_image(&lab)?;
     let root = lab.root.to_string_lossy().into_owned();
     let probe = ["grader-probe", "--probe", "tiocsti", MARKER];
-    lab.ok(&["run", "-d", "--network", "none", "--name", "typist", "probe", "sleep", "1000"])?;
+    lab.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "typist",
+        "probe",
+        "sleep",
+        "1000",
+    ])?;
     let context = lab.root.join("typist-context");
     std::fs::create_dir_all(&context).map_err(|e| e.to_string())?;
     std::fs::write(
@@ -214,17 +221,29 @@ fn terminal() -> Result<(), Failed> {
     let context = context.to_string_lossy().into_owned();
     let none = ["--network", "none"];
     let tries: [(&str, Vec<&str>); 5] = [
-        ("run", [&["run", "--rm"][..], &none, &["probe"], &probe].concat()),
-        ("run -i", [&["run", "-i", "--rm"][..], &none, &["probe"], &probe].concat()),
+        (
+            "run",
+            [&["run", "--rm"][..], &none, &["probe"], &probe].concat(),
+        ),
+        (
+            "run -i",
+            [&["run", "-i", "--rm"][..], &none, &["probe"], &probe].concat(),
+        ),
         ("exec", [&["exec", "typist"][..], &probe].concat()),
         ("exec -i", [&["exec", "-i", "typist"][..], &probe].concat()),
         ("a build's RUN", vec!["build", "-t", "typed", &context]),
     ];
     for (what, args) in tries {
         let term = Terminal::new().map_err(|f| f.to_string())?;
-        let command = lab.net.command(MINIBOX, &[&["--root", &root][..], &args].concat());
+        let command = lab
+            .net
+            .command(MINIBOX, &[&["--root", &root][..], &args].concat());
         let (status, said) = term
-            .run(command, Wired::StdinAndStdout, std::time::Duration::from_secs(30))
+            .run(
+                command,
+                Wired::StdinAndStdout,
+                std::time::Duration::from_secs(30),
+            )
             .map_err(|f| f.to_string())?;
         if !status.success() {
             return Err(format!("{what}: {status}: {said}").into());

@@ -299,6 +299,10 @@ pub struct Nothing;
 
 impl Attach for Nothing {}
 
+/// What a later step attaches to each of a build's containers (step 06: a
+/// cgroup with device rules); nothing unless it is set.
+pub static BUILD_ATTACH: std::sync::OnceLock<fn() -> Box<dyn Attach>> = std::sync::OnceLock::new();
+
 /// Start a container of `image` and wait for it; returns its exit code.
 /// `stdio` sets up the command's terminal or stdin in the child; `attach`
 /// adds what later steps bring; `started` hears the container's pid once
@@ -405,6 +409,10 @@ pub fn run(
     let stdio = crate::tty::Stdio::Pipes(inside);
     let mut outside = Some(outside);
     let mut copying = None;
+    let mut attach = BUILD_ATTACH
+        .get()
+        .map_or_else(|| Box::new(Nothing) as Box<dyn Attach>, |make| make());
+    attach.created(&container.id, "", container.dir())?;
     let code = run_in(
         &container,
         store,
@@ -412,7 +420,7 @@ pub fn run(
         spec,
         read_only,
         &stdio,
-        &mut Nothing,
+        attach.as_mut(),
         |_, _| {
             if let Some(outside) = outside.take() {
                 copying = Some(outside.relay(crate::pipes::Sink::stdio())?);
@@ -424,5 +432,6 @@ pub fn run(
     if let Some(copying) = copying {
         copying.finish();
     }
+    attach.finished(&container.id);
     Ok((code?, container))
 }

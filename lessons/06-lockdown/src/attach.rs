@@ -1,7 +1,8 @@
 //! What step 06 attaches to a container, beside its network: its cgroup,
-//! and with `--network none` a loopback that is up.
+//! with its device rules, and with `--network none` a loopback that is up.
 
 use crate::cgroups::{Group, Limits};
+use crate::devices::{self, Rule};
 use std::path::Path;
 
 /// The container's group, recorded in its state directory so that `rm`
@@ -13,30 +14,64 @@ pub struct Lockdown {
     /// `--network none`: the namespace has only `lo`, and the kernel makes
     /// it down; docker brings it up, so `127.0.0.1` works.
     pub loopback: bool,
+    /// The device rules; `None`: every device (`--privileged`).
+    pub devices: Option<&'static [Rule]>,
+    /// Record the group in the container's state directory (not for a
+    /// build's containers, which have no record for the sweep to read).
+    record: bool,
     group: Option<Group>,
     dir: Option<std::path::PathBuf>,
 }
 
 impl Lockdown {
+    /// Docker's device rules, `limits`, and `lo` up if `loopback`.
     pub fn new(limits: Limits, loopback: bool) -> Lockdown {
         Lockdown {
             limits,
             loopback,
+            devices: Some(&devices::DEFAULT),
+            record: true,
             group: None,
             dir: None,
         }
     }
 }
 
+/// A build's `RUN` steps are containers too: each gets a group of its own
+/// with docker's device rules (step 04 asks for it through this hook).
+pub fn for_builds() {
+    let _ = step04::container::BUILD_ATTACH.set(|| {
+        Box::new(Lockdown {
+            record: false,
+            ..Lockdown::new(Limits::default(), false)
+        })
+    });
+}
+
 impl step04::container::Attach for Lockdown {
+    // ANCHOR: created
     fn created(&mut self, id: &str, _name: &str, dir: &Path) -> anyhow::Result<()> {
-        let group = Group::create(id, &self.limits)?;
-        let dirs: Vec<String> = group.dirs.iter().map(|d| d.display().to_string()).collect();
-        std::fs::write(dir.join(GROUP_FILE), serde_json::to_string(&dirs)?)?;
+        let mut group = Group::create(id, &self.limits)?;
+        // The rules are in place before any process is in the group.
+        if let Some(rules) = self.devices {
+            if let Err(error) = devices::apply(&mut group, id, rules) {
+                group.remove();
+                return Err(error);
+            }
+        }
+        if self.record {
+            let dirs: Vec<String> = group.dirs.iter().map(|d| d.display().to_string()).collect();
+            if let Err(error) = std::fs::write(dir.join(GROUP_FILE), serde_json::to_string(&dirs)?)
+            {
+                group.remove();
+                return Err(error.into());
+            }
+            self.dir = Some(dir.to_path_buf());
+        }
         self.group = Some(group);
-        self.dir = Some(dir.to_path_buf());
         Ok(())
     }
+    // ANCHOR_END: created
 
     // ANCHOR: ready
     fn ready(&mut self, pid: nix::unistd::Pid) -> anyhow::Result<Option<serde_json::Value>> {

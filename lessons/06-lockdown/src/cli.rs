@@ -141,6 +141,9 @@ fn run(
     policy.cgroup_namespace = args.run.namespaces.cgroupns == step02::cli::NsMode::Private;
     policy::install(policy);
     let mut lockdown = Lockdown::new(limits, args.run.network == "none");
+    if args.security.privileged {
+        lockdown.devices = None; // every device, as docker's --privileged
+    }
     step05::cli::run_with(root, store, &args.run, &mut lockdown)
 }
 // ANCHOR_END: run
@@ -193,6 +196,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             if matches!(command, Manage::Build { .. }) {
                 // A build's RUN steps are containers too.
                 policy::install(Policy::confined(capabilities::resolve(&[], &[], false)?)?);
+                attach::for_builds();
             }
             let rm = matches!(command, Manage::Rm { .. });
             let code = step04::cli::manage(&store, command);

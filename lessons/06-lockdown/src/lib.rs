@@ -15,9 +15,11 @@
 //! - [`environ`]: the runtime's environment wiped from the init;
 //! - [`cgroups`]: a cgroup of the container's own, with `--memory`,
 //!   `--pids-limit`, `--cpus`, v2 or v1, whichever holds the controller;
+//! - [`devices`]: docker's device rules, a BPF program on the container's
+//!   v2 group (or v1's `devices.allow`): no host disk through `mknod`;
 //! - [`policy`]: what a container is allowed, applied in its init and
 //!   before each `execve`;
-//! - [`attach`]: the cgroup (and a loopback that is up) attached to a
+//! - [`attach`]: the cgroup, its device rules (and a loopback that is up) attached to a
 //!   container beside its network;
 //! - [`cli`]: step 05's commands, `--privileged`, `--cap-add/--cap-drop`,
 //!   `--security-opt seccomp=unconfined`, and the limits.
@@ -26,6 +28,7 @@ pub mod attach;
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;
+pub mod devices;
 pub mod environ;
 pub mod fds;
 pub mod masks;

@@ -269,6 +269,30 @@ impl Group {
         self.dirs.iter().find(|d| d.starts_with(&hierarchy.mount))
     }
 
+    /// The group's directory in the v2 tree, if one is mounted.
+    pub fn v2_dir(&self) -> Option<PathBuf> {
+        let all = hierarchies().ok()?;
+        let v2 = all.iter().find(|h| h.v2)?;
+        self.dir_in(v2).cloned()
+    }
+
+    /// A group `id` in the v1 tree of `controller` too (the device rules'
+    /// fallback), made before any process is in the group; its directory,
+    /// or `None` where no v1 tree holds the controller.
+    pub fn add_v1(&mut self, id: &str, controller: &str) -> anyhow::Result<Option<PathBuf>> {
+        let all = hierarchies()?;
+        let has = |h: &&Hierarchy| !h.v2 && h.controllers.iter().any(|c| c == controller);
+        let Some(hierarchy) = all.iter().find(has) else {
+            return Ok(None);
+        };
+        if let Some(dir) = self.dir_in(hierarchy) {
+            return Ok(Some(dir.clone())); // a limit made it already
+        }
+        let dir = make_dir(hierarchy, id)?;
+        self.dirs.push(dir.clone());
+        Ok(Some(dir))
+    }
+
     // ANCHOR: set_limits
     fn set_limits(&self, all: &[Hierarchy], limits: &Limits) -> anyhow::Result<()> {
         let place = |controller: &str, flag: &str| {
@@ -384,13 +408,19 @@ pub fn sweep_orphans(age: std::time::Duration) {
                     .to_string_lossy()
                     .chars()
                     .all(|c| c.is_ascii_hexdigit());
+            // The control files beside the groups (`cgroup.procs`, ...)
+            // are not looked at further: two system calls fewer each.
+            if !is_id {
+                continue;
+            }
             let old = entry
                 .metadata()
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age));
-            let empty = std::fs::read_to_string(entry.path().join("cgroup.procs"))
-                .is_ok_and(|procs| procs.trim().is_empty());
-            if is_id && old && empty {
+            let empty = old
+                && std::fs::read_to_string(entry.path().join("cgroup.procs"))
+                    .is_ok_and(|procs| procs.trim().is_empty());
+            if empty {
                 let _ = std::fs::remove_dir(entry.path());
             }
         }
