@@ -55,16 +55,18 @@ pub fn start(
     spec: &ContainerSpec,
     inside: impl FnOnce(&Prepared, ExecReport, init::Gate) -> std::convert::Infallible,
 ) -> anyhow::Result<i32> {
-    start_with(spec, inside, |_| Ok(()), |_| Ok(()))
+    start_with(spec, None, inside, |_| Ok(()), |_| Ok(()))
 }
 
 /// [`start`], with two hooks, each given the container's pid (its init, as
 /// the host sees it): `ready` while the child still waits at the gate, its
 /// namespaces made but nothing run yet (step 05 plugs in its network);
 /// `started` once the command runs (step 04 records it). An error from
-/// either ends the container.
+/// either ends the container. `cgroup`: the directory (open) of a cgroup2
+/// group to start the child in, where the kernel can (step 06's).
 pub fn start_with(
     spec: &ContainerSpec,
+    cgroup: Option<std::os::fd::RawFd>,
     inside: impl FnOnce(&Prepared, ExecReport, init::Gate) -> std::convert::Infallible,
     ready: impl FnOnce(nix::unistd::Pid) -> anyhow::Result<()>,
     started: impl FnOnce(nix::unistd::Pid) -> anyhow::Result<()>,
@@ -74,7 +76,7 @@ pub fn start_with(
     let report = ExecReport::new()?;
     let gate = init::Gate::new()?;
     let flags = namespaces::clone_flags(&spec.namespaces);
-    let cloned = namespaces::clone_process(flags).map_err(|error| {
+    let cloned = namespaces::clone_into(flags, cgroup).map_err(|error| {
         if spec.namespaces.user && !flags.contains(nix::sched::CloneFlags::CLONE_NEWUSER) {
             error.context(
                 "--userns asks for a user namespace, but the clone flags have no CLONE_NEWUSER",

@@ -264,6 +264,12 @@ pub trait Attach {
 
     /// The container has exited (or is being removed): undo what `ready` made.
     fn finished(&mut self, _id: &str) {}
+
+    /// A cgroup2 group's directory (an open fd) to start the container's
+    /// init in, where the kernel can: step 06's.
+    fn cgroup(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 /// Two attachments, the first one's settings shown (step 06: a network,
@@ -291,6 +297,10 @@ impl Attach for Both<'_> {
     fn finished(&mut self, id: &str) {
         self.1.finished(id);
         self.0.finished(id);
+    }
+
+    fn cgroup(&self) -> Option<std::os::fd::RawFd> {
+        self.0.cgroup().or(self.1.cgroup())
     }
 }
 
@@ -342,6 +352,7 @@ pub fn run_in(
     let settings = std::cell::RefCell::new(None);
     step02::start_with(
         &spec.container,
+        attach.cgroup(),
         |cmd, report, gate| {
             step03::init::container_init_with(&spec, cmd, report, gate, || {
                 stdio.in_child()?;

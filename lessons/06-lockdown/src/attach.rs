@@ -20,6 +20,9 @@ pub struct Lockdown {
     /// build's containers, which have no record for the sweep to read).
     record: bool,
     group: Option<Group>,
+    /// The group's v2 directory, open: the init is born there (step 02's
+    /// `clone_into`).
+    v2: Option<std::os::fd::OwnedFd>,
     dir: Option<std::path::PathBuf>,
 }
 
@@ -32,6 +35,7 @@ impl Lockdown {
             devices: Some(&devices::DEFAULT),
             record: true,
             group: None,
+            v2: None,
             dir: None,
         }
     }
@@ -68,16 +72,41 @@ impl step04::container::Attach for Lockdown {
             }
             self.dir = Some(dir.to_path_buf());
         }
+        // open(2) O_PATH of the v2 directory: what clone3 takes to start
+        // the init in it.
+        self.v2 = group.v2_dir().and_then(|dir| {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                .open(dir)
+                .ok()
+                .map(std::os::fd::OwnedFd::from)
+        });
         self.group = Some(group);
         Ok(())
     }
     // ANCHOR_END: created
 
+    fn cgroup(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.v2.as_ref().map(|fd| fd.as_raw_fd())
+    }
+
     // ANCHOR: ready
     fn ready(&mut self, pid: nix::unistd::Pid) -> anyhow::Result<Option<serde_json::Value>> {
         // The init waits at the gate: in its group before it runs anything.
+        // Born in the v2 one already, where the kernel could (/proc/PID/
+        // cgroup says): writing it there again would cost the move's wait
+        // for nothing.
         if let Some(group) = &self.group {
-            group.add(pid.as_raw())?;
+            let mut missing = group.clone();
+            if let Some(v2) = group.v2_dir() {
+                if in_v2_group(pid.as_raw(), &v2) {
+                    missing.dirs.retain(|dir| *dir != v2);
+                }
+            }
+            missing.add(pid.as_raw())?;
         }
         if self.loopback {
             // `ip link set lo up`, in the container's network namespace.
@@ -97,6 +126,20 @@ impl step04::container::Attach for Lockdown {
             let _ = std::fs::remove_file(dir.join(GROUP_FILE));
         }
     }
+}
+
+/// Is `pid` in the cgroup2 group at `dir` (its `0::PATH` line)?
+fn in_v2_group(pid: i32, dir: &Path) -> bool {
+    let Ok(all) = crate::cgroups::hierarchies() else {
+        return false;
+    };
+    let Some(v2) = all.iter().find(|h| h.v2) else {
+        return false;
+    };
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .is_some_and(|path| v2.mount.join(path.trim_start_matches('/')) == dir)
 }
 
 /// The groups of containers whose monitor died without removing them
