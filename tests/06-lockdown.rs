@@ -29,7 +29,7 @@ fn main() {
         grader::step!("06-lockdown", Needs::Root),
         vec![
             check("inherited_fds_do_not_reach_the_container", 3, "file-descriptors",
-                "The runtime's caller had a host directory open as fd 7: mark every fd >= 3 close-on-exec just before execve (fds::mark_cloexec, close_range with CLOSE_RANGE_CLOEXEC), and close them in the init (fds::close_all_but). Both run, exec and the init itself are tried.",
+                "The runtime's caller had a host directory open as fd 7: no fd >= 3 may be left open (but the exec report's pipe) in the init, nor in a command's child before it follows any path (fds::close_all_but). run, exec and the init itself are tried.",
                 inherited_fds_do_not_reach_the_container),
             check("shocker_is_blocked", 3, "capabilities",
                 "open_by_handle_at through the log fd of a detached container opened a host file: it needs CAP_DAC_READ_SEARCH, which docker's 14 don't have. Drop the bounding set first, then set inheritable, effective, permitted (capabilities::drop_to); seccomp denies the call too.",

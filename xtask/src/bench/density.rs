@@ -65,7 +65,7 @@ pub fn measure(tools: &Tools, counts: &[usize], results: &mut Results) -> anyhow
                 k += 1;
                 // The container keeps crun's stdout and stderr: pipes
                 // would never reach their end. /dev/null, and the status.
-                let status = Command::new(crun)
+                let status = super::in_v1_view(&mut Command::new(crun))
                     .arg("--root")
                     .arg(&state.0)
                     .arg("--cgroup-manager=disabled")
@@ -80,7 +80,7 @@ pub fn measure(tools: &Tools, counts: &[usize], results: &mut Results) -> anyhow
                 Ok(())
             });
             for i in 1..=k {
-                let _ = Command::new(crun)
+                let _ = super::in_v1_view(&mut Command::new(crun))
                     .arg("--root")
                     .arg(&state.0)
                     .arg("--cgroup-manager=disabled")

@@ -146,14 +146,46 @@ fn isolate(notes: &mut Vec<String>) -> anyhow::Result<()> {
     let controllers =
         std::fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default();
     if !controllers.trim().is_empty() {
+        // minibox runs as it would on this host: in the bench's mount
+        // namespace, the v2 tree in sight (its groups and device rules go
+        // there). crun and runc get a second mount namespace, a copy with
+        // the v2 tree hidden: they are started in it (`in_v1_view`).
+        let full = std::fs::File::open("/proc/self/ns/mnt")?;
+        unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS) for crun's view")?;
         umount2(unified, MntFlags::MNT_DETACH)
             .context("hiding the cgroup v2 hierarchy from crun")?;
+        let v1_view = std::fs::File::open("/proc/self/ns/mnt")?;
+        nix::sched::setns(&full, CloneFlags::CLONE_NEWNS)
+            .context("back to the bench's mount namespace")?;
+        let _ = V1_VIEW.set(v1_view);
         notes.push(format!(
-            "this host mixes cgroup v1 and v2 ({} on v2), which crun refuses; the bench hid the v2 hierarchy in a mount namespace of its own, and crun ran with --cgroup-manager=disabled (no cgroups, like minibox); runc creates cgroups, which is part of its time",
+            "this host mixes cgroup v1 and v2 ({} on v2), which crun refuses: crun and runc ran in a mount namespace where the v2 hierarchy is hidden, crun with --cgroup-manager=disabled (no cgroups: no limits, no device rules); runc creates v1 cgroups, which is part of its time. minibox ran as on this host: a v2 group for each container, born there (clone3 CLONE_INTO_CGROUP), with docker's device rules as a BPF program",
             controllers.trim()
         ));
     }
     Ok(())
+}
+
+/// The mount namespace crun and runc run in on a hybrid host (the v2 tree
+/// hidden), when there is one.
+static V1_VIEW: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+/// Start `command` in crun's and runc's view of the machine.
+pub fn in_v1_view(command: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    if let Some(view) = V1_VIEW.get() {
+        let fd = view.as_raw_fd();
+        // SAFETY: only setns(2) between fork and exec, a plain system call.
+        unsafe {
+            command.pre_exec(move || {
+                let view = std::os::fd::BorrowedFd::borrow_raw(fd);
+                nix::sched::setns(view, nix::sched::CloneFlags::CLONE_NEWNS)?;
+                Ok(())
+            });
+        }
+    }
+    command
 }
 
 fn shown(root: &Path, path: &Path) -> String {

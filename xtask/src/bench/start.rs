@@ -81,7 +81,7 @@ pub fn measure(tools: &Tools, runs: usize, results: &mut Results) -> anyhow::Res
         let sample = time(&format!("{name} run (same rootfs)"), 3, runs, || {
             n += 1;
             check(
-                Command::new(program)
+                super::in_v1_view(&mut Command::new(program))
                     .arg("--root")
                     .arg(&state.0)
                     .args(cgroups(name))
