@@ -1634,9 +1634,20 @@ fn an_interactive_terminal(ctx: &Ctx) -> Outcome {
         master
             .write_all(b"sleep 100; echo slept\r")
             .map_err(|e| Fail::new("write to the pty").seen(e))?;
-        // The terminal echoes the line typed: read past it first.
+        // The terminal echoes the line typed: read past it first; then
+        // wait until the sleep runs (a process of that name below the
+        // runtime), or the Ctrl-C could come before it, to the shell.
         read_until(&master, "slept\r\n", Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(300));
+        let runtime = child.id() as i32;
+        let sleeping = grader::poll(Duration::from_secs(10), || {
+            grader::procfs::descendants(runtime)
+                .iter()
+                .any(|p| p.comm == "sleep")
+                .then_some(())
+        });
+        ensure(sleeping.is_some(), || {
+            Fail::new("`sleep 100` typed on the terminal should run in the container")
+        })?;
         master
             .write_all(b"\x03")
             .map_err(|e| Fail::new("write to the pty").seen(e))?;
@@ -1645,7 +1656,7 @@ fn an_interactive_terminal(ctx: &Ctx) -> Outcome {
             .map_err(|e| Fail::new("write to the pty").seen(e))?;
         let after = read_until(&master, "still-2", Duration::from_secs(5));
         ensure(
-            after.contains("still-2") && !after.contains("slept"),
+            after.contains("still-2") && !after.contains("\nslept"),
             || {
                 Fail::new("Ctrl-C (0x03) interrupts the sleep, and the shell (and the container) keep running")
                 .seen(format!("{after:?}"))
