@@ -100,6 +100,14 @@ fn main() {
                 run: copy_stays_in_the_layer,
             },
             Check {
+                name: "copy_cannot_be_raced_out_of_the_context",
+                points: 3,
+                section: "copy-safely",
+                hint: "A path checked, then opened, can be renamed in between: open each COPY source from a descriptor of the context dir, with openat2(2) and RESOLVE_BENEATH, so that links are followed only while they stay beneath it (EXDEV otherwise), and read what you opened, not the path again.",
+                requires: Requires::Nothing,
+                run: copy_cannot_be_raced_out_of_the_context,
+            },
+            Check {
                 name: "detached_containers_keep_running",
                 points: 3,
                 section: "a-container-without-a-daemon",
@@ -2093,4 +2101,184 @@ fn the_store_is_roots_alone(ctx: &Ctx) -> Outcome {
         "a --root that belongs to another user should be refused",
     )?;
     out.expect_one_error_line("uid 65534")
+}
+
+/// The race below runs builds until this many succeeded (each one a
+/// chance for a leak) and one failed; it gives up after `RACE_GIVE_UP`
+/// builds if none failed (the swap was never seen), or after `RACE_MAX`.
+const RACE_SUCCESSES: usize = 30;
+const RACE_GIVE_UP: usize = 60;
+const RACE_MAX: usize = 150;
+
+/// Every layer tar in the store not read yet: does one hold `secrets`?
+/// Returns the first that does, and the secret found.
+fn leaked_layer(
+    root: &Path,
+    read: &mut std::collections::BTreeSet<String>,
+    secrets: &[&str],
+) -> Result<Option<(String, String)>, Fail> {
+    for hex in layer_tars(root) {
+        if !read.insert(hex.clone()) {
+            continue; // a layer's name is its content's hash: read once
+        }
+        let tar = root.join("layers/sha256").join(&hex).join("layer.tar");
+        let bytes = std::fs::read(&tar)
+            .map_err(|e| Fail::new(format!("cannot read {}", tar.display())).seen(e))?;
+        for secret in secrets {
+            if bytes.windows(secret.len()).any(|w| w == secret.as_bytes()) {
+                return Ok(Some((hex, secret.to_string())));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn copy_cannot_be_raced_out_of_the_context(ctx: &Ctx) -> Outcome {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let lab = Lab::new(ctx);
+    // The host's side: a dir outside the context, with a secret in it.
+    let host = lab.dir.path().join("host");
+    let secret = format!("HOST-SECRET-{}", std::process::id());
+    write(&host.join("host-secret.txt"), &secret)?;
+    let context = lab.context(
+        "raced",
+        "FROM base\nCOPY sub /x/\n",
+        &[
+            ("sub/a", "A\n"),
+            ("sub/b", "B\n"),
+            ("Dockerfile.in", "FROM base\nCOPY in/a /y/\n"),
+            ("Dockerfile.out", "FROM base\nCOPY sublink /y/\n"),
+        ],
+    )?;
+    // `in` stays inside the context; `sublink` leads out of it.
+    std::os::unix::fs::symlink("sub", context.join("in"))
+        .and_then(|_| std::os::unix::fs::symlink(&host, context.join("sublink")))
+        .map_err(|e| Fail::new("setup: symlink").seen(e))?;
+    let secrets = [secret.as_str(), "host-secret.txt"];
+    let mut read = std::collections::BTreeSet::new();
+    let context_arg = context.to_string_lossy().into_owned();
+    let build_with = |file: &str| {
+        let file = context.join(file).to_string_lossy().into_owned();
+        lab.minibox(&["build", "-t", "raced", "-f", &file, &context_arg])
+            .output()
+    };
+
+    // Still: a link that stays inside is followed, one that leaves is refused.
+    build_with("Dockerfile.in")?.expect_code(
+        0,
+        "COPY in/a, through a link to sub inside the context, should work",
+    )?;
+    let layers = lab.layers("raced")?;
+    let copied = layers.last().map(|l| lab.layer_dir(l).join("layer.tar"));
+    let entries = tar_entries(&copied.unwrap_or_default())?;
+    expect_eq(
+        "COPY in/a /y/ (in -> sub): the layer holds sub/a as y/a",
+        Some(&('0', 2)),
+        entries.get("y/a"),
+    )?;
+    let out = build_with("Dockerfile.out")?;
+    out.expect_code(
+        125,
+        "COPY sublink (a link to a dir outside the context) is refused",
+    )?;
+    out.expect_one_error_line("outside")?;
+
+    // The race: `sub` and `sublink` swap places over and over while COPY
+    // reads `sub`.
+    let stop = AtomicBool::new(false);
+    let exchanges = AtomicUsize::new(0);
+    let (sub, sublink) = (context.join("sub"), context.join("sublink"));
+    std::thread::scope(|scope| {
+        // The swapper stops when this scope is left, however it is left.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let stop_swapper = StopOnDrop(&stop);
+        let swapper = scope.spawn(|| {
+            use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+            while !stop.load(Ordering::SeqCst) {
+                // renameat2(RENAME_EXCHANGE): both names stay, their
+                // inodes trade places in one step.
+                renameat2(
+                    AT_FDCWD,
+                    &sub,
+                    AT_FDCWD,
+                    &sublink,
+                    RenameFlags::RENAME_EXCHANGE,
+                )?;
+                exchanges.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<(), nix::Error>(())
+        });
+        let (mut builds, mut failed) = (0, 0);
+        loop {
+            let done = failed >= 1 && builds - failed >= RACE_SUCCESSES;
+            let no_swap_seen = failed == 0 && builds >= RACE_GIVE_UP;
+            if done || no_swap_seen || builds >= RACE_MAX || swapper.is_finished() {
+                break;
+            }
+            let out = build_with("Dockerfile")?;
+            builds += 1;
+            if let Some((layer, found)) = leaked_layer(&lab.root(), &mut read, &secrets)? {
+                return Err(Fail::new(format!(
+                    "build {builds} of `COPY sub /x/`, `sub` being swapped with a link to a dir outside the context: no layer may hold a file from outside"
+                ))
+                .expected("COPY reads only what is beneath the context")
+                .seen(format!(
+                    "layers/sha256/{layer}/layer.tar holds `{found}` ({failed} of the {builds} builds failed, `{}`)",
+                    out.summary()
+                )));
+            }
+            if out.code() == Some(125) {
+                out.expect_one_error_line("sub")?;
+                failed += 1;
+                continue;
+            }
+            out.expect_code(0, "COPY sub, while sub is swapped with a link out: the build succeeds with sub's own files, or fails with one line")?;
+            let layers = lab.layers("raced")?;
+            let copied = layers.last().map(|l| lab.layer_dir(l).join("layer.tar"));
+            let entries: Vec<String> = tar_entries(&copied.unwrap_or_default())?
+                .into_iter()
+                .filter(|(_, (kind, _))| *kind != '5')
+                .map(|(name, (kind, size))| match kind {
+                    '0' => format!("{name}: a file of {size} bytes"),
+                    '2' => format!("{name}: a symlink"),
+                    other => format!("{name}: tar type {other}"),
+                })
+                .collect();
+            expect_eq(
+                &format!("build {builds}, `sub` being swapped, succeeded: then it copied sub's own files"),
+                vec![
+                    "x/a: a file of 2 bytes".to_string(),
+                    "x/b: a file of 2 bytes".to_string(),
+                ],
+                entries,
+            )?;
+        }
+        drop(stop_swapper);
+        let swapped = match swapper.join() {
+            Ok(Ok(())) => exchanges.load(Ordering::Relaxed),
+            Ok(Err(e)) => {
+                return Err(
+                    Fail::new("setup: renameat2(RENAME_EXCHANGE) of sub and sublink").seen(e),
+                )
+            }
+            Err(_) => return Err(Fail::new("setup: the swapper thread panicked")),
+        };
+        ensure(swapped > 0 && failed > 0, || {
+            Fail::new(
+                "the swapper never hit the window: the race proves nothing unless some builds met the link (and failed)",
+            )
+            .expected("at least one of the builds fails with one line saying sub is outside the context")
+            .seen(format!("{builds} builds, {failed} failed; the swapper exchanged sub and sublink {swapped} times"))
+        })?;
+        ensure(builds - failed >= RACE_SUCCESSES, || {
+            Fail::new("COPY of a real dir must still work while the context changes")
+                .expected(format!("{RACE_SUCCESSES} builds succeed with sub's own files, the link met by about half of them"))
+                .seen(format!("{failed} of the {builds} builds failed"))
+        })
+    })
 }

@@ -3,13 +3,17 @@
 //! The builder stages a COPY in an empty dir shaped like the image
 //! (`app/main.rs` for `COPY main.rs /app/`), then writes that dir as the
 //! layer's tar. Sources come from a context the user may not control (a
-//! cloned repository), so nothing here is ever written *through* a link:
-//! every parent is checked with `lstat(2)`, whatever stands where a new
-//! entry goes is removed first, files are created with
-//! `O_CREAT | O_EXCL | O_NOFOLLOW`, and modes and owners are set on open
-//! file descriptors (`fchmod`, `fchown`), not on paths. A link that one
-//! source puts in the stage is replaced, never followed, by the next.
+//! cloned repository), so both sides are careful. Reading, nothing is
+//! looked up by a path the context's owner could change: sources arrive
+//! open, and a dir's children are opened from its fd ([`crate::context`]).
+//! Writing, nothing is ever written *through* a link: every parent in the
+//! stage is checked with `lstat(2)`, whatever stands where a new entry goes
+//! is removed first, files are created with `O_CREAT | O_EXCL |
+//! O_NOFOLLOW`, and modes and owners are set on open file descriptors
+//! (`fchmod`, `fchown`), not on paths. A link that one source puts in the
+//! stage is replaced, never followed, by the next.
 
+use crate::context::{self, Entry};
 use crate::image_fs;
 use anyhow::{bail, Context};
 use std::fs::{self, File, OpenOptions};
@@ -25,25 +29,31 @@ pub struct Stage<'a> {
 }
 
 impl Stage<'_> {
-    /// Copy a source (already checked to be inside the context) to `to`,
-    /// an absolute path in the image. A dir's *contents* go into `to`.
-    pub fn copy(&self, from: &Path, to: &Path) -> anyhow::Result<()> {
-        let meta = fs::symlink_metadata(from)?;
+    /// Copy a source, opened beneath the context (`source` is its name in
+    /// the Dockerfile), to `to`, an absolute path in the image. A dir's
+    /// *contents* go into `to`.
+    pub fn copy(&self, from: Entry, source: &str, to: &Path) -> anyhow::Result<()> {
         let target = self.prepare(to)?;
-        if meta.is_dir() {
-            self.place_dir(&target, to, Some(&meta))?;
-            self.copy_children(from, &target)
-        } else {
-            self.place(from, &target, &meta)
+        match from {
+            Entry::Dir(dir) => {
+                // fstat(2) of the open dir: its mode, whatever the name
+                // means by now.
+                let meta = dir.metadata()?;
+                self.place_dir(&target, to, Some(&meta))?;
+                self.copy_children(&dir, Path::new(source), &target)
+            }
+            entry => self
+                .place(entry, &target)
+                .with_context(|| source.to_string()),
         }
     }
 
-    /// ADD of a local tar: its entries go into `to` (a dir in the image),
-    /// confined as any layer's.
-    pub fn extract(&self, tar: &Path, to: &Path) -> anyhow::Result<()> {
+    /// ADD of a local tar, opened beneath the context: its entries go into
+    /// `to` (a dir in the image), confined as any layer's.
+    pub fn extract(&self, tar: File, to: &Path) -> anyhow::Result<()> {
         let target = self.prepare(to)?;
         self.place_dir(&target, to, None)?;
-        crate::tarball::unpack_layer(File::open(tar)?, &target)
+        crate::tarball::unpack_layer(tar, &target)
     }
 
     /// The stage path for `to`, its parents made real dirs.
@@ -68,19 +78,23 @@ impl Stage<'_> {
         Ok(here)
     }
 
-    fn copy_children(&self, from: &Path, to: &Path) -> anyhow::Result<()> {
-        let mut entries: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let path = entry.path();
-            let target = to.join(entry.file_name());
-            // lstat(2): a link in the context is copied as a link.
-            let meta = fs::symlink_metadata(&path)?;
-            if meta.is_dir() {
-                self.place_dir(&target, Path::new(""), Some(&meta))?;
-                self.copy_children(&path, &target)?;
-            } else {
-                self.place(&path, &target, &meta)?;
+    /// The children of the open dir `dir` (`shown` in errors) into `to`.
+    fn copy_children(&self, dir: &File, shown: &Path, to: &Path) -> anyhow::Result<()> {
+        let names = context::children(dir).with_context(|| shown.display().to_string())?;
+        for name in names {
+            let (target, shown) = (to.join(&name), shown.join(&name));
+            // Opened from `dir`'s fd by its bare name: a link in the
+            // context is copied as a link, never followed.
+            let entry = context::child(dir, &name).with_context(|| shown.display().to_string())?;
+            match entry {
+                Entry::Dir(sub) => {
+                    let meta = sub.metadata()?;
+                    self.place_dir(&target, Path::new(""), Some(&meta))?;
+                    self.copy_children(&sub, &shown, &target)?;
+                }
+                entry => self
+                    .place(entry, &target)
+                    .with_context(|| shown.display().to_string())?,
             }
         }
         Ok(())
@@ -122,25 +136,21 @@ impl Stage<'_> {
     }
 
     /// A file or a link from the context at `to` (in the stage).
-    fn place(&self, from: &Path, to: &Path, meta: &fs::Metadata) -> anyhow::Result<()> {
+    fn place(&self, from: Entry, to: &Path) -> anyhow::Result<()> {
+        let mut source = match from {
+            Entry::File(file) => file,
+            Entry::Link(target) => {
+                remove_any(to)?;
+                std::os::unix::fs::symlink(target, to)?;
+                // lchown(2): the link itself, owned by root as COPY's files are.
+                std::os::unix::fs::lchown(to, Some(0), Some(0))?;
+                return Ok(());
+            }
+            Entry::Dir(_) => bail!("a dir, where a file was expected"),
+        };
+        // fstat(2) of the open file: its mode, from the inode being read.
+        let meta = source.metadata()?;
         remove_any(to)?;
-        if meta.file_type().is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
-            // lchown(2): the link itself, owned by root as COPY's files are.
-            std::os::unix::fs::lchown(to, Some(0), Some(0))?;
-            return Ok(());
-        }
-        if !meta.is_file() {
-            bail!(
-                "{}: only files, dirs and links can be copied",
-                from.display()
-            );
-        }
-        let mut source = OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(from)
-            .with_context(|| format!("cannot read {}", from.display()))?;
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)

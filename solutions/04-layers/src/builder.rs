@@ -19,6 +19,7 @@
 //! key from k on changes, which is why the order of instructions matters.
 
 use crate::container;
+use crate::context::{Context as BuildContext, Entry};
 use crate::digest::{self, Digest};
 use crate::dockerfile::{self, Instruction, Kind};
 use crate::image::{rfc3339, History, ImageConfig, Reference};
@@ -78,10 +79,8 @@ pub fn build(store: &Store, options: &BuildOptions, out: &mut dyn Write) -> anyh
     let text = fs::read_to_string(&options.file)
         .with_context(|| format!("cannot read the Dockerfile {}", options.file.display()))?;
     let instructions = dockerfile::parse(&text)?;
-    let context = options
-        .context
-        .canonicalize()
-        .with_context(|| format!("build context {}", options.context.display()))?;
+    // Opened once: every COPY and ADD reads beneath this fd.
+    let context = BuildContext::open(&options.context)?;
     let total = instructions.len();
     let (mut image, mut key) = (ImageConfig::default(), None::<Digest>);
     for (index, step) in instructions.iter().enumerate() {
@@ -134,7 +133,7 @@ fn from_image(store: &Store, name: &str) -> anyhow::Result<(Digest, ImageConfig)
 fn apply(
     store: &Store,
     options: &BuildOptions,
-    context: &Path,
+    context: &BuildContext,
     image: &mut ImageConfig,
     parent: &Digest,
     step: &Instruction,
@@ -333,7 +332,7 @@ fn run_step(
 /// the tar's digest, which the cache key includes.
 fn stage_copy(
     store: &Store,
-    context: &Path,
+    context: &BuildContext,
     image: &ImageConfig,
     sources: &[String],
     dest: &str,
@@ -360,20 +359,22 @@ fn stage_copy(
         if source.is_empty() {
             bail!("a source is empty (a variable that expands to nothing?)");
         }
-        let path = inside_context(context, source)?;
-        let meta = fs::metadata(&path)
-            .with_context(|| format!("{source}: not found in the build context"))?;
-        if meta.is_dir() {
+        // Opened beneath the context, links in it followed only while
+        // they stay inside; from here on, only this fd is read.
+        let opened = context.source(source)?;
+        match opened {
             // A dir's *contents* go to dest, as docker does.
-            stage.copy(&path, &target)?;
-        } else if extract_tars && is_tar(&path)? {
-            stage
-                .extract(&path, &target)
-                .with_context(|| format!("cannot extract {source}"))?;
-        } else if dest_is_dir {
-            stage.copy(&path, &target.join(path.file_name().unwrap_or_default()))?;
-        } else {
-            stage.copy(&path, &target)?;
+            Entry::Dir(_) => stage.copy(opened, source, &target)?,
+            Entry::File(tar) if extract_tars && is_tar(&tar)? => stage
+                .extract(tar, &target)
+                .with_context(|| format!("cannot extract {source}"))?,
+            // Named as the Dockerfile names it (a link's name, not its
+            // target's), as docker does.
+            _ if dest_is_dir => {
+                let name = Path::new(source).file_name().unwrap_or_default();
+                stage.copy(opened, source, &target.join(name))?
+            }
+            _ => stage.copy(opened, source, &target)?,
         }
     }
     let tar = staging.path().join("layer.tar");
@@ -384,27 +385,14 @@ fn stage_copy(
 }
 // ANCHOR_END: stage_copy
 
-/// A COPY source, which must stay inside the build context, even through
-/// symbolic links (docker: "forbidden path outside the build context").
-fn inside_context(context: &Path, source: &str) -> anyhow::Result<PathBuf> {
-    let relative = source.trim_start_matches('/');
-    let joined = context.join(relative);
-    let real = joined
-        .canonicalize()
-        .with_context(|| format!("{source}: not found in the build context"))?;
-    if !real.starts_with(context) {
-        bail!("{source}: outside the build context (COPY reads only the directory given to build)");
-    }
-    Ok(real)
-}
-
-fn is_tar(path: &Path) -> anyhow::Result<bool> {
-    use std::io::Read;
+/// Does the open `file` start like a tar? Read with pread(2), at offset
+/// 0, so the file's own offset stays at 0 for the extraction.
+fn is_tar(file: &fs::File) -> anyhow::Result<bool> {
+    use std::os::unix::fs::FileExt;
     let mut header = [0u8; 512];
-    let mut file = fs::File::open(path)?;
     let mut read = 0;
     while read < header.len() {
-        match file.read(&mut header[read..])? {
+        match file.read_at(&mut header[read..], read as u64)? {
             0 => break,
             n => read += n,
         }

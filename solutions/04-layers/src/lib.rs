@@ -12,7 +12,8 @@
 //!   (`.wh.NAME`, `.wh..wh..opq`);
 //! - [`overlay`]: the union mount;
 //! - [`container`]: a container of an image, on top of steps 02 and 03;
-//! - [`dockerfile`] and [`builder`]: `build`, with a cache;
+//! - [`dockerfile`] and [`builder`]: `build`, with a cache; [`context`]:
+//!   the build context, read by file descriptors only;
 //! - [`base`]: the built-in image `base`; [`image`]: the config;
 //!   [`show`]: `images`, `history`, `inspect`; [`cli`]: the commands.
 
@@ -20,6 +21,7 @@ pub mod base;
 pub mod builder;
 pub mod cli;
 pub mod container;
+pub mod context;
 pub mod digest;
 pub mod dockerfile;
 pub mod exec;
