@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use step01::cli::{fail, parse};
 use step04::cli::{ContainerOptions, Manage};
 use step04::container::Both;
+use step04::state::short;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -193,7 +194,7 @@ pub fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Resul
                 .map(String::from)
                 .to_vec()];
             for n in networks.all()? {
-                rows.push(vec![n.id[..12].to_string(), n.name, n.driver, n.subnet]);
+                rows.push(vec![short(&n.id).to_string(), n.name, n.driver, n.subnet]);
             }
             print!("{}", step04::show::table(&rows));
         }

@@ -157,7 +157,7 @@ impl Networks {
             DEFAULT_BRIDGE.to_string()
         } else {
             // "mbx-" + 11 hex digits: 15 characters, the kernel's limit.
-            format!("mbx-{}", &id[..11])
+            format!("mbx-{}", step04::state::prefix(&id, 11))
         };
         let network = Network {
             name: name.to_string(),
