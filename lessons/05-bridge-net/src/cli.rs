@@ -237,12 +237,19 @@ pub fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Resul
                         users.len()
                     );
                 }
-                if let Ok(mut netlink) = crate::netlink::Netlink::open() {
-                    if let Ok(Some(link)) = netlink.link(&network.bridge) {
-                        netlink.delete(link.header.index)?;
+                // Only our own bridge, and its rules: a bridge of that name
+                // may be another store's network's.
+                let mut netlink = crate::netlink::Netlink::open()?;
+                match crate::networks::bridge_of(&network, &mut netlink)? {
+                    crate::networks::Bridge::Ours(index) => {
+                        netlink.delete(index)?;
+                        firewall::remove_network(name, &network.bridge)?;
                     }
+                    crate::networks::Bridge::Missing => {
+                        firewall::remove_network(name, &network.bridge)?;
+                    }
+                    crate::networks::Bridge::Foreign(_) => {}
                 }
-                firewall::remove_network(name, &network.bridge)?;
                 networks.remove(name)?;
                 println!("{name}");
             }
