@@ -113,6 +113,10 @@ pub struct Bridge {
     pub root: PathBuf,
     pub network: Network,
     pub ports: Vec<(u16, u16)>,
+    /// The published host ports, held (see [`crate::ports`]): in the
+    /// monitor (the foreground `run`, or `run -d`'s forked monitor, which
+    /// inherits them) until the container has ended.
+    pub held: Vec<std::os::fd::OwnedFd>,
     id: String,
     name: String,
     address: Option<Ipv4Addr>,
@@ -124,6 +128,7 @@ impl Bridge {
             root: root.to_path_buf(),
             network,
             ports,
+            held: Vec::new(),
             id: String::new(),
             name: String::new(),
             address: None,
@@ -211,6 +216,9 @@ impl step04::container::Attach for Bridge {
         // Without published ports there are no rules of ours to look for
         // (each `nft` run costs milliseconds).
         let _ = cleanup(&self.root, id, !self.ports.is_empty());
+        // The ports go last: their DNAT rules are gone, so whoever binds
+        // them next is reached.
+        self.held.clear();
     }
 }
 

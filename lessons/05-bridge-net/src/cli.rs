@@ -118,8 +118,12 @@ pub fn run_with(
     for text in &args.publish {
         ports.push(firewall::parse_port(text)?);
     }
+    let mut held = Vec::new();
     if !matches!(args.network.as_str(), "host" | "none") {
-        firewall::check_free(&ports)?; // (ignored with host and none)
+        // (-p is ignored with host and none.) Another container's port,
+        // then anything's: the sockets hold the ports from now on.
+        firewall::check_free(&ports)?;
+        held = crate::ports::hold(&ports)?;
     }
     match args.network.as_str() {
         "host" | "none" => {
@@ -158,6 +162,7 @@ pub fn run_with(
                 })?
             };
             let mut bridge = Bridge::new(root, network, ports);
+            bridge.held = held;
             let network = step04::cli::Network {
                 mode: name,
                 own_namespace: true,
