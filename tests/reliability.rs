@@ -179,6 +179,7 @@ fn bad_input() -> Result<(), Failed> {
         ],
         &["network", "create", "bad!name"],
         &["network", "create", "lab"],
+        &["network", "create", "bridge"],
         &["network", "rm", "nosuch"],
         &["build", "-t", "Bad!Name", "/nonexistent"],
         &["rm", "nosuch"],
