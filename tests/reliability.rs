@@ -32,6 +32,18 @@ fn main() {
             crashes,
         ),
         Trial::test("no_container_types_into_the_callers_terminal", terminal),
+        Trial::test(
+            "damaged_records_are_skipped_listed_and_removable",
+            damaged_records,
+        ),
+        Trial::test(
+            "two_stores_in_one_namespace_share_no_address_or_subnet",
+            two_stores,
+        ),
+        Trial::test(
+            "a_published_port_is_refused_if_taken_and_held_while_running",
+            held_ports,
+        ),
     ];
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
@@ -55,16 +67,25 @@ impl Lab {
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.run_at(&self.root, args)
+    }
+
+    /// minibox with the store at `root`, in this lab.
+    fn run_at(&self, root: &Path, args: &[&str]) -> Output {
         let mut command = self
             .net
-            .command(MINIBOX, &["--root", &self.root.to_string_lossy()]);
+            .command(MINIBOX, &["--root", &root.to_string_lossy()]);
         command.args(args).stdin(std::process::Stdio::null());
         command.output().expect("run minibox")
     }
 
     /// The ids `ps` lists (with `-a`: stopped ones too).
     fn ids(&self, all: bool) -> Vec<String> {
-        let out = self.run(if all { &["ps", "-a"] } else { &["ps"] });
+        self.ids_at(&self.root, all)
+    }
+
+    fn ids_at(&self, root: &Path, all: bool) -> Vec<String> {
+        let out = self.run_at(root, if all { &["ps", "-a"] } else { &["ps"] });
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .skip(1)
@@ -73,25 +94,38 @@ impl Lab {
     }
 
     fn ok(&self, args: &[&str]) -> Result<String, Failed> {
-        let out = self.run(args);
+        self.ok_at(&self.root, args)
+    }
+
+    fn ok_at(&self, root: &Path, args: &[&str]) -> Result<String, Failed> {
+        let out = self.run_at(root, args);
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
             Err(format!("minibox {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into())
         }
     }
+
+    /// Remove every container of the store at `root`, then the store.
+    fn clear(&self, root: &Path) {
+        // Containers first (their mounts are in their own namespaces).
+        let ids = self.ids_at(root, true);
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.run_at(root, &args);
+        }
+        let _ = std::fs::remove_dir_all(root);
+    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        // Containers first (their mounts are in their own namespaces).
-        let ids = self.ids(true);
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = self.run(&args);
+        for root in [self.root.with_extension("b"), self.root.clone()] {
+            if root.exists() {
+                self.clear(&root);
+            }
         }
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -146,6 +180,7 @@ fn bad_input() -> Result<(), Failed> {
         ],
         &["network", "create", "bad!name"],
         &["network", "create", "lab"],
+        &["network", "create", "bridge"],
         &["network", "rm", "nosuch"],
         &["build", "-t", "Bad!Name", "/nonexistent"],
         &["rm", "nosuch"],
@@ -257,14 +292,18 @@ fn terminal() -> Result<(), Failed> {
 /// An image `probe` = base + this binary as /usr/bin/grader-probe, with
 /// the libraries it needs.
 fn probe_image(lab: &Lab) -> Result<(), Failed> {
-    let context = lab.root.join("probe-context");
+    probe_image_at(lab, &lab.root)
+}
+
+fn probe_image_at(lab: &Lab, root: &Path) -> Result<(), Failed> {
+    let context = root.join("probe-context");
     let files = context.join("files");
     std::fs::create_dir_all(&files).map_err(|e| e.to_string())?;
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     rootfs::add_program(&files, &me, "grader-probe").map_err(|e| format!("{e:#}"))?;
     std::fs::write(context.join("Dockerfile"), "FROM base\nCOPY files/ /\n")
         .map_err(|e| e.to_string())?;
-    lab.ok(&["build", "-t", "probe", &context.to_string_lossy()])?;
+    lab.ok_at(root, &["build", "-t", "probe", &context.to_string_lossy()])?;
     Ok(())
 }
 
@@ -593,6 +632,484 @@ fn crashes() -> Result<(), Failed> {
             "{} crashes injected; each cleaned by the next commands",
             cases.len()
         );
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// What a command printed on stderr is only one-line messages of ours:
+/// the problems, if not.
+fn stderr_problems(args: &[&str], out: &Output) -> Vec<String> {
+    let mut problems = Vec::new();
+    if out.status.code() == Some(101) {
+        problems.push(format!("{args:?} panicked (exit 101)"));
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    if let Some(line) = err.lines().find(|l| !l.starts_with("minibox: ")) {
+        problems.push(format!("{args:?}: a stderr line not of ours: {line:?}"));
+    }
+    problems
+}
+
+fn damaged_records() -> Result<(), Failed> {
+    use std::os::unix::fs::symlink;
+    let lab = Lab::new("damaged")?;
+    let id = lab
+        .ok(&["run", "-d", "--name", "healthy", "base", "sleep", "300"])?
+        .trim()
+        .to_string();
+    let containers = lab.root.join("containers");
+    let record = std::fs::read_to_string(containers.join(&id).join("config.v1.json"))
+        .map_err(|e| e.to_string())?;
+    // Outside the store: a record that would pass if a link were followed.
+    let outside = lab.root.with_extension("outside");
+    let _ = std::fs::remove_dir_all(&outside);
+    let err = |e: std::io::Error| e.to_string();
+    let dir_of = |n: u8| format!("{:x}", n).repeat(64);
+    let (link_file, link_dir) = (dir_of(6), dir_of(7));
+    std::fs::create_dir_all(outside.join("dir")).map_err(err)?;
+    std::fs::write(outside.join("record.json"), record.replace(&id, &link_file)).map_err(err)?;
+    std::fs::write(
+        outside.join("dir/config.v1.json"),
+        record.replace(&id, &link_dir),
+    )
+    .map_err(err)?;
+    let planted: Vec<(String, &str)> = vec![
+        (dir_of(1), "{garbage"),
+        (dir_of(2), "short id"),
+        (dir_of(3), "another's id"),
+        (dir_of(4), "empty"),
+        (dir_of(5), "a directory"),
+        (link_file.clone(), "a link to a file outside"),
+        (link_dir.clone(), "its dir a link outside"),
+    ];
+    for (name, what) in &planted {
+        let dir = containers.join(name);
+        let file = dir.join("config.v1.json");
+        let made = match *what {
+            "its dir a link outside" => symlink(outside.join("dir"), &dir),
+            _ => std::fs::create_dir_all(&dir),
+        };
+        made.map_err(err)?;
+        match *what {
+            "{garbage" => std::fs::write(&file, "{garbage\n"),
+            "short id" => std::fs::write(&file, record.replace(&id, "abc")),
+            "another's id" => std::fs::write(&file, &record),
+            "empty" => std::fs::write(&file, ""),
+            "a directory" => std::fs::create_dir(&file),
+            "a link to a file outside" => symlink(outside.join("record.json"), &file),
+            _ => Ok(()),
+        }
+        .map_err(err)?;
+    }
+    let short = |name: &str| name[..12].to_string();
+    let mut problems = Vec::new();
+    // Each command works for the healthy container, warns once per
+    // damaged record in one line, and never panics.
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["ps"],
+        vec!["ps", "-a"],
+        vec!["inspect", "-f", "{{.State.Status}}", "healthy"],
+        vec!["logs", "healthy"],
+        vec!["exec", "healthy", "echo", "exec-ok"],
+        vec!["run", "--rm", "base", "echo", "run-ok"],
+        vec!["stop", "-t", "1", "healthy"],
+    ];
+    let mut outputs = BTreeMap::new();
+    for args in &commands {
+        let out = lab.run(args);
+        problems.extend(stderr_problems(args, &out));
+        if !out.status.success() {
+            problems.push(format!(
+                "{args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        for (name, what) in &planted {
+            let warned = err.lines().filter(|l| l.contains(&short(name))).count();
+            if warned != 1 {
+                problems.push(format!(
+                    "{args:?}: {warned} warnings about the record that is {what} (expected 1)"
+                ));
+            }
+        }
+        outputs.insert(
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        );
+    }
+    let listed = &outputs["ps"];
+    if !listed.contains(&short(&id)) || planted.iter().any(|(n, _)| listed.contains(&short(n))) {
+        problems.push(format!("ps should list the healthy one only:\n{listed}"));
+    }
+    let all = &outputs["ps -a"];
+    for (name, what) in &planted {
+        let row = all.lines().find(|l| l.starts_with(&short(name)));
+        if !row.is_some_and(|r| r.contains("Damaged")) {
+            problems.push(format!(
+                "ps -a has no Damaged row for the record that is {what}:\n{all}"
+            ));
+        }
+    }
+    for (command, expected) in [
+        ("inspect -f {{.State.Status}} healthy", "running"),
+        ("exec healthy echo exec-ok", "exec-ok"),
+        ("run --rm base echo run-ok", "run-ok"),
+    ] {
+        if outputs[command].trim() != expected {
+            problems.push(format!(
+                "{command}: {:?} (expected {expected})",
+                outputs[command]
+            ));
+        }
+    }
+    // Commands aimed at a damaged one: refused in one line, rm -f removes it.
+    for (name, what) in &planted {
+        let out = lab.run(&["logs", &short(name)]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let about: Vec<&str> = err.lines().filter(|l| l.contains(&short(name))).collect();
+        if out.status.code() != Some(125) || about.len() != 1 || !about[0].contains("rm -f") {
+            problems.push(format!(
+                "logs of the record that is {what}: exit {:?}, {err:?}",
+                out.status.code()
+            ));
+        }
+        let args = ["rm", "-f", &short(name)];
+        let out = lab.run(&args);
+        problems.extend(stderr_problems(&args, &out));
+        if !out.status.success() {
+            problems.push(format!(
+                "rm -f of the record that is {what} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        if std::fs::symlink_metadata(containers.join(name)).is_ok() {
+            problems.push(format!("rm -f left the record that is {what}"));
+        }
+    }
+    // Nothing outside the store was followed, or removed.
+    for kept in ["record.json", "dir/config.v1.json"] {
+        if !outside.join(kept).is_file() {
+            problems.push(format!("{kept} outside the store is gone"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&outside);
+    let out = lab.run(&["ps", "-a"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.stderr.is_empty() || stdout.lines().count() != 2 || !stdout.contains("Exited") {
+        problems.push(format!(
+            "after the rm -f: ps -a {stdout:?}, stderr {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    lab.ok(&["rm", "healthy"])?;
+    if problems.is_empty() {
+        println!(
+            "{} damaged records: {} commands worked beside them, each warned once, each removed",
+            planted.len(),
+            commands.len()
+        );
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// Two prefixes `A.B.C.D/N` overlap?
+fn overlap(a: &str, b: &str) -> bool {
+    let parse = |t: &str| -> Option<(u32, u32)> {
+        let (address, length) = t.split_once('/')?;
+        let address: std::net::Ipv4Addr = address.parse().ok()?;
+        Some((u32::from(address), length.parse().ok()?))
+    };
+    let (Some((a, m)), Some((b, n))) = (parse(a), parse(b)) else {
+        return false;
+    };
+    let mask = u32::MAX.checked_shl(32 - m.min(n)).unwrap_or(0);
+    a & mask == b & mask
+}
+
+fn two_stores() -> Result<(), Failed> {
+    let lab = Lab::new("two-stores")?;
+    let a = lab.root.clone();
+    let b = lab.root.with_extension("b");
+    let _ = std::fs::remove_dir_all(&b);
+    std::fs::create_dir_all(&b).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    // Each store: the probe image, a container on its default network and
+    // one on a network of its own, both called `own`.
+    let mut containers = Vec::new();
+    for (store, root) in [("A", &a), ("B", &b)] {
+        probe_image_at(&lab, root)?;
+        lab.ok_at(root, &["network", "create", "own"])?;
+        for network in ["bridge", "own"] {
+            let name = format!("{store}-{network}");
+            lab.ok_at(
+                root,
+                &[
+                    "run",
+                    "-d",
+                    "--name",
+                    &name,
+                    "--network",
+                    network,
+                    "probe",
+                    "sleep",
+                    "300",
+                ],
+            )?;
+            let settings = lab.ok_at(
+                root,
+                &[
+                    "inspect",
+                    "-f",
+                    &format!("{{{{json .NetworkSettings.Networks.{network}}}}}"),
+                    &name,
+                ],
+            )?;
+            let settings: serde_json::Value =
+                serde_json::from_str(&settings).map_err(|e| e.to_string())?;
+            let inspect = lab.ok_at(root, &["network", "inspect", network])?;
+            let inspect: serde_json::Value =
+                serde_json::from_str(&inspect).map_err(|e| e.to_string())?;
+            containers.push((
+                root.clone(),
+                name,
+                settings["IPAddress"].as_str().unwrap_or("").to_string(),
+                settings["Gateway"].as_str().unwrap_or("").to_string(),
+                inspect[0]["Bridge"].as_str().unwrap_or("").to_string(),
+                inspect[0]["Subnet"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    }
+    for (i, one) in containers.iter().enumerate() {
+        for other in &containers[i + 1..] {
+            if one.2 == other.2 {
+                problems.push(format!("{} and {} both have {}", one.1, other.1, one.2));
+            }
+            if one.4 == other.4 || overlap(&one.5, &other.5) {
+                problems.push(format!(
+                    "{} and {} share a bridge or a subnet: {} {} / {} {}",
+                    one.1, other.1, one.4, one.5, other.4, other.5
+                ));
+            }
+        }
+    }
+    // The lab's routing table: one route per network, none overlapping.
+    let routes = lab
+        .net
+        .sh("ip -4 -o route show")
+        .map_err(|f| f.to_string())?;
+    let prefixes: Vec<&str> = routes
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|p| p.contains('/'))
+        .collect();
+    for (i, one) in prefixes.iter().enumerate() {
+        for other in &prefixes[i + 1..] {
+            if overlap(one, other) {
+                problems.push(format!("overlapping routes in the lab: {one} and {other}"));
+            }
+        }
+    }
+    if prefixes.len() != 4 {
+        problems.push(format!(
+            "{} routes in the lab (expected 4):\n{routes}",
+            prefixes.len()
+        ));
+    }
+    // A subnet the other store's network has is refused, in one line.
+    let out = lab.run_at(
+        &b,
+        &["network", "create", "--subnet", &containers[1].5, "clash"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(125) || err.lines().count() != 1 || !err.contains("overlaps") {
+        problems.push(format!(
+            "B's network over A's subnet: exit {:?}, {err:?}",
+            out.status.code()
+        ));
+    }
+    // Each container reaches its own gateway: a server in the lab, on all
+    // its addresses.
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut server = lab
+        .net
+        .command(&me.to_string_lossy(), &["--probe", "listen", "9300"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut ready = String::new();
+    use std::io::BufRead;
+    // Kept open while the server runs: it prints a line per client.
+    let mut said = std::io::BufReader::new(server.stdout.take().expect("piped"));
+    let _ = said.read_line(&mut ready);
+    for (root, name, _, gateway, ..) in &containers {
+        let said = lab
+            .ok_at(
+                root,
+                &[
+                    "exec",
+                    name,
+                    "grader-probe",
+                    "--probe",
+                    "connect",
+                    gateway,
+                    "9300",
+                ],
+            )
+            .unwrap_or_else(|e| format!("{e:?}"));
+        if !said.contains("connect: ok") {
+            problems.push(format!("{name} can't reach its gateway {gateway}: {said}"));
+        }
+    }
+    // Our own server, by its handle.
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(said);
+    lab.clear(&b);
+    // With B gone, its bridges are still B's: A's network rm takes its own.
+    if let Err(e) = lab
+        .ok(&["rm", "-f", "A-own"])
+        .and_then(|_| lab.ok(&["network", "rm", "own"]))
+    {
+        problems.push(format!("A's network rm: {e:?}"));
+    }
+    if problems.is_empty() {
+        let distinct: std::collections::BTreeSet<&String> =
+            containers.iter().map(|c| &c.2).collect();
+        println!(
+            "two stores, one lab: {} containers, {} distinct addresses, {} routes, none overlapping",
+            containers.len(),
+            distinct.len(),
+            prefixes.len()
+        );
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// Bind TCP `0.0.0.0:PORT` in the lab (std sets SO_REUSEADDR, as most
+/// servers do): a thread of ours enters the lab's network namespace
+/// (setns(2) moves only the calling thread) and makes the socket there.
+fn bind_in_lab(lab: &Lab, port: u16) -> std::io::Result<std::net::TcpListener> {
+    let namespace = std::fs::File::open(lab.net.netns())?;
+    std::thread::spawn(move || {
+        nix::sched::setns(&namespace, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        std::net::TcpListener::bind(("0.0.0.0", port))
+    })
+    .join()
+    .expect("the binding thread")
+}
+
+/// Wait until `ps` lists `name` running (or give up after 30 s).
+fn wait_running(lab: &Lab, name: &str) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let out = lab.run(&["ps"]);
+        if String::from_utf8_lossy(&out.stdout).contains(name) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+fn held_ports() -> Result<(), Failed> {
+    let lab = Lab::new("ports")?;
+    lab.ok(&["run", "--rm", "--network", "none", "base", "true"])?;
+    let mut problems = Vec::new();
+    let (taken, published) = (18181u16, 18182u16);
+    // A service of the lab listens on `taken`: -p refuses it, making nothing.
+    let service = bind_in_lab(&lab, taken).map_err(|e| e.to_string())?;
+    let before = tree(&lab.root);
+    let args = [
+        "run",
+        "-d",
+        "-p",
+        &format!("{taken}:80"),
+        "base",
+        "sleep",
+        "300",
+    ];
+    let out = lab.run(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(125)
+        || err.lines().count() != 1
+        || !err.contains(&taken.to_string())
+    {
+        problems.push(format!(
+            "-p over a listening port: exit {:?}, {err:?}",
+            out.status.code()
+        ));
+    }
+    if tree(&lab.root) != before {
+        problems.push("the refused run changed the store".to_string());
+    }
+    drop(service);
+    // A detached container holds its port; a foreground run too.
+    lab.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pub",
+        "-p",
+        &format!("{published}:80"),
+        "base",
+        "sleep",
+        "300",
+    ])?;
+    match bind_in_lab(&lab, published) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+        other => problems.push(format!(
+            "bind of a published port while its container runs: {other:?} (expected EADDRINUSE)"
+        )),
+    }
+    lab.ok(&["stop", "-t", "1", "pub"])?;
+    if let Err(e) = bind_in_lab(&lab, published) {
+        problems.push(format!(
+            "after the container ended, its port is still taken: {e}"
+        ));
+    }
+    let mut foreground = lab
+        .net
+        .command(MINIBOX, &["--root", &lab.root.to_string_lossy()])
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            "fg",
+            "-p",
+            &format!("{published}:80"),
+            "base",
+            "sleep",
+            "300",
+        ])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    if !wait_running(&lab, "fg") {
+        problems.push("the foreground run never showed as running".to_string());
+    }
+    match bind_in_lab(&lab, published) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {}
+        other => problems.push(format!(
+            "bind of a port a foreground run publishes: {other:?} (expected EADDRINUSE)"
+        )),
+    }
+    lab.ok(&["stop", "-t", "1", "fg"])?;
+    // Our own child, by its handle: the run ends with its container.
+    let _ = foreground.wait();
+    if let Err(e) = bind_in_lab(&lab, published) {
+        problems.push(format!(
+            "after the foreground run ended, its port is still taken: {e}"
+        ));
+    }
+    if problems.is_empty() {
+        println!("a listening port refused; a published one held while its container ran (run -d and run), free after");
         Ok(())
     } else {
         Err(problems.join("\n").into())

@@ -1,5 +1,5 @@
-//! Property tests of the two parsers that read what users and images hand
-//! us: layer tars and Dockerfiles. Thousands of generated inputs, built
+//! Property tests of the parsers that read what users, images and the disk
+//! hand us: layer tars, Dockerfiles and containers' records. Thousands of generated inputs, built
 //! from the pieces attacks are made of, with one property each.
 //!
 //! A seeded xorshift generator rather than a property-testing crate: the
@@ -268,4 +268,158 @@ fn dockerfiles_of_random_pieces_parse_or_fail_in_one_line() {
     }
     println!("5000 Dockerfiles: {ok} parsed, {refused} refused in one line");
     assert!(ok > 500 && refused > 500, "ok {ok}, refused {refused}");
+}
+
+/// Values a damaged or foreign record might hold in any field.
+const HOSTILE: &[&str] = &[
+    "\"abc\"",
+    "\"\"",
+    "\"ééééééééééééééé\"",
+    "\"/../x\"",
+    "\"running\"",
+    "\"created\"",
+    "\"/web\"",
+    "-1",
+    "0",
+    "4294967296",
+    "1e400",
+    "null",
+    "true",
+    "[]",
+    "[\"sh\", \"-c\"]",
+    "{}",
+    "{\"Pid\": -5}",
+    "\"\\u0000\\n\"",
+];
+
+/// Bytes JSON is made of, for mutations.
+const JSON_BYTES: &[u8] = b"{}[]\":,0123456789abcdef-.eE \\n\xff\xc3";
+
+/// One record-like input for the dir `name`.
+fn hostile_record(rng: &mut Rng, id: &str) -> Vec<u8> {
+    let valid = serde_json::to_vec_pretty(&crate::state::sample(id)).unwrap();
+    match rng.below(4) {
+        // Anything at all.
+        0 => (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
+        // A valid record with bytes flipped, dropped, added, or cut short.
+        1 => {
+            let mut bytes = valid;
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(bytes.len().max(1));
+                match rng.below(4) {
+                    0 if !bytes.is_empty() => bytes[at] = JSON_BYTES[rng.below(JSON_BYTES.len())],
+                    1 if !bytes.is_empty() => {
+                        bytes.remove(at);
+                    }
+                    2 => bytes.insert(at, JSON_BYTES[rng.below(JSON_BYTES.len())]),
+                    _ => bytes.truncate(at),
+                }
+            }
+            bytes
+        }
+        // A valid record with fields given hostile values, or removed.
+        _ => {
+            let mut value: serde_json::Value = serde_json::from_slice(&valid).unwrap();
+            for _ in 0..1 + rng.below(3) {
+                let paths: &[&[&str]] = &[
+                    &["Id"],
+                    &["Name"],
+                    &["Created"],
+                    &["State", "Status"],
+                    &["State", "Pid"],
+                    &["State", "ExitCode"],
+                    &["Config", "Cmd"],
+                    &["Config", "Image"],
+                    &["Monitor", "Pid"],
+                    &["Monitor", "StartTime"],
+                    &["LogPath"],
+                    &["NetworkSettings"],
+                ];
+                let path = paths[rng.below(paths.len())];
+                let (last, parents) = path.split_last().unwrap();
+                let mut field = &mut value;
+                for part in parents {
+                    field = &mut field[*part];
+                }
+                if rng.below(5) == 0 {
+                    if let Some(object) = field.as_object_mut() {
+                        object.remove(*last);
+                    }
+                } else {
+                    let text = rng.pick(HOSTILE);
+                    field[*last] = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+                }
+            }
+            serde_json::to_vec(&value).unwrap()
+        }
+    }
+}
+
+#[test]
+fn records_of_any_bytes_load_or_are_damaged_in_one_line() {
+    use std::ffi::OsStr;
+    let base = std::env::temp_dir().join(format!("minibox-fuzz-records-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let containers = crate::state::Containers::new_at(&base);
+    let (mut healthy, mut damaged) = (0, 0);
+    for seed in 1..=5000u64 {
+        let mut rng = Rng(seed);
+        let id: String = (0..32)
+            .map(|_| format!("{:02x}", rng.next() as u8))
+            .collect();
+        // Mostly the dir the record names; now and then another name.
+        let dir = match rng.below(8) {
+            0 => rng.pick(&["abc", "éééééééééééééé", "x y", "0"]).to_string(),
+            1 => "f".repeat(64),
+            _ => id.clone(),
+        };
+        let bytes = hostile_record(&mut rng, &id);
+        let judged = std::panic::catch_unwind(|| {
+            let verdict = crate::state::judge(OsStr::new(&dir), &bytes);
+            // What the commands do with a record that passed.
+            if let Ok(record) = &verdict {
+                let _ = crate::lifecycle::row(record);
+                let _ = crate::state::refresh(record.clone());
+            }
+            verdict
+        });
+        let judged = judged.unwrap_or_else(|_| {
+            panic!(
+                "seed {seed}: judging panicked on {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        match judged {
+            Ok(record) => {
+                healthy += 1;
+                assert_eq!(
+                    record.id, dir,
+                    "seed {seed}: a record of another dir passed"
+                );
+                assert_eq!(record.short_id().len(), 12, "seed {seed}");
+            }
+            Err(why) => {
+                damaged += 1;
+                assert!(!why.contains('\n'), "seed {seed}: {why:?}");
+            }
+        }
+        // Now and then the whole way: the file on disk, read back by a scan.
+        if seed % 50 == 0 {
+            let _ = std::fs::remove_dir_all(&base);
+            std::fs::create_dir_all(base.join("containers").join(&dir)).unwrap();
+            std::fs::write(
+                base.join("containers").join(&dir).join("config.v1.json"),
+                &bytes,
+            )
+            .unwrap();
+            let (records, bad) = containers.scan().unwrap();
+            assert_eq!(records.len() + bad.len(), 1, "seed {seed}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    println!("5000 records: {healthy} usable, {damaged} damaged, none panicked");
+    assert!(
+        healthy > 100 && damaged > 1000,
+        "healthy {healthy}, damaged {damaged}"
+    );
 }

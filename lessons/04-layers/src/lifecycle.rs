@@ -8,7 +8,9 @@ use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-/// `ps [-a]`: running containers, or all of them.
+/// `ps [-a]`: running containers, or all of them; with `-a`, damaged
+/// ones too, one row each (their dir's name as the id). Each damaged one
+/// is also warned about on stderr.
 pub fn ps(containers: &Containers, all: bool) -> anyhow::Result<String> {
     let mut rows = vec![vec![
         "CONTAINER ID".to_string(),
@@ -18,31 +20,48 @@ pub fn ps(containers: &Containers, all: bool) -> anyhow::Result<String> {
         "STATUS".to_string(),
         "NAMES".to_string(),
     ]];
-    for record in containers.all()? {
-        if !all && !record.is_running() {
-            continue;
+    let (records, damaged) = containers.scan()?;
+    for record in records.iter().filter(|r| all || r.is_running()) {
+        rows.push(row(record));
+    }
+    for bad in &damaged {
+        bad.warn();
+        if all {
+            let unknown = String::new();
+            rows.push(vec![
+                bad.short_id().to_string(),
+                unknown.clone(),
+                unknown.clone(),
+                unknown.clone(),
+                "Damaged".to_string(),
+                unknown,
+            ]);
         }
-        let command = format!("\"{}\"", record.config.cmd.join(" "));
-        let command = if command.chars().count() > 22 {
-            format!("{}…\"", command.chars().take(20).collect::<String>())
-        } else {
-            command
-        };
-        let status = match record.state.status.as_str() {
-            "running" => format!("Up since {}", record.state.started_at),
-            "exited" => format!("Exited ({})", record.state.exit_code),
-            other => other.to_string(),
-        };
-        rows.push(vec![
-            record.short_id().to_string(),
-            record.config.image.clone(),
-            command,
-            record.created.clone(),
-            status,
-            record.short_name().to_string(),
-        ]);
     }
     Ok(crate::show::table(&rows))
+}
+
+/// A container's row in `ps`.
+pub fn row(record: &Record) -> Vec<String> {
+    let command = format!("\"{}\"", record.config.cmd.join(" "));
+    let command = if command.chars().count() > 22 {
+        format!("{}…\"", command.chars().take(20).collect::<String>())
+    } else {
+        command
+    };
+    let status = match record.state.status.as_str() {
+        "running" => format!("Up since {}", record.state.started_at),
+        "exited" => format!("Exited ({})", record.state.exit_code),
+        other => other.to_string(),
+    };
+    vec![
+        record.short_id().to_string(),
+        record.config.image.clone(),
+        command,
+        record.created.clone(),
+        status,
+        record.short_name().to_string(),
+    ]
 }
 
 /// Is the container's init still the process recorded?
@@ -113,9 +132,18 @@ pub fn kill_container(containers: &Containers, text: &str, name: &str) -> anyhow
     signal(&record, sig)
 }
 
-/// `rm [-f]`: remove a container's record, log and writable layer.
+/// `rm [-f]`: remove a container's record, log and writable layer. A
+/// damaged one only with `-f`: its record can't say whether it runs.
 pub fn rm(containers: &Containers, text: &str, force: bool) -> anyhow::Result<()> {
-    let record = containers.find(text)?;
+    let record = match containers.resolve(text)? {
+        None => bail!("no such container: {text}"),
+        Some(Ok(record)) => record,
+        Some(Err(damaged)) if force => {
+            let _lock = containers.lock()?;
+            return containers.remove_entry(&damaged.name);
+        }
+        Some(Err(damaged)) => bail!("{}", damaged.problem()),
+    };
     if record.is_running() {
         if !force {
             bail!(
@@ -137,7 +165,9 @@ pub fn rm(containers: &Containers, text: &str, force: bool) -> anyhow::Result<()
 /// order: both went to one file).
 pub fn logs(containers: &Containers, text: &str, follow: bool) -> anyhow::Result<()> {
     let record = containers.find(text)?;
-    let mut file = match std::fs::File::open(&record.log_path) {
+    // The log in the container's own dir, whatever path the record names.
+    let path = state::log_path(&containers.dir_of(&record.id));
+    let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e).context("cannot read the container's log"),

@@ -62,7 +62,7 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
     let containers = Containers::new(plan.store);
     let id = container::random_id()?;
     if !plan.hostname_given {
-        plan.spec.hostname = id[..12].to_string();
+        plan.spec.hostname = state::short(&id).to_string();
     }
     let name = match &options.name {
         Some(name) => {
@@ -78,7 +78,7 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
         if let Some(owner) = containers.name_in_use(&name)? {
             bail!(
                 "the container name {name:?} is already in use by container {}: remove it (rm) or choose another name",
-                &owner[..12]
+                state::short(&owner)
             );
         }
         let container = Container::create_kept(plan.store, &id)?;

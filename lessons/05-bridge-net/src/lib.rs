@@ -10,6 +10,7 @@
 //! - [`networks`]: networks under `--root`, their bridges;
 //! - [`attach`]: a container on a network (the veth, its set-up, hosts);
 //! - [`firewall`]: nftables rules for ports, NAT and isolation;
+//! - [`ports`]: a published port held by a bound socket;
 //! - [`cli`]: step 04's commands plus `network` and `run --network -p`.
 
 pub mod attach;
@@ -18,3 +19,4 @@ pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod networks;
+pub mod ports;

@@ -156,11 +156,16 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let id = entry.file_name().to_string_lossy().into_owned();
-        let alive = containers
-            .load(&id)?
-            .map(step04::state::refresh)
-            .is_some_and(|r| r.is_running() || r.state.status == "created");
+        let alive = match containers.read(&entry.file_name()) {
+            None => false,
+            Some(Ok(record)) => {
+                let record = step04::state::refresh(record);
+                record.is_running() || record.state.status == "created"
+            }
+            // A damaged record can't say: its groups are left to
+            // `cgroups::sweep_orphans`, which removes them once empty.
+            Some(Err(_)) => continue,
+        };
         if !alive {
             let dirs: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
             Group {

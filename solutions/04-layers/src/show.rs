@@ -183,7 +183,7 @@ fn shorten(text: &str, no_trunc: bool, width: usize) -> String {
         return text.to_string();
     }
     if let Some(hex) = text.strip_prefix("sha256:") {
-        return hex[..12].to_string();
+        return crate::state::short(hex).to_string();
     }
     let mut cut: String = text.chars().take(width - 1).collect();
     cut.push('…');

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// The host side of a container's veth: `mbx` + 10 hex digits of its id,
 /// 13 characters (interface names stop at 15).
 pub fn host_interface(id: &str) -> String {
-    format!("mbx{}", &id[..10])
+    format!("mbx{}", step04::state::prefix(id, 10))
 }
 
 // ANCHOR: plumb
@@ -69,12 +69,16 @@ pub fn hosts_file(me: &Allocation, address: Ipv4Addr, others: &[(Ipv4Addr, Alloc
     // TODO(lesson-05): write the container's /etc/hosts: the line "127.0.0.1\tlocalhost", then "ADDRESS\tNAME SHORTID" for this container (SHORTID: the first 12 characters of its id), then one such line for each of `others`, each line ending in \n
     // BEGIN SOLUTION
     let mut text = String::from("127.0.0.1\tlocalhost\n");
-    text.push_str(&format!("{address}\t{} {}\n", me.name, &me.id[..12]));
+    text.push_str(&format!(
+        "{address}\t{} {}\n",
+        me.name,
+        step04::state::short(&me.id)
+    ));
     for (other_address, other) in others {
         text.push_str(&format!(
             "{other_address}\t{} {}\n",
             other.name,
-            &other.id[..12]
+            step04::state::short(&other.id)
         ));
     }
     text
@@ -129,6 +133,10 @@ pub struct Bridge {
     pub root: PathBuf,
     pub network: Network,
     pub ports: Vec<(u16, u16)>,
+    /// The published host ports, held (see [`crate::ports`]): in the
+    /// monitor (the foreground `run`, or `run -d`'s forked monitor, which
+    /// inherits them) until the container has ended.
+    pub held: Vec<std::os::fd::OwnedFd>,
     id: String,
     name: String,
     address: Option<Ipv4Addr>,
@@ -140,6 +148,7 @@ impl Bridge {
             root: root.to_path_buf(),
             network,
             ports,
+            held: Vec::new(),
             id: String::new(),
             name: String::new(),
             address: None,
@@ -227,6 +236,9 @@ impl step04::container::Attach for Bridge {
         // Without published ports there are no rules of ours to look for
         // (each `nft` run costs milliseconds).
         let _ = cleanup(&self.root, id, !self.ports.is_empty());
+        // The ports go last: their DNAT rules are gone, so whoever binds
+        // them next is reached.
+        self.held.clear();
     }
 }
 
@@ -259,10 +271,16 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
     let containers = step04::state::Containers::new_at(root);
     for network in networks.all()? {
         for who in networks.allocations(&network.name)?.values() {
-            let alive = containers
-                .load(&who.id)?
-                .map(step04::state::refresh)
-                .is_some_and(|r| r.is_running() || r.state.status == "created");
+            let alive = match containers.read(std::ffi::OsStr::new(&who.id)) {
+                None => false,
+                Some(Ok(record)) => {
+                    let record = step04::state::refresh(record);
+                    record.is_running() || record.state.status == "created"
+                }
+                // A damaged record can't say: its address is kept until
+                // `rm -f` removes it (and the sweep after it frees it).
+                Some(Err(_)) => true,
+            };
             if !alive {
                 cleanup(root, &who.id, true)?;
             }

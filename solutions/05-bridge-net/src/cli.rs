@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use step01::cli::{fail, parse};
 use step04::cli::{ContainerOptions, Manage};
 use step04::container::Both;
+use step04::state::short;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -117,8 +118,12 @@ pub fn run_with(
     for text in &args.publish {
         ports.push(firewall::parse_port(text)?);
     }
+    let mut held = Vec::new();
     if !matches!(args.network.as_str(), "host" | "none") {
-        firewall::check_free(&ports)?; // (ignored with host and none)
+        // (-p is ignored with host and none.) Another container's port,
+        // then anything's: the sockets hold the ports from now on.
+        firewall::check_free(&ports)?;
+        held = crate::ports::hold(&ports)?;
     }
     match args.network.as_str() {
         "host" | "none" => {
@@ -157,6 +162,7 @@ pub fn run_with(
                 })?
             };
             let mut bridge = Bridge::new(root, network, ports);
+            bridge.held = held;
             let network = step04::cli::Network {
                 mode: name,
                 own_namespace: true,
@@ -193,7 +199,7 @@ pub fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Resul
                 .map(String::from)
                 .to_vec()];
             for n in networks.all()? {
-                rows.push(vec![n.id[..12].to_string(), n.name, n.driver, n.subnet]);
+                rows.push(vec![short(&n.id).to_string(), n.name, n.driver, n.subnet]);
             }
             print!("{}", step04::show::table(&rows));
         }
@@ -236,12 +242,19 @@ pub fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Resul
                         users.len()
                     );
                 }
-                if let Ok(mut netlink) = crate::netlink::Netlink::open() {
-                    if let Ok(Some(link)) = netlink.link(&network.bridge) {
-                        netlink.delete(link.header.index)?;
+                // Only our own bridge, and its rules: a bridge of that name
+                // may be another store's network's.
+                let mut netlink = crate::netlink::Netlink::open()?;
+                match crate::networks::bridge_of(&network, &mut netlink)? {
+                    crate::networks::Bridge::Ours(index) => {
+                        netlink.delete(index)?;
+                        firewall::remove_network(name, &network.bridge)?;
                     }
+                    crate::networks::Bridge::Missing => {
+                        firewall::remove_network(name, &network.bridge)?;
+                    }
+                    crate::networks::Bridge::Foreign(_) => {}
                 }
-                firewall::remove_network(name, &network.bridge)?;
                 networks.remove(name)?;
                 println!("{name}");
             }

@@ -107,7 +107,7 @@ pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()>
     // net.ipv4.ip_forward: route between interfaces, in this namespace.
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .context("cannot turn on IPv4 forwarding")?;
-    if rules_with(&format!("net:{name}"))?.is_empty() {
+    if network_rules(name, bridge)?.is_empty() {
         nft(&format!(
             "add element ip minibox bridges {{ \"{bridge}\" }}
 add rule ip minibox postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"net:{name}\"
@@ -217,9 +217,26 @@ fn rules_with(comment: &str) -> anyhow::Result<Vec<(String, u64)>> {
         .collect())
 }
 
-/// Remove the rules of a container (`ctr:ID`) or a network (`net:NAME`).
+/// The rules of network `name` on `bridge`: two stores may both have a
+/// network of that name (`bridge` itself, the default), each on a bridge
+/// of its own, and its rules name its bridge.
+fn network_rules(name: &str, bridge: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    let comment = format!("net:{name}");
+    let quoted = format!("\"{bridge}\"");
+    Ok(rules(&list()?)
+        .into_iter()
+        .filter(|r| r["comment"] == comment.as_str() && r["expr"].to_string().contains(&quoted))
+        .filter_map(|r| Some((r["chain"].as_str()?.to_string(), r["handle"].as_u64()?)))
+        .collect())
+}
+
+/// Remove the rules of a container (`ctr:ID`).
 pub fn remove(owner: &str) -> anyhow::Result<()> {
-    let found = rules_with(owner)?;
+    delete(rules_with(owner)?)
+}
+
+/// Delete rules by (chain, handle).
+fn delete(found: Vec<(String, u64)>) -> anyhow::Result<()> {
     if found.is_empty() {
         return Ok(());
     }
@@ -235,7 +252,7 @@ pub fn remove_network(name: &str, bridge: &str) -> anyhow::Result<()> {
     if !found() {
         return Ok(()); // nothing of ours can be there
     }
-    remove(&format!("net:{name}"))?;
+    delete(network_rules(name, bridge)?)?;
     let _ = nft(&format!(
         "delete element ip minibox bridges {{ \"{bridge}\" }}\n"
     ));

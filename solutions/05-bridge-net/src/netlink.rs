@@ -14,7 +14,7 @@
 
 use anyhow::{bail, Context};
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -27,6 +27,17 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::net::{IpAddr, Ipv4Addr};
+
+/// An IPv4 prefix the kernel has in a namespace: a route's destination, or
+/// an address with its prefix length, and the interface it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    pub address: Ipv4Addr,
+    pub length: u8,
+    pub device: String,
+    /// "route" or "address".
+    pub kind: &'static str,
+}
 
 /// A route-netlink socket, in the namespace it was made in.
 pub struct Netlink {
@@ -281,6 +292,131 @@ impl Netlink {
             .collect::<Vec<_>>()
             .join(":"))
     }
+
+    /// Send a dump request (`NLM_F_DUMP`: "all of them") and gather the
+    /// answers, which may span several reads, up to the kernel's `DONE`.
+    fn dump(&mut self, message: RouteNetlinkMessage) -> anyhow::Result<Vec<RouteNetlinkMessage>> {
+        self.send(message, NLM_F_DUMP)?;
+        let mut out = Vec::new();
+        loop {
+            for answer in self.receive()? {
+                match answer.payload {
+                    NetlinkPayload::InnerMessage(inner) => out.push(inner),
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(error) if error.code.is_some() => {
+                        return Err(error.to_io()).context("a netlink dump failed")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Every interface: index, name. `ip -o link show`.
+    pub fn links(&mut self) -> anyhow::Result<Vec<(u32, String)>> {
+        let answers = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|answer| match answer {
+                RouteNetlinkMessage::NewLink(link) => {
+                    let name = link.attributes.iter().find_map(|a| match a {
+                        LinkAttribute::IfName(name) => Some(name.clone()),
+                        _ => None,
+                    })?;
+                    Some((link.header.index, name))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
+    // ANCHOR: prefixes
+    /// The IPv4 prefixes in use in this namespace: every route of the main
+    /// table but the default one (`ip -4 route show`), and every address
+    /// with its prefix (`ip -4 -o addr show`), even on an interface that is
+    /// down (whose routes are gone, while its address still claims them).
+    pub fn prefixes(&mut self) -> anyhow::Result<Vec<Prefix>> {
+        let names: std::collections::BTreeMap<u32, String> = self.links()?.into_iter().collect();
+        let device = |index: Option<u32>| {
+            index
+                .and_then(|i| names.get(&i).cloned())
+                .unwrap_or_else(|| "?".to_string())
+        };
+        let mut out = Vec::new();
+        let mut request = RouteMessage::default();
+        request.header.address_family = AddressFamily::Inet;
+        for answer in self.dump(RouteNetlinkMessage::GetRoute(request))? {
+            let RouteNetlinkMessage::NewRoute(route) = answer else {
+                continue;
+            };
+            let header = &route.header;
+            if header.table != netlink_packet_route::route::RouteHeader::RT_TABLE_MAIN
+                || header.kind != RouteType::Unicast
+                || header.destination_prefix_length == 0
+            {
+                continue;
+            }
+            let mut address = None;
+            let mut oif = None;
+            for attribute in &route.attributes {
+                match attribute {
+                    RouteAttribute::Destination(RouteAddress::Inet(a)) => address = Some(*a),
+                    RouteAttribute::Oif(index) => oif = Some(*index),
+                    _ => {}
+                }
+            }
+            if let Some(address) = address {
+                out.push(Prefix {
+                    address,
+                    length: header.destination_prefix_length,
+                    device: device(oif),
+                    kind: "route",
+                });
+            }
+        }
+        let mut request = AddressMessage::default();
+        request.header.family = AddressFamily::Inet;
+        for answer in self.dump(RouteNetlinkMessage::GetAddress(request))? {
+            let RouteNetlinkMessage::NewAddress(message) = answer else {
+                continue;
+            };
+            let local = message.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(IpAddr::V4(a))
+                | AddressAttribute::Address(IpAddr::V4(a)) => Some(*a),
+                _ => None,
+            });
+            if let Some(address) = local {
+                out.push(Prefix {
+                    address,
+                    length: message.header.prefix_len,
+                    device: device(Some(message.header.index)),
+                    kind: "address",
+                });
+            }
+        }
+        Ok(out)
+    }
+    // ANCHOR_END: prefixes
+
+    /// `ip link set dev INDEX alias TEXT`: a note the kernel keeps on the
+    /// interface (`ip -d link show` prints it), for whoever finds it later.
+    pub fn set_alias(&mut self, index: u32, alias: &str) -> anyhow::Result<()> {
+        let mut message = LinkMessage::default();
+        message.header.index = index;
+        message
+            .attributes
+            .push(LinkAttribute::IfAlias(alias.to_string()));
+        self.request(RouteNetlinkMessage::SetLink(message), 0)
+            .context("cannot set an interface's alias")
+    }
+}
+
+/// The alias of a link, as [`Netlink::set_alias`] wrote it.
+pub fn alias(link: &LinkMessage) -> Option<&str> {
+    link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfAlias(text) if !text.is_empty() => Some(text.as_str()),
+        _ => None,
+    })
 }
 
 /// A random, locally administered, unicast MAC (02:xx:xx:xx:xx:xx).

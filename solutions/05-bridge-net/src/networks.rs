@@ -8,9 +8,26 @@
 //! `minibox0` with 10.200.0.0/16 (docker's default is 172.17.0.0/16: this
 //! one stays out of its way). User-defined networks get a /24 from
 //! 10.201.0.0/16 unless `--subnet` says otherwise.
+//!
+//! **A bridge per network, whichever store made it.** Two stores (two
+//! `--root`s) on one host share its network namespace, but not their
+//! files: if both put their default network on `minibox0`, each with its
+//! own IPAM file, both hand out 10.200.0.2 on one switch. A shared IPAM
+//! would need a file per network namespace that outlives none of them;
+//! docker's answer for two daemons on one host is the simpler one, and
+//! ours: each store's networks get bridges of their own, and subnets that
+//! the *kernel* says are free. The kernel is the one thing the stores
+//! share: a network is made (record, bridge, gateway address) under a lock
+//! of the namespace itself, `flock(2)` on `/proc/self/ns/net`, after asking
+//! it which prefixes its routes and addresses already use (as docker
+//! checks its pools against `ip route`). The first store's default network
+//! gets `minibox0` and 10.200.0.0/16; a second store's gets a bridge
+//! `mbx-<id>` and the next free /16 (10.202, 10.203, ...). Each bridge
+//! carries its network's id as its alias (`ip link set minibox0 alias ID`),
+//! so no store uses, or removes, another's bridge.
 
 use crate::ipam::{self, Subnet};
-use crate::netlink::Netlink;
+use crate::netlink::{Netlink, Prefix};
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -21,9 +38,23 @@ use std::path::{Path, PathBuf};
 
 /// The default network's name, as docker's.
 pub const DEFAULT: &str = "bridge";
-/// The default network's bridge on the host.
+/// The default network's bridge on the host (the first store's).
 pub const DEFAULT_BRIDGE: &str = "minibox0";
 pub const DEFAULT_SUBNET: &str = "10.200.0.0/16";
+
+/// The subnets a default network may get, first free one first:
+/// 10.200.0.0/16, then 10.202.0.0/16 to 10.254.0.0/16 (10.201 is for
+/// user-defined networks).
+fn default_pool() -> impl Iterator<Item = Subnet> {
+    std::iter::once(200)
+        .chain(202..=254)
+        .map(|n| Subnet::parse(&format!("10.{n}.0.0/16")).expect("a valid subnet"))
+}
+
+/// The subnets a user-defined network may get: the /24s of 10.201.0.0/16.
+fn user_pool() -> impl Iterator<Item = Subnet> {
+    (0..=255).map(|n| Subnet::parse(&format!("10.201.{n}.0/24")).expect("a valid subnet"))
+}
 
 /// A network, with docker's field names (`network inspect`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,30 +133,60 @@ impl Networks {
         Ok(out)
     }
 
-    /// `network create`: check everything, then write it (the bridge is
-    /// made when a container first joins).
+    /// `network create`: check everything, then write it and make its
+    /// bridge. The default network's name is refused: it is made on first
+    /// use, with the default pool (docker's always exists, and refuses the
+    /// name as taken).
     pub fn create(
         &self,
         name: &str,
         subnet: Option<&str>,
         gateway: Option<&str>,
     ) -> anyhow::Result<Network> {
+        if name == DEFAULT {
+            bail!(
+                "network create {DEFAULT}: {DEFAULT} is the default network's name (made on first use): choose another name"
+            );
+        }
+        self.make(name, subnet, gateway)
+    }
+
+    // ANCHOR: make
+    /// Make a network: its record, then its bridge, with the subnet checked
+    /// against this store's networks and the kernel's prefixes, all under
+    /// the store's lock and the network namespace's.
+    fn make(
+        &self,
+        name: &str,
+        subnet: Option<&str>,
+        gateway: Option<&str>,
+    ) -> anyhow::Result<Network> {
         validate_name(name)?;
+        let asked = subnet.map(Subnet::parse).transpose()?;
         let _lock = self.lock()?;
         if self.load(name)?.is_some() {
             bail!("network {name} already exists");
         }
         let others = self.all()?;
-        let subnet = match subnet {
-            Some(text) => Subnet::parse(text)?,
-            None => (0..=255)
-                .map(|n| Subnet::parse(&format!("10.201.{n}.0/24")).expect("a valid subnet"))
-                .find(|s| {
+        let mut netlink = Netlink::open()?;
+        let _namespace = lock_namespace()?;
+        let in_use = netlink.prefixes()?;
+        let subnet = match asked {
+            Some(subnet) => subnet,
+            None => {
+                let mut pool: Box<dyn Iterator<Item = Subnet>> = if name == DEFAULT {
+                    Box::new(default_pool())
+                } else {
+                    Box::new(user_pool())
+                };
+                pool.find(|s| {
                     !others
                         .iter()
                         .any(|o| Subnet::parse(&o.subnet).is_ok_and(|t| t.overlaps(s)))
+                        && taken_by(s, &in_use).is_none()
                 })
-                .context("no free /24 left in 10.201.0.0/16: give --subnet")?,
+                .context("no free subnet left in minibox's pool: give --subnet")?
+            }
         };
         if let Some(other) = others
             .iter()
@@ -135,6 +196,13 @@ impl Networks {
                 "subnet {subnet} overlaps network {} ({})",
                 other.name,
                 other.subnet
+            );
+        }
+        if let Some(prefix) = taken_by(&subnet, &in_use) {
+            bail!(
+                "subnet {subnet} overlaps {} in this network namespace (ip -4 {} show): choose another --subnet",
+                describe(prefix),
+                prefix.kind
             );
         }
         let gateway = match gateway {
@@ -153,11 +221,13 @@ impl Networks {
             None => subnet.gateway(),
         };
         let id = random_id()?;
-        let bridge = if name == DEFAULT {
+        // The default network's bridge is minibox0, unless another store's
+        // default network has it in this namespace already.
+        let bridge = if name == DEFAULT && netlink.link(DEFAULT_BRIDGE)?.is_none() {
             DEFAULT_BRIDGE.to_string()
         } else {
             // "mbx-" + 11 hex digits: 15 characters, the kernel's limit.
-            format!("mbx-{}", &id[..11])
+            format!("mbx-{}", step04::state::prefix(&id, 11))
         };
         let network = Network {
             name: name.to_string(),
@@ -169,9 +239,17 @@ impl Networks {
             bridge,
         };
         step04::fault::point("network:locked");
-        self.write(&self.dir.join(format!("{name}.json")), &network)?;
+        let path = self.dir.join(format!("{name}.json"));
+        self.write(&path, &network)?;
+        // The bridge now, not at the first container: its address is what
+        // tells the other stores that this subnet is taken.
+        if let Err(error) = make_bridge(&mut netlink, &network) {
+            let _ = fs::remove_file(&path);
+            return Err(error);
+        }
         Ok(network)
     }
+    // ANCHOR_END: make
 
     /// Forget a network (its bridge and rules are the caller's).
     pub fn remove(&self, name: &str) -> anyhow::Result<()> {
@@ -186,7 +264,7 @@ impl Networks {
         if let Some(network) = self.load(DEFAULT)? {
             return Ok(network);
         }
-        match self.create(DEFAULT, Some(DEFAULT_SUBNET), None) {
+        match self.make(DEFAULT, None, None) {
             Ok(network) => Ok(network),
             // Another run made it meanwhile.
             Err(_) => self
@@ -241,20 +319,27 @@ impl Networks {
     }
 
     // ANCHOR: ensure_bridge
-    /// Make the network's bridge if this network namespace lacks it:
+    /// The network's bridge, made again if this network namespace lacks it
+    /// (a reboot, another namespace) and its subnet is still free there:
     /// `ip link add NAME type bridge; ip addr add GW/N dev NAME; ip link set
-    /// NAME up`.
+    /// NAME alias ID up`.
     pub fn ensure_bridge(&self, network: &Network, netlink: &mut Netlink) -> anyhow::Result<u32> {
         let _lock = self.lock()?;
-        if let Some(link) = netlink.link(&network.bridge)? {
-            return Ok(link.header.index);
+        match bridge_of(network, netlink)? {
+            Bridge::Ours(index) => return Ok(index),
+            Bridge::Foreign(why) => bail!("network {}: {why}", network.name),
+            Bridge::Missing => {}
         }
-        netlink.add_bridge(&network.bridge)?;
-        let index = netlink.index(&network.bridge)?;
+        let _namespace = lock_namespace()?;
         let subnet = Subnet::parse(&network.subnet)?;
-        netlink.add_address(index, network.gateway.parse()?, subnet.prefix)?;
-        netlink.set_up(index, None)?;
-        Ok(index)
+        if let Some(prefix) = taken_by(&subnet, &netlink.prefixes()?) {
+            bail!(
+                "network {}: its subnet {subnet} is now used in this network namespace by {}: remove the network and create it again",
+                network.name,
+                describe(prefix)
+            );
+        }
+        make_bridge(netlink, network)
     }
     // ANCHOR_END: ensure_bridge
 }
@@ -266,6 +351,105 @@ pub fn validate_name(name: &str) -> anyhow::Result<()> {
         bail!("{name} is a network mode, not a name a network can have");
     }
     Ok(())
+}
+
+/// What a network's bridge is in this network namespace.
+pub enum Bridge {
+    /// Ours: it carries the network's id (its index).
+    Ours(u32),
+    /// There is none.
+    Missing,
+    /// Someone else's, and why we think so.
+    Foreign(String),
+}
+
+/// Is `network.bridge` this network's? Its alias says so; a bridge without
+/// one (made before bridges carried it, or by hand) is ours if it has our
+/// gateway's address, and is then given the alias.
+pub fn bridge_of(network: &Network, netlink: &mut Netlink) -> anyhow::Result<Bridge> {
+    let Some(link) = netlink.link(&network.bridge)? else {
+        return Ok(Bridge::Missing);
+    };
+    let index = link.header.index;
+    match crate::netlink::alias(&link) {
+        Some(alias) if alias == network.id => Ok(Bridge::Ours(index)),
+        Some(alias) => Ok(Bridge::Foreign(format!(
+            "the bridge {} belongs to another store's network (its alias is {})",
+            network.bridge,
+            step04::state::short(alias)
+        ))),
+        None => {
+            let subnet = Subnet::parse(&network.subnet)?;
+            let gateway: Ipv4Addr = network.gateway.parse()?;
+            let ours = netlink.prefixes()?.iter().any(|p| {
+                p.kind == "address"
+                    && p.device == network.bridge
+                    && p.address == gateway
+                    && p.length == subnet.prefix
+            });
+            if ours {
+                netlink.set_alias(index, &network.id)?;
+                Ok(Bridge::Ours(index))
+            } else {
+                Ok(Bridge::Foreign(format!(
+                    "the bridge {} exists without the gateway {gateway}/{}: not this network's",
+                    network.bridge, subnet.prefix
+                )))
+            }
+        }
+    }
+}
+
+/// `ip link add NAME type bridge; ip addr add GW/N dev NAME; ip link set
+/// NAME alias ID up`: the bridge, its gateway address, and the network's
+/// id on it. Nothing is left if a step fails.
+fn make_bridge(netlink: &mut Netlink, network: &Network) -> anyhow::Result<u32> {
+    let subnet = Subnet::parse(&network.subnet)?;
+    netlink.add_bridge(&network.bridge)?;
+    let index = netlink.index(&network.bridge)?;
+    let made = (|| {
+        netlink.add_address(index, network.gateway.parse()?, subnet.prefix)?;
+        netlink.set_alias(index, &network.id)?;
+        netlink.set_up(index, None)
+    })();
+    if let Err(error) = made {
+        let _ = netlink.delete(index);
+        return Err(error);
+    }
+    Ok(index)
+}
+
+/// The network namespace's own lock, shared by every store and every
+/// process in it, and by nothing outside it: `flock(2)` on the namespace's
+/// file, `/proc/self/ns/net` (the same inode for every process in the
+/// namespace). No file is made, and the kernel drops the lock when its
+/// holder dies, as any flock. `flock /proc/self/ns/net CMD` in a shell.
+/// Take it after the store's lock (always that order: no deadlock).
+pub fn lock_namespace() -> anyhow::Result<Lock> {
+    let file =
+        File::open("/proc/self/ns/net").context("cannot open this network namespace's file")?;
+    let lock = Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .context("cannot lock this network namespace")?;
+    Ok(Lock(lock))
+}
+
+/// The first of the kernel's prefixes that `subnet` overlaps.
+fn taken_by<'a>(subnet: &Subnet, in_use: &'a [Prefix]) -> Option<&'a Prefix> {
+    in_use.iter().find(|p| {
+        // Two prefixes overlap when they agree on the bits of the shorter.
+        let shorter = u32::from(p.length.min(subnet.prefix));
+        let mask = u32::MAX.checked_shl(32 - shorter).unwrap_or(0);
+        u32::from(p.address) & mask == u32::from(subnet.network) & mask
+    })
+}
+
+/// "the route 10.200.0.0/16 dev minibox0", as `ip` would show it.
+fn describe(prefix: &Prefix) -> String {
+    format!(
+        "the {} {}/{} dev {}",
+        prefix.kind, prefix.address, prefix.length, prefix.device
+    )
 }
 
 fn random_id() -> anyhow::Result<String> {
