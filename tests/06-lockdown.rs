@@ -32,7 +32,7 @@ fn main() {
                 "The runtime's caller had a host directory open as fd 7: no fd >= 3 may be left open (but the exec report's pipe) in the init, nor in a command's child before it follows any path (fds::close_all_but). run, exec and the init itself are tried.",
                 inherited_fds_do_not_reach_the_container),
             check("shocker_is_blocked", 3, "capabilities",
-                "open_by_handle_at through the log fd of a detached container opened a host file: it needs CAP_DAC_READ_SEARCH, which docker's 14 don't have. Drop the bounding set first, then set inheritable, effective, permitted (capabilities::drop_to); seccomp denies the call too.",
+                "open_by_handle_at through the /etc/hosts of a container on a bridge (a file of the store, bind-mounted) opened a host file: it needs CAP_DAC_READ_SEARCH, which docker's 14 don't have. Drop the bounding set first, then set inheritable, effective, permitted (capabilities::drop_to); seccomp denies the call too.",
                 shocker_is_blocked),
             check("capabilities_are_dockers_fourteen", 2, "capabilities",
                 "CapEff, CapPrm and CapBnd of the command (and of an exec'd one, and of the init) must be docker's default set, 0x00000000a80425fb, with CapInh and CapAmb 0 and NoNewPrivs 1.",
@@ -266,7 +266,18 @@ impl Answers {
     /// Fail if the experiment `key` got out.
     fn blocked(&self, key: &str, what: &str) -> Outcome {
         let seen = self.get(key);
-        ensure(!seen.starts_with("reached") && seen != "(not said)", || {
+        ensure(seen != "(not said)", || {
+            Fail::new(format!(
+                "the probe said nothing about `{key}`: did its container run to the end?"
+            ))
+            .expected(format!("{key}: blocked (an errno)"))
+            .seen(if self.shown.trim().is_empty() {
+                "no answer at all"
+            } else {
+                self.shown.trim()
+            })
+        })?;
+        ensure(!seen.starts_with("reached"), || {
             Fail::new(format!("{what}: the escape worked"))
                 .expected(format!("{key}: blocked (an errno)"))
                 .seen(self.shown.trim())
@@ -313,11 +324,11 @@ fn inherited_fds_do_not_reach_the_container(ctx: &Ctx) -> Outcome {
         "fd-escape",
         "run: fchdir to an inherited fd, then `..`, reached the host's files",
     )?;
-    expect_eq(
-        "fds >= 3 the command (and its view of the init) holds",
-        "0",
-        &answers.get("open-fds"),
-    )?;
+    ensure(answers.get("open-fds") == "0", || {
+        Fail::new("the command should hold no fd >= 3 (nor see one of the init's)")
+            .expected("open-fds: 0")
+            .seen(answers.shown.trim())
+    })?;
     // exec: the joining command, with the caller's fd 7.
     lab.detached("fdbox", &[], &["sleep", "1000"])?;
     let mut args = vec!["exec", "fdbox", "grader-probe", "--probe", "fd-escape"];
@@ -799,18 +810,15 @@ fn limits_are_in_the_kernel(ctx: &Ctx) -> Outcome {
         Fail::new("the container's init should be in a cgroup of its own")
             .seen(format!("{theirs:?}"))
     })?;
-    let pids = find("pids.max").map(|p| read(&p));
-    expect_eq(
-        "pids.max of the container's group",
-        Some("20".to_string()),
-        pids,
-    )?;
+    let none = || format!("no such file in the init's groups: {theirs:?}");
+    let pids = find("pids.max").map_or_else(none, |p| read(&p));
+    expect_eq("pids.max of the container's group", "20".to_string(), pids)?;
     let memory = find("memory.max")
         .or_else(|| find("memory.limit_in_bytes"))
-        .map(|p| read(&p));
+        .map_or_else(none, |p| read(&p));
     expect_eq(
         "memory.max (or memory.limit_in_bytes) of the container's group",
-        Some((32u64 << 20).to_string()),
+        (32u64 << 20).to_string(),
         memory,
     )?;
     let cpu = find("cpu.max")
@@ -1119,9 +1127,14 @@ fn the_runtime_binary_is_out_of_reach(ctx: &Ctx) -> Outcome {
             "lockdown",
         ])
         .output()?;
-    ensure(!ran_the_runtime(&out) && probe_ran(&out), || {
+    ensure(!ran_the_runtime(&out), || {
         Fail::new("run: the container's first program is a script of /proc/self/exe; the runtime's own binary ran inside the container")
             .expected("the tiny program as interpreter (it runs the probe)")
+            .seen(out.summary())
+    })?;
+    ensure(probe_ran(&out), || {
+        Fail::new("run: the script /evil should run, its interpreter the tiny program (which runs the probe); it didn't run")
+            .expected("the probe's answers (CapEff: ...)")
             .seen(out.summary())
     })?;
     // exec: held by the grader right after the child's first execve, the

@@ -147,8 +147,9 @@ pub fn sealed_copy(bytes: &[u8]) -> Result<OwnedFd, Errno> {
     // TODO(lesson-06): when this returns, the fd names a file that lives in memory only (no path on any filesystem), holds exactly `bytes`, may be executed, and that nobody, root included, can ever write, grow, shrink or unseal; the fd closes at execve. Shell: none; `ls -l /proc/PID/exe` of a process run from it shows `/memfd:NAME (deleted)`
     // The seals are the kernel's promise, asked with fcntl and kept for the
     // file's life. Kernels before 6.3 don't know the flag that asks for an
-    // executable memfd (EINVAL): theirs are executable anyway. And where
-    // `vm.memfd_noexec` is 2, none may be executed at all (EACCES): say so.
+    // executable memfd (EINVAL): theirs are executable anyway. Where
+    // `vm.memfd_noexec` is 2, none may be executed at all (EACCES): return
+    // the errno, and the run fails saying so.
     todo!(
         "lesson-06: when this returns, the fd names a file that lives in memory only (no path on any filesystem), holds exactly `bytes`, may be executed, and that nobody, root included, can ever write, grow, shrink or unseal; the fd closes at execve. Shell: none; `ls -l /proc/PID/exe` of a process run from it shows `/memfd:NAME (deleted)`"
     );
