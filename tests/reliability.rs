@@ -32,6 +32,7 @@ fn main() {
             crashes,
         ),
         Trial::test("no_container_types_into_the_callers_terminal", terminal),
+        Trial::test("an_image_cannot_move_the_containers_proc", moved_proc),
         Trial::test(
             "damaged_records_are_skipped_listed_and_removable",
             damaged_records,
@@ -286,6 +287,59 @@ fn terminal() -> Result<(), Failed> {
         terminal::expect_blocked(&term, what, &said).map_err(|f| f.to_string())?;
     }
     terminal::control(std::time::Duration::from_secs(30)).map_err(|f| f.to_string())?;
+    Ok(())
+}
+
+/// An image whose `/proc` is a link out of place (`../merged/p`, followed
+/// from the host's side while the init mounts) would get a proc that the
+/// masks miss, its `core_pattern` writable: every such run and RUN must
+/// be refused before the container runs anything, and a normal one works.
+fn moved_proc() -> Result<(), Failed> {
+    let lab = Lab::new("moved-proc")?;
+    probe_image(&lab)?;
+    let context = lab.root.join("moved-proc");
+    std::fs::create_dir_all(context.join("root/p")).map_err(|e| e.to_string())?;
+    for (link, target) in [("proc", "../merged/p"), ("sys", "../merged/p")] {
+        let dir = lab.root.join(format!("moved-{link}"));
+        std::fs::create_dir_all(dir.join("root/p")).map_err(|e| e.to_string())?;
+        std::os::unix::fs::symlink(target, dir.join("root").join(link))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("Dockerfile"), "FROM probe\nCOPY root/ /\n")
+            .map_err(|e| e.to_string())?;
+        let tag = format!("moved-{link}");
+        lab.ok(&["build", "-t", &tag, &dir.to_string_lossy()])?;
+        let out = lab.run(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &tag,
+            "grader-probe",
+            "--probe",
+            "proc-sys",
+        ]);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.code() != Some(125) || said.contains("reached") || err.lines().count() != 1 {
+            return Err(format!(
+                "an image with /{link} -> {target}: exit {:?}, {said} {err}",
+                out.status.code()
+            )
+            .into());
+        }
+        let again = lab.root.join(format!("moved-{link}-run"));
+        std::fs::create_dir_all(&again).map_err(|e| e.to_string())?;
+        std::fs::write(
+            again.join("Dockerfile"),
+            format!("FROM {tag}\nRUN [\"grader-probe\", \"--probe\", \"proc-sys\"]\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        let built = lab.run(&["build", "-t", "x", &again.to_string_lossy()]);
+        if built.status.success() || String::from_utf8_lossy(&built.stdout).contains("reached") {
+            return Err(format!("a RUN in an image with /{link} -> {target} ran").into());
+        }
+    }
+    lab.ok(&["run", "--rm", "--network", "none", "probe", "true"])?;
     Ok(())
 }
 

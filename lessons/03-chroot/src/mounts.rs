@@ -56,9 +56,7 @@ pub fn container_mounts(root: &Path, tmp: bool) -> Result<(), Failed> {
         &["proc", "dev", "sys"]
     };
     for dir in dirs {
-        // An image may lack a mount point: make it (runc does too).
-        std::fs::create_dir_all(root.join(dir))
-            .map_err(|e| (format!("cannot create /{dir} in the rootfs"), io_errno(e)))?;
+        mount_point(root, dir)?;
     }
     mount_proc(&root.join("proc")).map_err(at("cannot mount /proc"))?;
     mount_dev(&root.join("dev"))?;
@@ -74,6 +72,28 @@ pub fn container_mounts(root: &Path, tmp: bool) -> Result<(), Failed> {
         Some("mode=1777"),
     )
     .map_err(at("cannot mount a tmpfs on /tmp"))
+}
+
+/// `ROOT/NAME`, a directory of the rootfs itself, to mount on. An image may
+/// lack it: make it (runc does too). An image may also make it a symbolic
+/// link, and the mounts come *before* the rootfs is entered, when a link
+/// is followed from the host's side: `/proc -> ../merged/p` would put the
+/// container's proc at `/p` and leave `/proc` missing, so that step 06's
+/// masks find nothing to cover. Anything but a real directory is refused
+/// (runc refuses a proc mount anywhere but on `/proc` itself).
+fn mount_point(root: &Path, name: &str) -> Result<(), Failed> {
+    let path = root.join(name);
+    // lstat(2): the link itself, never what it points at.
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err((
+            format!("the image's /{name} is not a directory (a symbolic link?): refused"),
+            Errno::ENOTDIR,
+        )),
+        // mkdir(2) of the name itself: no link followed.
+        Err(_) => std::fs::create_dir(&path)
+            .map_err(|e| (format!("cannot create /{name} in the rootfs"), io_errno(e))),
+    }
 }
 
 // ANCHOR: mount_proc

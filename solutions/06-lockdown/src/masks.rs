@@ -113,6 +113,20 @@ pub fn read_only(path: &str) -> Result<(), Errno> {
 
 /// All of them, in the container's init (inside its rootfs).
 pub fn apply() -> Result<(), (String, Errno)> {
+    // A mask skips a path the kernel lacks: that must not be because /proc
+    // or /sys isn't there at all (statfs(2): the filesystem's magic).
+    for (dir, magic) in [
+        ("/proc", libc::PROC_SUPER_MAGIC),
+        ("/sys", libc::SYSFS_MAGIC),
+    ] {
+        let kind = nix::sys::statfs::statfs(dir).map(|s| s.filesystem_type().0 as i64);
+        if kind != Ok(magic as i64) {
+            return Err((
+                format!("{dir} is not the container's own: refused"),
+                Errno::ENOTDIR,
+            ));
+        }
+    }
     for path in MASKED {
         mask(path).map_err(|errno| (format!("cannot mask {path}"), errno))?;
     }
