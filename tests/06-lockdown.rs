@@ -41,7 +41,7 @@ fn main() {
                 "--cap-add adds to the default set and --cap-drop takes away (ALL means every one); --privileged gives every capability and no filter; --security-opt seccomp=unconfined keeps the capabilities but installs no filter.",
                 flags_open_the_lockdown_again),
             check("seccomp_denies_dockers_list", 2, "seccomp",
-                "Install the filters before the command starts (seccomp::install: no_new_privs, then seccompiler::apply_filter for each): keyctl, unshare, mount and io_uring_setup answer EPERM, clone3 ENOSYS.",
+                "Install the filters before the command starts (seccomp::install: no_new_privs, then seccompiler::apply_filter for each): keyctl, unshare, mount, io_uring_setup and socket(AF_VSOCK) answer EPERM, clone3 ENOSYS.",
                 seccomp_denies_dockers_list),
             check("cgroup_release_agent_is_out_of_reach", 3, "seccomp",
                 "mount -t cgroup (the release_agent escape, CVE-2022-0492) must fail with EPERM directly and from a new user namespace: no CAP_SYS_ADMIN, and seccomp denies unshare and mount.",
@@ -532,18 +532,29 @@ fn seccomp_denies_dockers_list(ctx: &Ctx) -> Outcome {
         "EPERM",
         "io_uring_setup must be denied (docker's profile)",
     )?;
+    answers.expect(
+        "vsock",
+        "EPERM",
+        "socket(AF_VSOCK) must be denied: vsock has no network namespace",
+    )?;
     // The control, where this kernel lets root make rings at all
     // (kernel.io_uring_disabled 0): without a filter, the same call does.
     let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .map(|v| v.trim() != "0")
         .unwrap_or(false);
+    let open = lab.probe(&["--security-opt", "seccomp=unconfined"], &["lockdown"])?;
     if !disabled {
-        let open = lab.probe(&["--security-opt", "seccomp=unconfined"], &["lockdown"])?;
         ensure(open.get("io_uring").starts_with("reached"), || {
             Fail::new("the control: with seccomp=unconfined, io_uring_setup should make a ring")
                 .seen(open.shown.trim())
         })?;
     }
+    // Without a filter the kernel itself answers: a socket where it has
+    // vsock (a VM), an errno of its own (not the filter's EPERM) elsewhere.
+    ensure(open.get("vsock") != "EPERM", || {
+        Fail::new("the control: with seccomp=unconfined, socket(AF_VSOCK) should reach the kernel")
+            .seen(open.shown.trim())
+    })?;
     // The shell's own view: unshare(1) is denied even a namespace that
     // needs no privilege at all (docker's profile denies unshare whole).
     let out = lab
