@@ -164,10 +164,10 @@ impl step01::exec::Lockdown for InTheChild {
         program: &std::ffi::CStr,
         argv: &[std::ffi::CString],
         envp: &[std::ffi::CString],
-        report: &step01::spawn::ExecReport,
+        _report: &step01::spawn::ExecReport,
     ) -> Errno {
         if POLICY.get().is_some_and(|p| p.seal_exe) {
-            return trampoline::execve(program, argv, envp, report.fds()[1]);
+            return trampoline::execve(program, argv, envp);
         }
         // execve(2), as step 01's: --privileged, or no policy at all.
         match nix::unistd::execve(program, argv, envp) {

@@ -164,6 +164,18 @@ pub fn filters(caps: &CapsHashSet) -> anyhow::Result<Vec<BpfProgram>> {
         }
         rules.insert(libc::SYS_clone, clone);
     }
+    // socket(AF_VSOCK, ...): vsock, the channel between a VM and its host,
+    // has no network namespaces: `--network none` would not hold on a VM.
+    // docker's profile allows socket only for the other families.
+    rules.insert(
+        libc::SYS_socket,
+        vec![SeccompRule::new(vec![SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Eq,
+            libc::AF_VSOCK as u64,
+        )?])?],
+    );
     let deny = SeccompFilter::new(
         rules,
         SeccompAction::Allow,

@@ -22,72 +22,67 @@
 //! it now seals its own binary behind a read-only overlay mount instead,
 //! which is possible because Go's runc re-executes itself anyway.
 //!
-//! The tiny program takes `argv = [PATH, ARGV0, ARGS...]` and runs
-//! `execve(PATH, [ARGV0, ARGS...], envp)`. The runtime gives it the exec
-//! report's pipe (step 01) as fd 3, without close-on-exec: it marks fd 3
-//! close-on-exec itself, so the final `execve` closes it (the runtime reads
-//! end-of-file: started), and if that `execve` fails it writes the report
-//! step 01 expects, `[3 (exec), errno]`, and exits 127. With fewer than two
-//! arguments it only exits 127: run as a script's interpreter, it could
-//! otherwise exec itself for ever.
+//! The tiny program takes `argv = [PATH, ARGV0, ARGS...]`, runs
+//! `execve(PATH, [ARGV0, ARGS...], envp)`, and if that fails exits 127
+//! (`ENOENT`) or 126 (anything else), docker's codes. It holds nothing of
+//! the runtime's: no fd but the container's stdio (the exec report's pipe
+//! closed at the first `execve`, close-on-exec), since the container can
+//! open its `/proc/PID/fd/N` (it is dumpable again) and could hold a pipe
+//! of the runtime's open for ever. So the runtime checks beforehand what
+//! would make that `execve` fail, to say why in one line ([`preflight`]).
+//! With fewer than two arguments it only exits 127: run as a script's
+//! interpreter, it could otherwise exec itself for ever.
 
 use nix::errno::Errno;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// The tiny program's machine code for x86-64 (`as` Intel syntax):
 ///
 /// ```text
-///   mov edi, 3; mov esi, 2; mov edx, 1     fcntl(3, F_SETFD, FD_CLOEXEC)
-///   mov eax, 72; syscall
-///   mov rcx, [rsp]; cmp rcx, 2; jl out     argc < 2: out
+///   mov rcx, [rsp]; cmp rcx, 2; jl out127   argc < 2: out
 ///   mov rdi, [rsp+8]                        PATH = argv[0]
 ///   lea rsi, [rsp+16]                       &argv[1]
 ///   lea rdx, [rsp+rcx*8+16]                 envp, after argv's NULL
 ///   mov eax, 59; syscall                    execve; returns only on failure
-///   neg eax; shl rax, 32; or rax, 3; push rax   [3u32, errno i32] on the stack
-///   mov edi, 3; mov rsi, rsp; mov edx, 8    write(3, report, 8)
-///   mov eax, 1; syscall
+///   cmp eax, -2; je out127                  -ENOENT: not found
+///   mov edi, 126; jmp out
+/// out127:
+///   mov edi, 127
 /// out:
-///   mov edi, 127; mov eax, 231; syscall     exit_group(127)
+///   mov eax, 231; syscall                   exit_group
 /// ```
 #[cfg(target_arch = "x86_64")]
 const CODE: &[u8] = &[
-    0xbf, 0x03, 0x00, 0x00, 0x00, 0xbe, 0x02, 0x00, 0x00, 0x00, 0xba, 0x01, 0x00, 0x00, 0x00, 0xb8,
-    0x48, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x8b, 0x0c, 0x24, 0x48, 0x83, 0xf9, 0x02, 0x7c, 0x35,
-    0x48, 0x8b, 0x7c, 0x24, 0x08, 0x48, 0x8d, 0x74, 0x24, 0x10, 0x48, 0x8d, 0x54, 0xcc, 0x10, 0xb8,
-    0x3b, 0x00, 0x00, 0x00, 0x0f, 0x05, 0xf7, 0xd8, 0x48, 0xc1, 0xe0, 0x20, 0x48, 0x83, 0xc8, 0x03,
-    0x50, 0xbf, 0x03, 0x00, 0x00, 0x00, 0x48, 0x89, 0xe6, 0xba, 0x08, 0x00, 0x00, 0x00, 0xb8, 0x01,
-    0x00, 0x00, 0x00, 0x0f, 0x05, 0xbf, 0x7f, 0x00, 0x00, 0x00, 0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f,
-    0x05,
+    0x48, 0x8b, 0x0c, 0x24, 0x48, 0x83, 0xf9, 0x02, 0x7c, 0x22, 0x48, 0x8b, 0x7c, 0x24, 0x08, 0x48,
+    0x8d, 0x74, 0x24, 0x10, 0x48, 0x8d, 0x54, 0xcc, 0x10, 0xb8, 0x3b, 0x00, 0x00, 0x00, 0x0f, 0x05,
+    0x83, 0xf8, 0xfe, 0x74, 0x07, 0xbf, 0x7e, 0x00, 0x00, 0x00, 0xeb, 0x05, 0xbf, 0x7f, 0x00, 0x00,
+    0x00, 0xb8, 0xe7, 0x00, 0x00, 0x00, 0x0f, 0x05,
 ];
 /// EM_X86_64.
 #[cfg(target_arch = "x86_64")]
 const MACHINE: u16 = 62;
 
-/// The same for 64-bit Arm (the `svc #0` calls: fcntl 25, execve 221,
-/// write 64, exit_group 94):
+/// The same for 64-bit Arm (`svc #0` calls: execve 221, exit_group 94):
 ///
 /// ```text
-///   mov x0, #3; mov x1, #2; mov x2, #1; mov x8, #25; svc #0
-///   ldr x9, [sp]; cmp x9, #2; b.lt out
+///   ldr x9, [sp]; cmp x9, #2; b.lt out127
 ///   ldr x0, [sp, #8]; add x1, sp, #16
 ///   add x2, sp, x9, lsl #3; add x2, x2, #16
 ///   mov x8, #221; svc #0
-///   neg w0, w0; lsl x0, x0, #32; orr x0, x0, #3; str x0, [sp, #-16]!
-///   mov x1, sp; mov x0, #3; mov x2, #8; mov x8, #64; svc #0
+///   cmn x0, #2; b.eq out127
+///   mov x0, #126; b out
+/// out127:
+///   mov x0, #127
 /// out:
-///   mov x0, #127; mov x8, #94; svc #0
+///   mov x8, #94; svc #0
 /// ```
 #[cfg(target_arch = "aarch64")]
 const CODE: &[u8] = &[
-    0x60, 0x00, 0x80, 0xd2, 0x41, 0x00, 0x80, 0xd2, 0x22, 0x00, 0x80, 0xd2, 0x28, 0x03, 0x80, 0xd2,
-    0x01, 0x00, 0x00, 0xd4, 0xe9, 0x03, 0x40, 0xf9, 0x3f, 0x09, 0x00, 0xf1, 0x0b, 0x02, 0x00, 0x54,
-    0xe0, 0x07, 0x40, 0xf9, 0xe1, 0x43, 0x00, 0x91, 0xe2, 0x6f, 0x29, 0x8b, 0x42, 0x40, 0x00, 0x91,
-    0xa8, 0x1b, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4, 0xe0, 0x03, 0x00, 0x4b, 0x00, 0x7c, 0x60, 0xd3,
-    0x00, 0x04, 0x40, 0xb2, 0xe0, 0x0f, 0x1f, 0xf8, 0xe1, 0x03, 0x00, 0x91, 0x60, 0x00, 0x80, 0xd2,
-    0x02, 0x01, 0x80, 0xd2, 0x08, 0x08, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4, 0xe0, 0x0f, 0x80, 0xd2,
-    0xc8, 0x0b, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4,
+    0xe9, 0x03, 0x40, 0xf9, 0x3f, 0x09, 0x00, 0xf1, 0x6b, 0x01, 0x00, 0x54, 0xe0, 0x07, 0x40, 0xf9,
+    0xe1, 0x43, 0x00, 0x91, 0xe2, 0x6f, 0x29, 0x8b, 0x42, 0x40, 0x00, 0x91, 0xa8, 0x1b, 0x80, 0xd2,
+    0x01, 0x00, 0x00, 0xd4, 0x1f, 0x08, 0x00, 0xb1, 0x60, 0x00, 0x00, 0x54, 0xc0, 0x0f, 0x80, 0xd2,
+    0x02, 0x00, 0x00, 0x14, 0xe0, 0x0f, 0x80, 0xd2, 0xc8, 0x0b, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4,
 ];
 /// EM_AARCH64.
 #[cfg(target_arch = "aarch64")]
@@ -157,23 +152,13 @@ pub fn sealed_copy(bytes: &[u8]) -> Result<OwnedFd, Errno> {
 // ANCHOR_END: sealed_copy
 
 // ANCHOR: execve
-/// `execve(program, argv, envp)` by way of the tiny program, with the exec
-/// report's write end `report`. Returns only if it failed.
-pub fn execve(program: &CStr, argv: &[CString], envp: &[CString], report: RawFd) -> Errno {
+/// `execve(program, argv, envp)` by way of the tiny program. Returns only
+/// if it failed before the tiny program ran.
+pub fn execve(program: &CStr, argv: &[CString], envp: &[CString]) -> Errno {
     if MACHINE == 0 {
         return Errno::ENOEXEC; // no tiny program for this machine
     }
-    // The report's pipe as fd 3, open across the first execve: the tiny
-    // program reports through it. First, so the memfd below can't be 3.
-    let moved = if report == 3 {
-        // SAFETY: fcntl(F_SETFD) changes only fd 3's flags.
-        unsafe { libc::fcntl(3, libc::F_SETFD, 0) }
-    } else {
-        // SAFETY: dup3(2) onto fd 3, without O_CLOEXEC; what fd 3 was is
-        // closed (after step 06's seal, only the report's read end can be).
-        unsafe { libc::dup3(report, 3, 0) }
-    };
-    if let Err(errno) = Errno::result(moved) {
+    if let Err(errno) = preflight(program) {
         return errno;
     }
     let trampoline = match sealed_copy(&elf()) {
@@ -204,9 +189,130 @@ pub fn execve(program: &CStr, argv: &[CString], envp: &[CString], report: RawFd)
 }
 // ANCHOR_END: execve
 
+/// What would make the program's `execve` fail, asked beforehand, so that
+/// the failure is said in one line (the tiny program can only exit 126 or
+/// 127): a file that isn't there, isn't a regular file or can't be
+/// executed; an ELF program whose interpreter (its `PT_INTERP`, the dynamic
+/// loader) the image lacks, or a script whose `#!` interpreter it lacks:
+/// the kernel says `ENOENT` for both, the most puzzling "no such file" of
+/// all. Other formats are left to the kernel (binfmt_misc may know them).
+pub fn preflight(program: &CStr) -> Result<(), Errno> {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(program.to_bytes()));
+    let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let mut file = std::fs::File::open(path).map_err(errno)?;
+    if !file.metadata().map_err(errno)?.is_file() {
+        return Err(Errno::EACCES);
+    }
+    // access(2) X_OK: an execute bit, on a mount that allows execution.
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)?;
+    let mut head = vec![0u8; 4096];
+    let n = file.read(&mut head).map_err(errno)?;
+    head.truncate(n);
+    let interpreter = if head.starts_with(b"#!") {
+        let line = head[2..].split(|b| *b == b'\n').next().unwrap_or_default();
+        line.split(|b| *b == b' ' || *b == b'\t')
+            .find(|word| !word.is_empty())
+            .map(|word| word.to_vec())
+    } else if head.starts_with(b"\x7fELF") {
+        elf_interpreter(&mut file, &head)
+    } else {
+        None
+    };
+    match interpreter {
+        Some(name) if !std::path::Path::new(std::ffi::OsStr::from_bytes(&name)).exists() => {
+            Err(Errno::ENOENT)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `PT_INTERP` path of an ELF file (32 or 64 bits, little or big
+/// endian), if it has one.
+fn elf_interpreter(file: &mut std::fs::File, head: &[u8]) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let wide = *head.get(4)? == 2; // ELFCLASS64
+    let little = *head.get(5)? == 1; // ELFDATA2LSB
+    let number = |bytes: &[u8]| -> u64 {
+        let mut value = 0u64;
+        for (i, byte) in bytes.iter().enumerate() {
+            let shift = if little { i } else { bytes.len() - 1 - i };
+            value |= u64::from(*byte) << (8 * shift);
+        }
+        value
+    };
+    let (phoff, phentsize, phnum) = if wide {
+        (
+            number(head.get(32..40)?),
+            number(head.get(54..56)?),
+            number(head.get(56..58)?),
+        )
+    } else {
+        (
+            number(head.get(28..32)?),
+            number(head.get(42..44)?),
+            number(head.get(44..46)?),
+        )
+    };
+    for index in 0..phnum.min(64) {
+        let mut entry = vec![0u8; phentsize.min(64) as usize];
+        file.read_exact_at(&mut entry, phoff + index * phentsize)
+            .ok()?;
+        if number(entry.get(0..4)?) != 3 {
+            continue; // not PT_INTERP
+        }
+        let (offset, size) = if wide {
+            (number(entry.get(8..16)?), number(entry.get(32..40)?))
+        } else {
+            (number(entry.get(4..8)?), number(entry.get(16..20)?))
+        };
+        let mut path = vec![0u8; size.min(4096) as usize];
+        file.read_exact_at(&mut path, offset).ok()?;
+        while path.last() == Some(&0) {
+            path.pop();
+        }
+        return Some(path);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preflight_sees_a_missing_interpreter() {
+        assert_eq!(preflight(c"/bin/sh"), Ok(()));
+        assert_eq!(preflight(c"/nonexistent"), Err(Errno::ENOENT));
+        let dir = std::env::temp_dir().join(format!("tramp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = dir.join("plain");
+        std::fs::write(&plain, "data\n").unwrap();
+        let c = std::ffi::CString::new(plain.to_str().unwrap()).unwrap();
+        assert_eq!(preflight(&c), Err(Errno::EACCES), "no execute bit");
+        let script = dir.join("s");
+        std::fs::write(&script, "#!/nonexistent/sh -e\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let c = std::ffi::CString::new(script.to_str().unwrap()).unwrap();
+        assert_eq!(preflight(&c), Err(Errno::ENOENT));
+        // An ELF file of ours with an interpreter that isn't there.
+        let mut elf = std::fs::read("/bin/sh").unwrap();
+        let at = elf
+            .windows(10)
+            .position(|w| w == b"/lib64/ld-")
+            .unwrap_or(0);
+        if at > 0 {
+            elf[at + 1] = b'X';
+            let broken = dir.join("broken");
+            std::fs::write(&broken, elf).unwrap();
+            std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let c = std::ffi::CString::new(broken.to_str().unwrap()).unwrap();
+            assert_eq!(preflight(&c), Err(Errno::ENOENT));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_copy_is_sealed_and_the_elf_has_its_headers() {
