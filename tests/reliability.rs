@@ -33,6 +33,7 @@ fn main() {
         ),
         Trial::test("no_container_types_into_the_callers_terminal", terminal),
         Trial::test("an_image_cannot_move_the_containers_proc", moved_proc),
+        Trial::test("exec_i_ends_with_its_command", exec_i_ends),
         Trial::test(
             "damaged_records_are_skipped_listed_and_removable",
             damaged_records,
@@ -341,6 +342,50 @@ fn moved_proc() -> Result<(), Failed> {
     }
     lab.ok(&["run", "--rm", "--network", "none", "probe", "true"])?;
     Ok(())
+}
+
+/// `exec -i` of a command that reads none of its stdin ends when the
+/// command does, however much is piped in (the copier must not hold the
+/// command's end of the stdin pipe, or it writes into it for ever).
+fn exec_i_ends() -> Result<(), Failed> {
+    use std::io::Write;
+    let lab = Lab::new("exec-i")?;
+    lab.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "idle",
+        "base",
+        "sleep",
+        "1000",
+    ])?;
+    let root = lab.root.to_string_lossy().into_owned();
+    let mut child = lab
+        .net
+        .command(MINIBOX, &["--root", &root, "exec", "-i", "idle", "true"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdin = child.stdin.take().expect("piped");
+    // Until the pipe breaks: the runtime stopped reading. Not joined: on a
+    // failure, whatever holds the pipe may hold it for ever.
+    std::thread::spawn(move || {
+        let chunk = vec![0u8; 65536];
+        while stdin.write_all(&chunk).is_ok() {}
+    });
+    let ended = grader::poll(std::time::Duration::from_secs(30), || {
+        child.try_wait().ok().flatten()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    match ended {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(format!("exec -i idle true: {status}").into()),
+        None => Err("exec -i of a command that reads nothing never ended".into()),
+    }
 }
 
 /// An image `probe` = base + this binary as /usr/bin/grader-probe, with

@@ -210,6 +210,12 @@ impl Outside {
         match unsafe { nix::unistd::fork() }.context("cannot start the copier (fork)")? {
             nix::unistd::ForkResult::Child => {
                 drop(stop_write);
+                // The container's ends are not the copier's: held here, the
+                // stdin pipe would never be broken for it (a command that
+                // stops reading would leave it writing for ever).
+                for fd in inside.fds().0 {
+                    let _ = nix::unistd::close(fd);
+                }
                 copy(self, sink, stop_read);
                 // _exit(2): the parent's atexit handlers and buffers are not ours.
                 unsafe { libc::_exit(0) }
