@@ -35,6 +35,10 @@ fn main() {
         Trial::test("an_image_cannot_move_the_containers_proc", moved_proc),
         Trial::test("exec_i_ends_with_its_command", exec_i_ends),
         Trial::test(
+            "a_pid_host_container_leaves_no_process_behind",
+            pid_host_leftovers,
+        ),
+        Trial::test(
             "damaged_records_are_skipped_listed_and_removable",
             damaged_records,
         ),
@@ -385,6 +389,101 @@ fn exec_i_ends() -> Result<(), Failed> {
         Some(status) if status.success() => Ok(()),
         Some(status) => Err(format!("exec -i idle true: {status}").into()),
         None => Err("exec -i of a command that reads nothing never ended".into()),
+    }
+}
+
+/// `--pid host`: the container's init is not a PID namespace's init, and a
+/// process it started in the background outlives it unless the runtime
+/// ends the container's group. Both ways the container can end: by itself
+/// (foreground run) and by `rm -f` (detached).
+fn pid_host_leftovers() -> Result<(), Failed> {
+    let lab = Lab::new("pid-host")?;
+    // The shell waits until its background child is `sleep` (the exec
+    // done), prints the host pid, and ends (or, detached, waits).
+    let script = |tail: &str| {
+        format!(
+            "sleep 1000 & p=$!; c=; until [ \"$c\" = sleep ]; do read c < /proc/$p/comm; done; \
+             echo $p > /tmp/pid; echo $p; {tail}"
+        )
+    };
+    let left = |pid: &str| -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        // A zombie has ended (its parent has yet to reap it).
+        let state = stat
+            .rsplit(')')
+            .next()?
+            .split_whitespace()
+            .next()?
+            .to_string();
+        (comm.trim() == "sleep" && state != "Z").then_some(state)
+    };
+    let mut problems = Vec::new();
+    let out = lab.ok(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "--network",
+        "none",
+        "base",
+        "sh",
+        "-c",
+        &script("true"),
+    ])?;
+    let pid = out.trim().to_string();
+    if pid.parse::<u32>().is_err() {
+        return Err(format!("the container printed {out:?}, not a pid").into());
+    }
+    if let Some(state) = left(&pid) {
+        problems.push(format!(
+            "after `run --pid host` ended, its background sleep (pid {pid}) is still there, state {state}"
+        ));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid.parse().unwrap_or(0)),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    lab.ok(&[
+        "run",
+        "-d",
+        "--pid",
+        "host",
+        "--network",
+        "none",
+        "--name",
+        "held",
+        "base",
+        "sh",
+        "-c",
+        &script("sleep 1000"),
+    ])?;
+    let pid = grader::poll(std::time::Duration::from_secs(30), || {
+        let out = lab.run(&["exec", "held", "cat", "/tmp/pid"]);
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        text.parse::<u32>().ok().map(|_| text)
+    })
+    .ok_or("the detached container never wrote its sleep's pid")?;
+    if left(&pid).is_none() {
+        return Err(format!(
+            "pid {pid} is not a running sleep before rm -f: the probe saw nothing"
+        )
+        .into());
+    }
+    lab.ok(&["rm", "-f", "held"])?;
+    if let Some(state) = left(&pid) {
+        problems.push(format!(
+            "after `rm -f`, the container's background sleep (pid {pid}) is still there, state {state}"
+        ));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid.parse().unwrap_or(0)),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
     }
 }
 

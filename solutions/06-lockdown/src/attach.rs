@@ -120,7 +120,7 @@ impl step04::container::Attach for Lockdown {
 
     fn finished(&mut self, _id: &str) {
         if let Some(group) = self.group.take() {
-            group.remove();
+            group.end();
         }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_file(dir.join(GROUP_FILE));
@@ -168,10 +168,20 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
         };
         if !alive {
             let dirs: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+            // Only a container's own groups, `.../minibox/ID`, whatever the
+            // file says: ending a group kills every process in it.
+            let ours = |dir: &std::path::PathBuf| {
+                dir.file_name()
+                    .is_some_and(|name| name == entry.file_name())
+                    && dir
+                        .parent()
+                        .and_then(|p| p.file_name())
+                        .is_some_and(|name| name == "minibox")
+            };
             Group {
-                dirs: dirs.into_iter().map(Into::into).collect(),
+                dirs: dirs.into_iter().map(Into::into).filter(ours).collect(),
             }
-            .remove();
+            .end();
             let _ = std::fs::remove_file(&file);
         }
     }
