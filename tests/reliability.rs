@@ -35,6 +35,10 @@ fn main() {
         Trial::test("an_image_cannot_move_the_containers_proc", moved_proc),
         Trial::test("exec_i_ends_with_its_command", exec_i_ends),
         Trial::test(
+            "a_contexts_dockerfile_is_a_file_of_the_context",
+            hostile_dockerfile,
+        ),
+        Trial::test(
             "a_pid_host_container_leaves_no_process_behind",
             pid_host_leftovers,
         ),
@@ -390,6 +394,119 @@ fn exec_i_ends() -> Result<(), Failed> {
         Some(status) => Err(format!("exec -i idle true: {status}").into()),
         None => Err("exec -i of a command that reads nothing never ended".into()),
     }
+}
+
+/// The context is somebody else's directory, and so is its `Dockerfile`:
+/// a link to a host file must not be read (its lines would come back in
+/// the parse errors), a FIFO must not hang the build, `/dev/zero` must not
+/// fill its memory. Each build ends, fails with one line, and shows
+/// nothing of the host file.
+fn hostile_dockerfile() -> Result<(), Failed> {
+    let lab = Lab::new("dockerfile")?;
+    let secret = lab.root.join("secret");
+    std::fs::write(&secret, "hostsecret-7d1f:x:0:0\n").map_err(|e| e.to_string())?;
+    let context = lab.root.join("context");
+    let dockerfile = context.join("Dockerfile");
+    let root = lab.root.to_string_lossy().into_owned();
+    let mut problems = Vec::new();
+    type Plant = Box<dyn Fn(&Path) -> std::io::Result<()>>;
+    let cases: Vec<(&str, Plant)> = vec![
+        ("a link to a host file", {
+            let secret = secret.clone();
+            Box::new(move |at: &Path| std::os::unix::fs::symlink(&secret, at))
+        }),
+        (
+            "a link through /proc/self/root",
+            Box::new(move |at: &Path| {
+                let depth = at.components().count();
+                let up = "../".repeat(depth);
+                let target = format!("{up}proc/self/root{}", secret_path(at));
+                std::os::unix::fs::symlink(target, at)
+            }),
+        ),
+        (
+            "a FIFO",
+            Box::new(|at: &Path| {
+                nix::unistd::mkfifo(at, nix::sys::stat::Mode::from_bits_truncate(0o644))
+                    .map_err(std::io::Error::from)
+            }),
+        ),
+        (
+            "a link to /dev/zero",
+            Box::new(|at: &Path| std::os::unix::fs::symlink("/dev/zero", at)),
+        ),
+    ];
+    for (what, plant) in cases {
+        let _ = std::fs::remove_dir_all(&context);
+        std::fs::create_dir_all(&context).map_err(|e| e.to_string())?;
+        plant(&dockerfile).map_err(|e| format!("{what}: {e}"))?;
+        let mut child = lab
+            .net
+            .command(
+                MINIBOX,
+                &[
+                    "--root",
+                    &root,
+                    "build",
+                    "-t",
+                    "x",
+                    &context.to_string_lossy(),
+                ],
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let ended = grader::poll(std::time::Duration::from_secs(30), || {
+            child.try_wait().ok().flatten()
+        });
+        if ended.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            problems.push(format!("Dockerfile as {what}: the build never ended"));
+            continue;
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            problems.push(format!("Dockerfile as {what}: the build succeeded"));
+        }
+        if text.contains("hostsecret") {
+            problems.push(format!(
+                "Dockerfile as {what}: the host file's line came back: {}",
+                text.trim()
+            ));
+        }
+        if out
+            .stderr
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+            != 1
+        {
+            problems.push(format!(
+                "Dockerfile as {what}: not one line: {}",
+                text.trim()
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// The secret's absolute path, beside the context's dir (`at` is
+/// ROOT/context/Dockerfile, the secret ROOT/secret).
+fn secret_path(at: &Path) -> String {
+    let root = at.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
+    root.join("secret").to_string_lossy().into_owned()
 }
 
 /// `--pid host`: the container's init is not a PID namespace's init, and a

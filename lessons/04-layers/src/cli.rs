@@ -359,10 +359,7 @@ pub fn run_container(
 fn build(store: &Store, args: &BuildArgs) -> anyhow::Result<i32> {
     let options = BuildOptions {
         tag: Reference::parse(&args.tag)?,
-        file: args
-            .file
-            .clone()
-            .unwrap_or_else(|| args.context.join("Dockerfile")),
+        file: args.file.clone(),
         context: args.context.clone(),
         network: args.network,
         epoch: builder::epoch_from_env()?,

@@ -74,6 +74,40 @@ impl Context {
         Ok(Context { dir })
     }
 
+    /// The context's own `Dockerfile`, read: a regular file beneath the
+    /// context, at most [`DOCKERFILE_MAX`] bytes. The context's owner
+    /// chose it, and `ln -s /etc/shadow Dockerfile` would have the builder
+    /// (root) read a host file and echo its lines in the parse errors;
+    /// a FIFO would hang the build, `/dev/zero` would fill its memory.
+    /// docker reads it from the context too, links kept inside.
+    pub fn dockerfile(&self) -> anyhow::Result<String> {
+        // openat2(2) with RESOLVE_BENEATH: the name may be a link, as long
+        // as it stays in the context. No openat2 (before 5.6): the bare
+        // name, with O_NOFOLLOW (ELOOP for a link). Either way O_NONBLOCK:
+        // a FIFO opens at once and is refused below, by what it is.
+        let how = OpenHow::new()
+            .flags(READ_FLAGS)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let opened = match openat2(self.dir.as_fd(), "Dockerfile", how) {
+            Err(Errno::ENOSYS) => openat(
+                self.dir.as_fd(),
+                "Dockerfile",
+                READ_FLAGS | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            ),
+            other => other,
+        };
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => bail!("no Dockerfile in the build context (or give one with -f)"),
+            Err(Errno::EXDEV | Errno::ELOOP) => {
+                bail!("the context's Dockerfile is a link out of the build context")
+            }
+            Err(e) => bail!("cannot open the context's Dockerfile: {e}"),
+        };
+        read_dockerfile(File::from(fd), "the context's Dockerfile")
+    }
+
     // ANCHOR: source
     /// The COPY/ADD source `source`, opened beneath the context: a dir or
     /// a regular file, or one line saying why not.
@@ -115,6 +149,30 @@ impl Context {
         Entry::opened(fd).with_context(|| source.to_string())
     }
     // ANCHOR_END: source
+}
+
+/// The largest Dockerfile read: far beyond any real one (they are a few
+/// kB), small enough that a huge or endless file stops the build at once.
+pub const DOCKERFILE_MAX: u64 = 1 << 20;
+
+/// Read the Dockerfile open as `file`: a regular file (fstat of the fd,
+/// not the name) of at most [`DOCKERFILE_MAX`] bytes, in UTF-8.
+pub fn read_dockerfile(file: File, name: &str) -> anyhow::Result<String> {
+    use std::io::Read;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        bail!("{name} is not a regular file");
+    }
+    // The size fstat says can grow while we read: read one byte past the
+    // limit, never more.
+    let mut bytes = Vec::new();
+    file.take(DOCKERFILE_MAX + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {name}"))?;
+    if bytes.len() as u64 > DOCKERFILE_MAX {
+        bail!("{name} is larger than {} MiB", DOCKERFILE_MAX >> 20);
+    }
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{name} is not UTF-8 text"))
 }
 
 // ANCHOR: open_beneath

@@ -35,8 +35,8 @@ use std::path::{Component, Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     pub tag: Reference,
-    /// The Dockerfile (default: CONTEXT/Dockerfile).
-    pub file: PathBuf,
+    /// The Dockerfile `-f` named; `None`: the context's own `Dockerfile`.
+    pub file: Option<PathBuf>,
     /// The build context: the only files COPY and ADD may read.
     pub context: PathBuf,
     /// RUN's network: none (the default) or the host's.
@@ -68,6 +68,20 @@ pub fn epoch_from_env() -> anyhow::Result<u64> {
     }
 }
 
+/// The Dockerfile the caller named with `-f`: links followed (the path is
+/// the caller's choice, as the context's path is), but only a regular
+/// file, and only so much of it.
+fn read_named_dockerfile(path: &Path) -> anyhow::Result<String> {
+    // O_NONBLOCK: a FIFO named by mistake opens at once and is refused.
+    let fd = nix::fcntl::open(
+        path,
+        crate::context::READ_FLAGS,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("cannot read the Dockerfile {}", path.display()))?;
+    crate::context::read_dockerfile(fd.into(), &format!("the Dockerfile {}", path.display()))
+}
+
 // ANCHOR: build
 /// Build the image; print docker-like progress to `out`; return its id.
 pub fn build(store: &Store, options: &BuildOptions, out: &mut dyn Write) -> anyhow::Result<Digest> {
@@ -76,11 +90,13 @@ pub fn build(store: &Store, options: &BuildOptions, out: &mut dyn Write) -> anyh
     let _pin = store.pin()?;
     // What a killed build left behind goes first.
     container::sweep_abandoned(store);
-    let text = fs::read_to_string(&options.file)
-        .with_context(|| format!("cannot read the Dockerfile {}", options.file.display()))?;
-    let instructions = dockerfile::parse(&text)?;
-    // Opened once: every COPY and ADD reads beneath this fd.
+    // Opened once: the Dockerfile and every COPY and ADD read beneath it.
     let context = BuildContext::open(&options.context)?;
+    let text = match &options.file {
+        None => context.dockerfile()?,
+        Some(path) => read_named_dockerfile(path)?,
+    };
+    let instructions = dockerfile::parse(&text)?;
     let total = instructions.len();
     let (mut image, mut key) = (ImageConfig::default(), None::<Digest>);
     for (index, step) in instructions.iter().enumerate() {
