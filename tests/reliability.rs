@@ -633,6 +633,7 @@ fn isolation() -> Result<(), Failed> {
         "echo pids: $(ls -d /proc/[0-9]* | wc -l); echo links: $(ls /sys/class/net); \
          echo store-mounts: $(while read -r a b c d point rest; do case \"$point\" in '{root}'*) echo x;; esac; done < /proc/self/mountinfo | grep -c x); \
          test -e '{root}' && echo store: visible || echo store: hidden; \
+         echo init-args: $(tr '\\0' ' ' < /proc/1/cmdline); \
          grader-probe --probe escape '{}'",
         marker.display()
     );
@@ -662,6 +663,14 @@ fn isolation() -> Result<(), Failed> {
             "the image store is reachable: {} mounts, {}",
             says("store-mounts"),
             says("store")
+        ));
+    }
+    // The init is a copy of the runtime: its command line (--root, the
+    // runtime's path) is readable by everyone, dumpable or not.
+    if says("init-args") != "minibox-init" {
+        problems.push(format!(
+            "/proc/1/cmdline shows {:?} (expected minibox-init, not the runtime's command line)",
+            says("init-args")
         ));
     }
     for escape in ["proc1-root", "chroot-climb"] {

@@ -154,6 +154,9 @@ fn run(
 fn exec(store: &step04::store::Store, args: step04::cli::ExecArgs) -> anyhow::Result<i32> {
     // Out of the container's sight before anything else (seal.rs).
     crate::seal::seal().context("cannot make the exec non-dumpable (prctl)")?;
+    // Its command line is readable even so (environ.rs): the command it
+    // forks into the container would show the caller's.
+    crate::environ::retitle("minibox exec").context("cannot hide the command line")?;
     let record = step04::state::Containers::new(store).find(&args.container)?;
     if record.is_running() {
         let pid = record.state.pid;

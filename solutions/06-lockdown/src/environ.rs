@@ -11,6 +11,11 @@
 //! turns itself non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`), which makes its
 //! `/proc/1/{environ,mem,fd}` readable only with `CAP_SYS_PTRACE`, which
 //! the container doesn't have.
+//!
+//! `/proc/PID/cmdline` is the other half, and it is readable by everyone,
+//! dumpable or not: the runtime's command line (its path on the host, the
+//! store's `--root`, each `-v` host path and `-e` value) would be
+//! `/proc/1/cmdline` in the container. [`retitle`] overwrites it too.
 
 use nix::errno::Errno;
 
@@ -40,3 +45,42 @@ pub fn wipe() -> Result<(), Errno> {
     nix::sys::prctl::set_dumpable(false)
 }
 // ANCHOR_END: wipe
+
+/// Overwrite this process's command line, where `/proc/PID/cmdline` reads
+/// it, with `title` and zeros: what a container's `ps` shows of a process
+/// that is the runtime's copy (its init, an exec before its execve). The
+/// shell's nearest: none; `ps -o args` shows the result.
+pub fn retitle(title: &str) -> std::io::Result<()> {
+    // The kernel reads cmdline from the process's memory, between the
+    // addresses fields 48 and 49 of /proc/self/stat give (arg_start,
+    // arg_end, Linux 3.5): counted after the `)` that ends the name.
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<usize>().ok());
+    let (Some(start), Some(end)) = (field(48), field(49)) else {
+        return Err(std::io::Error::other(
+            "no argument range in /proc/self/stat",
+        ));
+    };
+    if start == 0 || end <= start {
+        return Ok(()); // no arguments to hide
+    }
+    let length = end - start;
+    let title = &title.as_bytes()[..title.len().min(length - 1)];
+    // SAFETY: [start, end) is this process's own argv strings, which the
+    // kernel put on its stack at execve: mapped, writable, ours. The bytes
+    // written stay inside it and the last stays NUL (a non-NUL last byte
+    // would make the kernel read on into the environment, as for
+    // setproctitle). Rust's std::env::args reads the same bytes: nothing
+    // calls it after this (the command line was parsed at the start).
+    unsafe {
+        let area = start as *mut u8;
+        std::ptr::write_bytes(area, 0, length);
+        std::ptr::copy_nonoverlapping(title.as_ptr(), area, title.len());
+    }
+    Ok(())
+}

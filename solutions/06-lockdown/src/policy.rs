@@ -123,6 +123,12 @@ fn before_init(keep: &[std::os::fd::RawFd]) -> Result<(), (String, Errno)> {
             .map_err(|e| ("cannot make the cgroup namespace (unshare)".to_string(), e))?;
     }
     environ::wipe().map_err(|e| ("cannot clean the init's environment".to_string(), e))?;
+    environ::retitle("minibox-init").map_err(|e| {
+        (
+            "cannot hide the runtime's command line (/proc/self/stat)".to_string(),
+            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
     fds::close_all_but(keep).map_err(|e| {
         (
             "cannot close inherited file descriptors (close_range)".to_string(),
