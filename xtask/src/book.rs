@@ -3,6 +3,7 @@
 //! - every relative link and image in the rendered HTML points at a file
 //!   that exists, and every `#fragment` at an id in that file;
 //! - every `{{#include}}` was resolved (none left in the output);
+//! - no page holds a merge conflict's markers;
 //! - every graded check's hint points at a section that exists.
 //!
 //! Links to other sites are listed, not fetched: CI has no network.
@@ -148,6 +149,15 @@ fn includes(src: &Path) -> anyhow::Result<Vec<String>> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
+        // A merge left half done renders as text, silently.
+        for (number, line) in text.lines().enumerate() {
+            if ["<<<<<<< ", ">>>>>>> "].iter().any(|m| line.starts_with(m)) || line == "=======" {
+                problems.push(format!(
+                    "{shown}:{}: a merge conflict marker: {line:?}",
+                    number + 1
+                ));
+            }
+        }
         for include in include_targets(&text) {
             let (file, anchor) = include
                 .split_once(':')
