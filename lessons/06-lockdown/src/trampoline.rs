@@ -12,10 +12,10 @@
 //! the attacker's program. That is CVE-2019-5736, found in runc.
 //!
 //! The cure: the process never `execve`s the container's program while it
-//! is the runtime. It first becomes a tiny program of its own, about a
-//! hundred bytes of machine code in a minimal ELF file, held in a *sealed memfd*: an
-//! in-memory file that nobody, root included, can ever write, grow, shrink
-//! or unseal. The tiny program's one job is the real `execve`. From then
+//! is the runtime. It first becomes a tiny program of its own, 56 bytes
+//! of machine code in a minimal ELF file (176 bytes in all), held in a
+//! *sealed memfd*: an in-memory file that nobody, root included, can ever
+//! write, grow, shrink or unseal. The tiny program's one job is the real `execve`. From then
 //! on `/proc/self/exe` is `/memfd:minibox-exec (deleted)`, which leads to
 //! nothing of the host's. runc did the same (`runc-dmz`, a small C program
 //! copied into a sealed memfd for every process it starts in a container);
