@@ -63,7 +63,7 @@ fn main() {
                 name: "copy_on_write",
                 points: 3,
                 section: "overlayfs-many-layers-one-tree",
-                hint: "Mount overlay with lowerdir = the image's layers, top first, and upperdir/workdir of the container's own: writes and deletions land in the upper dir, never in a layer.",
+                hint: "Mount overlay with lowerdir = the image's layers, top first, and upperdir/workdir of the container's own: writes and deletions land in the upper dir, never in a layer. A container removed when it ends adds volatile.",
                 requires: Requires::Nothing,
                 run: copy_on_write,
             },
@@ -841,6 +841,11 @@ fn copy_on_write(ctx: &Ctx) -> Outcome {
         Fail::new("the container's / should be an overlay mount (filesystem type overlay in /proc/self/mountinfo)")
             .seen(root_line)
     })?;
+    // The kernel shows `volatile` (5.10) or `fsync=volatile` (6.x).
+    ensure(root_line.contains("volatile"), || {
+        Fail::new("a `run --rm` container is removed when it ends: its overlay should be mounted with volatile (no sync of its writes)")
+            .seen(root_line)
+    })?;
     for (layer, (tar, tree)) in layers.iter().zip(&before) {
         let dir = lab.layer_dir(layer);
         expect_eq(
@@ -877,6 +882,12 @@ fn copy_on_write(ctx: &Ctx) -> Outcome {
     ensure(left.is_empty(), || {
         Fail::new("after `run --rm` ends, its writable layer is removed (containers/ is empty)")
             .seen(left.join(", "))
+    })?;
+    // A container that is kept: its writes are synced like any others.
+    let kept = lab.run("cow", &["sh", "-c", "grep ' / / ' /proc/self/mountinfo"])?;
+    ensure(!kept.contains("volatile"), || {
+        Fail::new("a container run without --rm is kept, with its writable layer: its overlay must not be volatile")
+            .seen(kept.trim())
     })
 }
 

@@ -22,6 +22,13 @@
 //! mount -t overlay overlay \
 //!   -o lowerdir=L2:L1:L0,upperdir=U,workdir=W,redirect_dir=off MERGED
 //! ```
+//!
+//! A container that is removed when it ends (`run --rm`, a build's `RUN`)
+//! adds `volatile` (Linux 5.10): overlayfs then skips every sync of the
+//! upper filesystem, the one at unmount included. Without it, the end of
+//! each container flushed the disk's cache (`sync_filesystem` of the upper
+//! filesystem, from the mount namespace's teardown). podman does the same
+//! for its `--rm` containers.
 
 use nix::mount::{mount, MsFlags};
 use std::path::{Path, PathBuf};
@@ -33,18 +40,23 @@ pub struct Overlay {
     pub lower: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// The container is removed when it ends: its writes need not survive
+    /// a crash, and the mount may skip syncing them.
+    pub volatile: bool,
 }
 
 impl Overlay {
     // ANCHOR: options
     /// The mount's option string (`-o` in the shell form).
     pub fn options(&self) -> String {
-        // TODO(lesson-04): build "lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W,redirect_dir=off" from self.lower (already top first), self.upper and self.work
+        // TODO(lesson-04): build "lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W,redirect_dir=off" from self.lower (already top first), self.upper and self.work, and with ",volatile" after it when self.volatile
         // redirect_dir=off: renaming a lower dir must copy it up, not leave a
-        // redirect xattr that no layer tar can carry. (Paths with ':' or ','
-        // would need escaping; the store's never have them.)
+        // redirect xattr that no layer tar can carry. volatile: no sync of
+        // the upper filesystem, ever (a container that will be removed
+        // loses nothing in a crash). (Paths with ':' or ',' would need
+        // escaping; the store's never have them.)
         todo!(
-            "lesson-04: build \"lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W,redirect_dir=off\" from self.lower (already top first), self.upper and self.work"
+            "lesson-04: build \"lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W,redirect_dir=off\" from self.lower (already top first), self.upper and self.work, and with \",volatile\" after it when self.volatile"
         );
     }
     // ANCHOR_END: options

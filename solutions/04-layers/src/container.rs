@@ -23,6 +23,9 @@ pub struct Container {
     pub id: String,
     dir: PathBuf,
     ephemeral: bool,
+    /// Removed when it ends (a build's, `run --rm`): its overlay is
+    /// mounted `volatile`, with no sync of its writes.
+    pub removed_at_end: bool,
     /// A build's container holds an flock on `owner.lock` for its life:
     /// a dir whose lock is free belongs to a build that was killed.
     _owner: Option<nix::fcntl::Flock<fs::File>>,
@@ -36,6 +39,7 @@ impl Container {
     pub fn create(store: &Store) -> anyhow::Result<Container> {
         let mut container = Container::create_kept(store, &random_id()?)?;
         container.ephemeral = true;
+        container.removed_at_end = true;
         let lock = fs::File::create(container.dir.join(OWNER_LOCK))?;
         // flock(2) LOCK_EX: released by the kernel when this process dies,
         // however it dies; `sweep_abandoned` tests it with LOCK_NB.
@@ -56,6 +60,7 @@ impl Container {
             id: id.to_string(),
             dir,
             ephemeral: false,
+            removed_at_end: false,
             _owner: None,
         })
     }
@@ -100,6 +105,7 @@ impl Container {
             lower,
             upper: self.upper(),
             work: self.dir.join("work"),
+            volatile: self.removed_at_end,
         })
     }
 }
@@ -197,7 +203,17 @@ pub fn make_rootfs(
     merged: &Path,
     workdir: Option<&Path>,
 ) -> Result<(), (String, Errno)> {
-    overlay.mount(merged).map_err(|errno| {
+    let mounted = match overlay.mount(merged) {
+        // EINVAL for `volatile`: a kernel before 5.10 doesn't know it; the
+        // mount is only slower without it.
+        Err(Errno::EINVAL) if overlay.volatile => Overlay {
+            volatile: false,
+            ..overlay.clone()
+        }
+        .mount(merged),
+        other => other,
+    };
+    mounted.map_err(|errno| {
         let hint = if errno == Errno::EINVAL {
             " — is the store on overlayfs (inside a container)? put --root on another filesystem"
         } else {

@@ -81,7 +81,8 @@ pub fn run(mut plan: Plan, options: &Lifecycle) -> anyhow::Result<i32> {
                 state::short(&owner)
             );
         }
-        let container = Container::create_kept(plan.store, &id)?;
+        let mut container = Container::create_kept(plan.store, &id)?;
+        container.removed_at_end = options.auto_remove;
         let record = new_record(&plan, options, &id, &name, container.dir());
         containers.save(&record)?;
         (container, record)
