@@ -5,8 +5,11 @@ use crate::cgroups::{Group, Limits};
 use crate::devices::{self, Rule};
 use std::path::Path;
 
-/// The container's group, recorded in its state directory so that `rm`
-/// and the sweep of a crashed monitor find it again.
+/// The container's groups, recorded in its state directory so that `rm`
+/// and the sweep of a crashed monitor find them again; only when it has
+/// v1 groups (limits, or the v1 device rules), which are under the caller's
+/// own group: its v2 group is always `V2/minibox/ID`, found without a file
+/// (one file fewer to write and remove per container).
 const GROUP_FILE: &str = "cgroups.json";
 
 pub struct Lockdown {
@@ -63,7 +66,8 @@ impl step04::container::Attach for Lockdown {
                 return Err(error);
             }
         }
-        if self.record {
+        let v2 = group.v2_dir();
+        if self.record && group.dirs.iter().any(|dir| Some(dir) != v2.as_ref()) {
             let dirs: Vec<String> = group.dirs.iter().map(|d| d.display().to_string()).collect();
             if let Err(error) = std::fs::write(dir.join(GROUP_FILE), serde_json::to_string(&dirs)?)
             {
@@ -74,7 +78,7 @@ impl step04::container::Attach for Lockdown {
         }
         // open(2) O_PATH of the v2 directory: what clone3 takes to start
         // the init in it.
-        self.v2 = group.v2_dir().and_then(|dir| {
+        self.v2 = v2.and_then(|dir| {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
                 .read(true)
@@ -153,10 +157,20 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
     };
     for entry in entries.flatten() {
         let file = entry.path().join(GROUP_FILE);
-        let Ok(text) = std::fs::read_to_string(&file) else {
+        let recorded = std::fs::read_to_string(&file).ok();
+        let v2 = entry
+            .file_name()
+            .to_str()
+            .and_then(Group::v2_dir_of)
+            .filter(|dir| dir.is_dir());
+        if recorded.is_none() && v2.is_none() {
             continue;
-        };
+        }
         let alive = match containers.read(&entry.file_name()) {
+            // No record: a build's container (it has none; its group is
+            // `sweep_orphans`'s once empty), or a record lost after the
+            // groups were written down.
+            None if recorded.is_none() => continue,
             None => false,
             Some(Ok(record)) => {
                 let record = step04::state::refresh(record);
@@ -167,7 +181,13 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
             Some(Err(_)) => continue,
         };
         if !alive {
-            let dirs: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+            let mut dirs: Vec<std::path::PathBuf> = recorded
+                .and_then(|text| serde_json::from_str::<Vec<String>>(&text).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect();
+            dirs.extend(v2.filter(|dir| !dirs.contains(dir)));
             // Only a container's own groups, `.../minibox/ID`, whatever the
             // file says: ending a group kills every process in it.
             let ours = |dir: &std::path::PathBuf| {
@@ -179,7 +199,7 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
                         .is_some_and(|name| name == "minibox")
             };
             Group {
-                dirs: dirs.into_iter().map(Into::into).filter(ours).collect(),
+                dirs: dirs.into_iter().filter(ours).collect(),
             }
             .end();
             let _ = std::fs::remove_file(&file);

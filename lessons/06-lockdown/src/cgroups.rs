@@ -186,7 +186,10 @@ fn holder<'a>(all: &'a [Hierarchy], controller: &str) -> Option<&'a Hierarchy> {
 /// This process's group in a hierarchy, from `/proc/self/cgroup`
 /// (`ID:CONTROLLERS:PATH`, v2 is `0::PATH`).
 fn own_path(hierarchy: &Hierarchy) -> String {
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    // Read once: the runtime never moves itself, and it asks for each
+    // hierarchy in turn.
+    static OWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = OWN.get_or_init(|| std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default());
     text.lines()
         .find_map(|line| {
             let mut parts = line.splitn(3, ':');
@@ -270,6 +273,15 @@ impl Group {
     }
 
     /// The group's directory in the v2 tree, if one is mounted.
+    /// Where container `id`'s v2 group is, whoever made it: always
+    /// `V2/minibox/ID` (v1 groups are under their maker's own group, which
+    /// only their maker knows).
+    pub fn v2_dir_of(id: &str) -> Option<PathBuf> {
+        let all = hierarchies().ok()?;
+        let v2 = all.iter().find(|h| h.v2)?;
+        Some(v2.mount.join("minibox").join(id))
+    }
+
     pub fn v2_dir(&self) -> Option<PathBuf> {
         let all = hierarchies().ok()?;
         let v2 = all.iter().find(|h| h.v2)?;
