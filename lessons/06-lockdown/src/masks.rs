@@ -80,11 +80,11 @@ pub fn apply() -> Result<(), (String, Errno)> {
     // A mask skips a path the kernel lacks: that must not be because /proc
     // or /sys isn't there at all (statfs(2): the filesystem's magic).
     for (dir, magic) in [
-        ("/proc", libc::PROC_SUPER_MAGIC),
-        ("/sys", libc::SYSFS_MAGIC),
+        ("/proc", nix::sys::statfs::PROC_SUPER_MAGIC),
+        ("/sys", nix::sys::statfs::SYSFS_MAGIC),
     ] {
-        let kind = nix::sys::statfs::statfs(dir).map(|s| s.filesystem_type().0 as i64);
-        if kind != Ok(magic as i64) {
+        let kind = nix::sys::statfs::statfs(dir).map(|s| s.filesystem_type());
+        if kind != Ok(magic) {
             return Err((
                 format!("{dir} is not the container's own: refused"),
                 Errno::ENOTDIR,
