@@ -223,6 +223,31 @@ mod tests {
         assert_eq!(filters(&admin).unwrap().len(), 1, "SYS_ADMIN may clone3");
     }
 
+    /// The bench gives crun and runc this filter as an OCI section
+    /// (xtask/src/bench/seccomp.rs): the same names, or the comparison is
+    /// not side by side.
+    #[test]
+    fn the_bench_gives_its_peers_this_filter() {
+        let bench = include_str!("../../../xtask/src/bench/seccomp.rs");
+        let list = bench
+            .split_once("pub const DENIED: &[&str] = &[")
+            .and_then(|(_, rest)| rest.split_once("];"))
+            .map(|(list, _)| list)
+            .expect("DENIED in xtask/src/bench/seccomp.rs");
+        let mut theirs: Vec<&str> = list
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('"')?.strip_suffix("\","))
+            .collect();
+        if !cfg!(target_arch = "x86_64") {
+            let x86_only = ["iopl", "ioperm", "uselib", "ustat", "sysfs", "_sysctl"];
+            theirs.retain(|name| !x86_only.contains(name));
+        }
+        let mut ours: Vec<&str> = denied().iter().map(|(name, _, _)| *name).collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "xtask/src/bench/seccomp.rs's DENIED");
+    }
+
     #[test]
     fn every_denied_call_is_listed_once() {
         let list = denied();

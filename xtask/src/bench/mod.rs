@@ -18,6 +18,7 @@ mod density;
 mod images;
 mod learner;
 mod report;
+mod seccomp;
 mod setup;
 mod start;
 mod stats;
@@ -159,7 +160,7 @@ fn isolate(notes: &mut Vec<String>) -> anyhow::Result<()> {
             .context("back to the bench's mount namespace")?;
         let _ = V1_VIEW.set(v1_view);
         notes.push(format!(
-            "this host mixes cgroup v1 and v2 ({} on v2), which crun refuses: crun and runc ran in a mount namespace where the v2 hierarchy is hidden, crun with --cgroup-manager=disabled (no cgroups: no limits, no device rules); runc creates v1 cgroups, which is part of its time. minibox ran as on this host: a v2 group for each container, born there (clone3 CLONE_INTO_CGROUP), with docker's device rules as a BPF program",
+            "this host mixes cgroup v1 and v2 ({} on v2), which crun refuses: crun and runc ran in a mount namespace where the v2 hierarchy is hidden, crun with --cgroup-manager=disabled (no cgroups: no limits, no device rules); runc creates v1 cgroups, which is part of its time. minibox ran as on this host: a v2 group for each container, born there (clone3 CLONE_INTO_CGROUP), with docker's device rules as a BPF program.",
             controllers.trim()
         ));
     }

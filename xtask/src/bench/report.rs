@@ -37,8 +37,11 @@ pub fn ratios(results: &mut Results) {
     let none = start_ms(results, "minibox --network none");
     let floor = start_ms(results, "unshare");
     // 1.1: step 06's defences (seccomp, capabilities, masked paths, a
-    // cgroup of its own) cost work crun does too, except the cgroup, which
-    // crun skips here (--cgroup-manager=disabled on a hybrid host).
+    // cgroup of its own) cost work crun does too: its bundle carries the
+    // same seccomp filter (seccomp.rs), docker's masked paths and a
+    // capability set; except the cgroup and its device rules, which crun
+    // skips here (--cgroup-manager=disabled on a hybrid host). Both are
+    // timed in turns (stats::time_in_turns).
     out.extend(ratio(
         "minibox (none) / crun",
         none,

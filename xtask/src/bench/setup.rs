@@ -91,7 +91,8 @@ fn install_missing(programs: &[(&str, &str)]) {
 }
 
 /// An OCI bundle: the runtime's default spec (`crun spec`), with our
-/// command, no terminal, and the shared root filesystem, read-only.
+/// command, no terminal, the shared root filesystem, read-only, and
+/// minibox's seccomp filter.
 fn bundle(runtime: &Path, dir: &Path, rootfs: &Path, args: &[&str]) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
@@ -102,6 +103,8 @@ fn bundle(runtime: &Path, dir: &Path, rootfs: &Path, args: &[&str]) -> anyhow::R
     spec["process"]["args"] = serde_json::json!(args);
     spec["root"]["path"] = rootfs.to_string_lossy().into_owned().into();
     spec["root"]["readonly"] = true.into();
+    // minibox's default filter: the same work on both sides (seccomp.rs).
+    spec["linux"]["seccomp"] = super::seccomp::oci_section();
     std::fs::write(&path, serde_json::to_string_pretty(&spec)?)?;
     Ok(())
 }

@@ -50,6 +50,54 @@ pub fn time(
     Ok(Sample::of(name, times))
 }
 
+/// A thing to time, by name.
+pub type Timed<'a> = (String, Box<dyn FnMut() -> anyhow::Result<()> + 'a>);
+
+/// Time several things *in turns*: one run of each, then the next round,
+/// so that whatever the machine does meanwhile (another job, the disk
+/// catching up, a cgroup move's grace period) falls on all of them alike,
+/// and their ratio means something even on a busy machine. One whose
+/// warm-up fails is left out, and comes back as `Err` with why.
+pub fn time_in_turns(
+    warmup: usize,
+    runs: usize,
+    mut timed: Vec<Timed<'_>>,
+) -> Vec<Result<Sample, (String, anyhow::Error)>> {
+    let mut failed = Vec::new();
+    let mut kept = Vec::new();
+    for (name, mut once) in timed.drain(..) {
+        match (0..warmup).try_for_each(|_| once()) {
+            Ok(()) => kept.push((name, once, Vec::with_capacity(runs))),
+            Err(e) => failed.push((name, e)),
+        }
+    }
+    let mut broken = Vec::new();
+    for _ in 0..runs {
+        for (index, (_, once, times)) in kept.iter_mut().enumerate() {
+            if broken.iter().any(|(i, _)| *i == index) {
+                continue;
+            }
+            let start = Instant::now();
+            match once() {
+                Ok(()) => times.push(start.elapsed()),
+                Err(e) => broken.push((index, e)),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (index, (name, _, times)) in kept.into_iter().enumerate() {
+        match broken.iter().position(|(i, _)| *i == index) {
+            Some(at) => {
+                let (_, e) = broken.remove(at);
+                out.push(Err((name, e)));
+            }
+            None => out.push(Ok(Sample::of(&name, times))),
+        }
+    }
+    out.extend(failed.into_iter().map(Err));
+    out
+}
+
 /// Run a command to its end; fail with its stderr unless it succeeds.
 pub fn check(command: &mut std::process::Command) -> anyhow::Result<()> {
     let out = command
