@@ -53,8 +53,8 @@ pub fn time(
 /// A thing to time, by name.
 pub type Timed<'a> = (String, Box<dyn FnMut() -> anyhow::Result<()> + 'a>);
 
-/// Time several things *in turns*: one run of each, then the next round,
-/// so that whatever the machine does meanwhile (another job, the disk
+/// Time several things *in turns*: one run of each, then the next round
+/// (starting one further along), so that whatever the machine does meanwhile (another job, the disk
 /// catching up, a cgroup move's grace period) falls on all of them alike,
 /// and their ratio means something even on a busy machine. One whose
 /// warm-up fails is left out, and comes back as `Err` with why.
@@ -72,8 +72,14 @@ pub fn time_in_turns(
         }
     }
     let mut broken = Vec::new();
-    for _ in 0..runs {
-        for (index, (_, once, times)) in kept.iter_mut().enumerate() {
+    let count = kept.len();
+    for round in 0..runs {
+        // Each round starts with the next one: a run that leaves the
+        // machine busy (runc's cgroup moves leave a grace period behind)
+        // is followed by each of the others equally often.
+        for step in 0..count {
+            let index = (round + step) % count;
+            let (_, once, times) = &mut kept[index];
             if broken.iter().any(|(i, _)| *i == index) {
                 continue;
             }
