@@ -309,6 +309,15 @@ impl<'a> Lab<'a> {
     }
 
     /// `run IMAGE ARGS...`, which must exit 0; returns its stdout.
+    /// The image `probe`: the grader's rootfs with its probe, imported.
+    fn import_probe(&self, ctx: &Ctx) -> Result<(), Fail> {
+        let tar = self.dir.path().join("probe.tar");
+        ctx.rootfs()?.tar_to(&tar)?;
+        self.minibox(&["import", &tar.to_string_lossy(), "probe"])
+            .output()?
+            .expect_code(0, "import of the probe image")
+    }
+
     fn run(&self, image: &str, args: &[&str]) -> Result<String, Fail> {
         let mut full = vec!["run", image];
         full.extend_from_slice(args);
@@ -1889,11 +1898,7 @@ fn copy_stays_in_the_layer(ctx: &Ctx) -> Outcome {
 fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
     use grader::terminal::{self, Terminal, Wired, MARKER};
     let lab = Lab::new(ctx);
-    let tar = lab.dir.path().join("probe.tar");
-    ctx.rootfs()?.tar_to(&tar)?;
-    lab.minibox(&["import", &tar.to_string_lossy(), "probe"])
-        .output()?
-        .expect_code(0, "import of the probe image")?;
+    lab.import_probe(ctx)?;
     let probe = ["grader-probe", "--probe", "tiocsti", MARKER];
     let _cleanup = Removed(&lab, "typist".to_string());
     run_detached(&lab, &["--name", "typist", "probe", "sleep", "1000"])?;
@@ -1968,11 +1973,7 @@ fn mode_of(path: &Path) -> u32 {
 
 fn the_store_is_roots_alone(ctx: &Ctx) -> Outcome {
     let lab = Lab::new(ctx);
-    let tar = lab.dir.path().join("probe.tar");
-    ctx.rootfs()?.tar_to(&tar)?;
-    lab.minibox(&["import", &tar.to_string_lossy(), "probe"])
-        .output()?
-        .expect_code(0, "import of the probe image")?;
+    lab.import_probe(ctx)?;
     let secret = format!("grader-password-{}", std::process::id());
     let _left = Removed(&lab, "leaver".to_string());
     let _logged = Removed(&lab, "logger".to_string());

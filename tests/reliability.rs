@@ -523,7 +523,7 @@ fn pid_host_leftovers() -> Result<(), Failed> {
              echo $p > /tmp/pid; echo $p; {tail}"
         )
     };
-    let left = |pid: &str| -> Option<String> {
+    let left = |pid: i32| -> Option<String> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
         // A zombie has ended (its parent has yet to reap it).
@@ -536,6 +536,19 @@ fn pid_host_leftovers() -> Result<(), Failed> {
         (comm.trim() == "sleep" && state != "Z").then_some(state)
     };
     let mut problems = Vec::new();
+    // Still there after the container's end: a problem, and ended here
+    // (by its pid, a sleep this test started).
+    let mut still_there = |pid: i32, after: &str| {
+        if let Some(state) = left(pid) {
+            problems.push(format!(
+                "after {after}, the container's background sleep (pid {pid}) is still there, state {state}"
+            ));
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    };
     let out = lab.ok(&[
         "run",
         "--rm",
@@ -548,19 +561,10 @@ fn pid_host_leftovers() -> Result<(), Failed> {
         "-c",
         &script("true"),
     ])?;
-    let pid = out.trim().to_string();
-    if pid.parse::<u32>().is_err() {
+    let Ok(pid) = out.trim().parse::<i32>() else {
         return Err(format!("the container printed {out:?}, not a pid").into());
-    }
-    if let Some(state) = left(&pid) {
-        problems.push(format!(
-            "after `run --pid host` ended, its background sleep (pid {pid}) is still there, state {state}"
-        ));
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid.parse().unwrap_or(0)),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    };
+    still_there(pid, "`run --pid host` ended");
     lab.ok(&[
         "run",
         "-d",
@@ -577,26 +581,20 @@ fn pid_host_leftovers() -> Result<(), Failed> {
     ])?;
     let pid = grader::poll(std::time::Duration::from_secs(30), || {
         let out = lab.run(&["exec", "held", "cat", "/tmp/pid"]);
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        text.parse::<u32>().ok().map(|_| text)
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<i32>()
+            .ok()
     })
     .ok_or("the detached container never wrote its sleep's pid")?;
-    if left(&pid).is_none() {
+    if left(pid).is_none() {
         return Err(format!(
             "pid {pid} is not a running sleep before rm -f: the probe saw nothing"
         )
         .into());
     }
     lab.ok(&["rm", "-f", "held"])?;
-    if let Some(state) = left(&pid) {
-        problems.push(format!(
-            "after `rm -f`, the container's background sleep (pid {pid}) is still there, state {state}"
-        ));
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid.parse().unwrap_or(0)),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
+    still_there(pid, "`rm -f`");
     if problems.is_empty() {
         Ok(())
     } else {
