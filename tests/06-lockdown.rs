@@ -22,6 +22,8 @@ fn main() {
         points,
         section,
         hint,
+        more: "",
+        shape: "",
         requires: Requires::Nothing,
         run,
     };

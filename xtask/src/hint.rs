@@ -1,24 +1,50 @@
-//! `cargo xtask hint STEP [CHECK]`: the hint for one failing check at a
-//! time: the first, or the one named.
+//! `cargo xtask hint STEP [CHECK] [--more | --shape]`: the hint for one
+//! failing check at a time: the first, or the one named.
+//!
+//! Hints come in levels, so a learner takes only as much help as they need:
+//! the concept and the book section first; `--more` names the system calls,
+//! types and crate items; `--shape` gives the steps of a solution in words
+//! or pseudo-code. No level shows the code: `cargo xtask solution` does,
+//! once the step passes.
 
 use crate::status::{self, Mode, State, Status};
 use crate::steps;
 use crate::style::Style;
 use anyhow::bail;
+use grader::report::Record;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub fn run(root: &Path, step: &str, check: Option<&str>, style: Style) -> anyhow::Result<()> {
+/// How much help to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Concept,
+    More,
+    Shape,
+}
+
+pub fn run(
+    root: &Path,
+    step: &str,
+    check: Option<&str>,
+    level: Level,
+    style: Style,
+) -> anyhow::Result<()> {
     let step = steps::find(root, step).map_err(crate::usage)?;
     let status = status::of(root, step, Mode::RegradeStarters, &mut |step| {
         eprintln!("grading step {} first ...", step.id);
     })?;
-    print!("{}", render(&status, check, style)?);
+    print!("{}", render(&status, check, level, style)?);
     Ok(())
 }
 
 /// The hint for `check`, or for the first failing check.
-pub fn render(status: &Status, check: Option<&str>, style: Style) -> anyhow::Result<String> {
+pub fn render(
+    status: &Status,
+    check: Option<&str>,
+    level: Level,
+    style: Style,
+) -> anyhow::Result<String> {
     let step = &status.step;
     let mut out = String::new();
     let report = match &status.state {
@@ -123,6 +149,7 @@ pub fn render(status: &Status, check: Option<&str>, style: Style) -> anyhow::Res
     } else {
         status::advise(&mut out, record, style);
     }
+    levels(&mut out, record, level, step.number.as_str(), style);
     let others: Vec<&str> = failing
         .iter()
         .map(|c| c.check.as_str())
@@ -146,4 +173,33 @@ pub fn render(status: &Status, check: Option<&str>, style: Style) -> anyhow::Res
         );
     }
     Ok(out)
+}
+
+/// The second and third levels, as asked for; or how to ask for them.
+fn levels(out: &mut String, record: &Record, level: Level, number: &str, style: Style) {
+    let asked = [
+        (Level::More, "--more", "the calls and types", &record.more),
+        (Level::Shape, "--shape", "the steps", &record.shape),
+    ];
+    for (wanted, flag, what, text) in asked {
+        if level >= wanted {
+            if text.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  {} no {what} written for this check yet; the book section has them",
+                    style.bold(&format!("{flag}:"))
+                );
+            } else {
+                let _ = writeln!(out, "  {} {text}", style.bold(&format!("{flag}:")));
+            }
+        } else if !text.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {} cargo xtask hint {number} {} {flag}",
+                style.dim(&format!("stuck? {what}:")),
+                record.check
+            );
+            break;
+        }
+    }
 }

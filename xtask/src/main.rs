@@ -33,7 +33,9 @@ const USAGE: &str = "usage: cargo xtask <task>
 for learners:
   doctor                           check this machine before you start
   progress [--cached]              every step's score, and the next thing to do
-  hint STEP [CHECK]                the hint for the step's first failing check (or CHECK)
+  hint STEP [CHECK] [--more | --shape]
+                                   the hint for the step's first failing check (or CHECK):
+                                   the concept; --more: the calls and types; --shape: the steps
   watch [STEP] [--poll]            grade the step you edit each time you save
   reset STEP [--yes]               put a step's starter back (your version is backed up first)
   solution STEP [--force]          the reference for a step, once your code passes
@@ -133,11 +135,21 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             };
             progress::run(&root, mode, style)
         }
-        "hint" => match flags(rest, &[])?.1[..] {
-            [step] => hint::run(&root, step, None, style),
-            [step, check] => hint::run(&root, step, Some(check), style),
-            _ => wrong("hint STEP [CHECK]"),
-        },
+        "hint" => {
+            let (set, rest) = flags(rest, &["--more", "--shape"])?;
+            let level = if set.contains(&"--shape") {
+                hint::Level::Shape
+            } else if set.contains(&"--more") {
+                hint::Level::More
+            } else {
+                hint::Level::Concept
+            };
+            match rest[..] {
+                [step] => hint::run(&root, step, None, level, style),
+                [step, check] => hint::run(&root, step, Some(check), level, style),
+                _ => wrong("hint STEP [CHECK] [--more | --shape]"),
+            }
+        }
         "watch" => {
             let (set, rest) = flags(rest, &["--poll"])?;
             match rest[..] {

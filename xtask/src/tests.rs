@@ -130,28 +130,34 @@ fn the_learners_commands_on_a_fixture_workspace() {
     let half = &now[1];
     insta::assert_snapshot!(
         "hint_first",
-        hint::render(half, None, Style::plain()).unwrap()
+        hint::render(half, None, hint::Level::Concept, Style::plain()).unwrap()
     );
     insta::assert_snapshot!(
         "hint_named",
-        hint::render(half, Some("negates_zero"), Style::plain()).unwrap()
+        hint::render(
+            half,
+            Some("negates_zero"),
+            hint::Level::Concept,
+            Style::plain()
+        )
+        .unwrap()
     );
-    let wrong = hint::render(half, Some("nope"), Style::plain()).unwrap_err();
+    let wrong = hint::render(half, Some("nope"), hint::Level::Concept, Style::plain()).unwrap_err();
     assert!(
         format!("{wrong:#}").contains("doubles, negates, negates_zero"),
         "{wrong:#}"
     );
-    let solved = hint::render(&now[0], None, Style::plain()).unwrap();
+    let solved = hint::render(&now[0], None, hint::Level::Concept, Style::plain()).unwrap();
     assert!(
         solved.contains("every check of step 01-add passes"),
         "{solved}"
     );
-    let broken = hint::render(&now[3], None, Style::plain()).unwrap();
+    let broken = hint::render(&now[3], None, hint::Level::Concept, Style::plain()).unwrap();
     assert!(broken.contains("error[E0425]"), "{broken}");
     // An untouched step is graded for its hint: the first todo!() to write.
     let untouched =
         status::of(fx.root(), fx.step("03"), Mode::RegradeStarters, &mut |_| {}).unwrap();
-    let text = hint::render(&untouched, None, Style::plain()).unwrap();
+    let text = hint::render(&untouched, None, hint::Level::Concept, Style::plain()).unwrap();
     assert!(
         text.contains("not written yet: lesson-03: say hello to {name}"),
         "{text}"

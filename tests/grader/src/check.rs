@@ -9,8 +9,18 @@ pub struct Check {
     pub points: u32,
     /// The heading id in the step's book chapter that teaches what this checks.
     pub section: &'static str,
-    /// What to look at when it fails; one or two sentences.
+    /// Hints come in three levels, each asked for in turn (`cargo xtask
+    /// hint STEP`, then `--more`, then `--shape`), never the code itself.
+    ///
+    /// Level 1, the concept: what must be true and why, in a sentence or
+    /// two; the book section says the rest. Shown with every failure.
     pub hint: &'static str,
+    /// Level 2: the system calls, kernel files, types and crate items the
+    /// learner's code needs (names, not argument values). Empty: none yet.
+    pub more: &'static str,
+    /// Level 3: the shape of a solution, as numbered steps or pseudo-code
+    /// (never Rust that compiles). Empty: none yet.
+    pub shape: &'static str,
     /// What this check needs of the machine beyond what its step needs.
     pub requires: Requires,
     pub run: fn(&crate::Ctx) -> Outcome,

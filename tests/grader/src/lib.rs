@@ -436,6 +436,8 @@ fn run_check(step: Step, check: &Check) -> Record {
         message,
         book: book_link(&step, check.section),
         hint: check.hint.to_string(),
+        more: check.more.to_string(),
+        shape: check.shape.to_string(),
     }
 }
 
@@ -550,6 +552,7 @@ pub fn main(step: Step, checks: Vec<Check>) -> ! {
                 serde_json::json!({
                     "check": c.name, "points": c.points, "section": c.section,
                     "book": book_link(&step, c.section), "hint": c.hint,
+                    "more": c.more, "shape": c.shape,
                 })
             })
             .collect();
@@ -723,6 +726,8 @@ mod tests {
             points,
             section: "exit-statuses",
             hint: "look at WaitStatus",
+            more: "",
+            shape: "",
             requires: Requires::Nothing,
             run,
         }

@@ -20,6 +20,12 @@ pub struct Record {
     /// The check's hint: what to look at when it fails.
     #[serde(default)]
     pub hint: String,
+    /// The second level: syscalls, types and crate items (`hint --more`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub more: String,
+    /// The third level: the shape of a solution (`hint --shape`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub shape: String,
 }
 
 /// The results of one step's grading run.
@@ -204,6 +210,8 @@ mod tests {
             message: message.into(),
             book: "book/src/01-fork.md#exit-statuses".into(),
             hint: "look at WaitStatus::Signaled".into(),
+            more: String::new(),
+            shape: String::new(),
         };
         Report::new(
             "01-fork",
