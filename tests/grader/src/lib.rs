@@ -23,6 +23,7 @@ pub mod cgroups;
 pub mod check;
 pub mod exploits;
 pub mod freeze;
+pub mod lab;
 pub mod netlab;
 pub mod preflight;
 pub mod probe;
@@ -34,6 +35,7 @@ pub mod terminal;
 pub mod todo;
 
 pub use check::{ensure, expect_eq, Check, Fail, Outcome, Requires};
+pub use lab::Lab;
 pub use netlab::NetLab;
 pub use preflight::Needs;
 pub use process::{Output, Running};
@@ -83,6 +85,9 @@ pub struct Ctx {
     step: Step,
     log: StderrLog,
     tracked: Mutex<Vec<procfs::Stat>>,
+    /// Every temp dir the check made: removed again at its end, whatever
+    /// ended it (see [`Ctx::cleanup`]).
+    temp_dirs: Mutex<Vec<PathBuf>>,
 }
 
 impl Ctx {
@@ -91,6 +96,7 @@ impl Ctx {
             step,
             log: Arc::default(),
             tracked: Mutex::default(),
+            temp_dirs: Mutex::default(),
         }
     }
 
@@ -225,7 +231,7 @@ impl Ctx {
         let cache = Path::new(self.step.cache).join("grader-rootfs");
         let image = rootfs::cached(&cache, rootfs::Source::Auto)
             .map_err(setup("build its root filesystem"))?;
-        let dir = TempDir::new(self.step.id);
+        let dir = self.temp_dir();
         let path = dir.path().join("rootfs");
         let copied = std::process::Command::new("cp")
             .arg("-a")
@@ -243,18 +249,46 @@ impl Ctx {
         Ok(Rootfs { dir, path })
     }
 
-    /// A fresh empty directory, removed when dropped.
+    /// A fresh empty directory, removed when dropped, and again when the
+    /// check ends if something had written into it meanwhile.
     pub fn temp_dir(&self) -> TempDir {
-        TempDir::new(self.step.id)
+        let dir = TempDir::new(self.step.id);
+        self.temp_dirs
+            .lock()
+            .unwrap()
+            .push(dir.path().to_path_buf());
+        dir
     }
 
+    /// The end of a check, however it ended (passed, failed, panicked):
+    /// the processes it caused are killed, then its temp dirs removed.
     fn cleanup(&self) {
+        let mut killed = Vec::new();
         for old in self.tracked.lock().unwrap().drain(..) {
             // Same pid *and* same start time: never signal a stranger that
             // happens to have reused the pid.
             if procfs::stat(old.pid).is_some_and(|now| now.start_time == old.start_time) {
                 let _ = kill(Pid::from_raw(old.pid), Signal::SIGKILL);
+                killed.push(old);
             }
+        }
+        // Dead first: a container's monitor still writing its record into
+        // the store would make the dir non-empty again as it is removed.
+        poll(std::time::Duration::from_secs(5), || {
+            killed
+                .iter()
+                .all(|old| {
+                    procfs::stat(old.pid)
+                        .is_none_or(|now| now.start_time != old.start_time || now.state == 'Z')
+                })
+                .then_some(())
+        });
+        for dir in self.temp_dirs.lock().unwrap().drain(..) {
+            // A dying monitor may still remove or write its container's
+            // files for a moment: try again until the dir is gone.
+            poll(std::time::Duration::from_secs(2), || {
+                remove_unless_mounted(&dir).then_some(())
+            });
         }
     }
 
@@ -364,25 +398,38 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        // Never delete through a mount: a runtime that leaked a bind of the
-        // host's /dev or /sys into this directory would have us delete the
-        // host's files. Leave it, and say so.
-        let mine = self.0.to_string_lossy().into_owned();
-        let mounted: Vec<String> = procfs::mountinfo(std::process::id() as i32)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| m.mount_point)
-            .filter(|point| point.starts_with(&mine))
-            .collect();
-        if mounted.is_empty() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        } else {
-            eprintln!(
-                "grader: not removing {mine}: something is still mounted in it ({})",
-                mounted.join(", ")
-            );
-        }
+        remove_unless_mounted(&self.0);
     }
+}
+
+/// Remove `dir` and all it holds, unless something is mounted in it; true
+/// when it is gone (or was never there, or is left for a mount: nothing
+/// more to try).
+///
+/// Never delete through a mount: a runtime that leaked a bind of the
+/// host's /dev or /sys into this directory would have us delete the host's
+/// files. Leave it, and say so.
+fn remove_unless_mounted(dir: &Path) -> bool {
+    if std::fs::symlink_metadata(dir).is_err() {
+        return true;
+    }
+    let mine = dir.to_string_lossy().into_owned();
+    let inside = format!("{}/", mine.trim_end_matches('/'));
+    let mounted: Vec<String> = procfs::mountinfo(std::process::id() as i32)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|point| *point == mine || point.starts_with(&inside))
+        .collect();
+    if !mounted.is_empty() {
+        eprintln!(
+            "grader: not removing {mine}: something is still mounted in it ({})",
+            mounted.join(", ")
+        );
+        return true;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::symlink_metadata(dir).is_err()
 }
 
 /// Where the book teaches `section` of `step`.
@@ -422,8 +469,7 @@ fn run_check(step: Step, check: &Check) -> Record {
     // Nothing of the previous check on this thread is this one's stderr.
     process::note_stderr("");
     let ctx = Ctx::new(step);
-    let outcome = (check.run)(&ctx);
-    ctx.cleanup();
+    let outcome = run_guarded(&ctx, check.run);
     let message = match &outcome {
         Ok(()) => String::new(),
         Err(fail) => explain(&step, check, fail, ctx.panic().as_ref()),
@@ -439,6 +485,39 @@ fn run_check(step: Step, check: &Check) -> Record {
         more: check.more.to_string(),
         shape: check.shape.to_string(),
     }
+}
+
+/// Run `check` with `ctx`, then clean up after it, even when it panicked
+/// (a panic is the check's failure, with its message).
+fn run_guarded(ctx: &Ctx, check: fn(&Ctx) -> Outcome) -> Outcome {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(ctx)))
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_string());
+            Err(Fail::new("the check itself panicked").seen(message))
+        });
+    ctx.cleanup();
+    outcome
+}
+
+/// Run one check of the reference's own tests (not graded: no score, no
+/// record), with the same [`Ctx`] and cleanup as a graded one; its failure
+/// as text, for libtest-mimic.
+pub fn run_unscored(step: Step, check: fn(&Ctx) -> Outcome) -> Result<(), String> {
+    let ctx = Ctx::new(step);
+    run_guarded(&ctx, check).map_err(|fail| {
+        let mut text = fail.to_string();
+        if let Some(panic) = ctx.panic() {
+            text = format!(
+                "the program panicked at {}: {}\n{text}",
+                panic.location, panic.message
+            );
+        }
+        text
+    })
 }
 
 /// Our own flags, taken out before libtest-mimic sees the rest.
@@ -875,6 +954,40 @@ mod tests {
         assert_eq!(extra.json, Some(PathBuf::from("out.json")));
         assert!(extra.catalog);
         assert_eq!(rest, ["prog", "exit", "--exact"]);
+    }
+
+    #[test]
+    fn a_panicking_check_still_ends_its_processes_and_removes_its_temp_dirs() {
+        use std::sync::atomic::AtomicI32;
+        static SLEEPER: AtomicI32 = AtomicI32::new(0);
+        static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+        fn panics(ctx: &Ctx) -> Outcome {
+            let dir = ctx.temp_dir();
+            std::fs::create_dir_all(dir.path().join("root/containers")).unwrap();
+            *DIR.lock().unwrap() = Some(dir.path().to_path_buf());
+            // A temp dir the check let go of (as `mem::forget`, or a
+            // process killed mid-way, would): only the ctx can remove it.
+            std::mem::forget(dir);
+            let sleeper = std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            SLEEPER.store(sleeper.id() as i32, Ordering::SeqCst);
+            ctx.track(sleeper.id() as i32);
+            panic!("the check's own bug");
+        }
+        let result = run_unscored(step(), panics);
+        assert!(
+            result
+                .as_ref()
+                .is_err_and(|e| e.contains("the check's own bug")),
+            "{result:?}"
+        );
+        let dir = DIR.lock().unwrap().clone().unwrap();
+        assert!(!dir.exists(), "{} is left", dir.display());
+        let pid = SLEEPER.load(Ordering::SeqCst);
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        assert!(procfs::stat(pid).is_none(), "the sleeper is still there");
     }
 
     #[test]
