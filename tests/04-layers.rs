@@ -6,13 +6,13 @@
 //! digests: they hash the stored tars themselves, list the tars' entries,
 //! and walk the unpacked layer dirs.
 
-use grader::process::Invocation;
-use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, Outcome, Requires, TempDir};
+use grader::lab::write;
+use grader::{ensure, expect_eq, Check, Ctx, Fail, Lab, Needs, Outcome, Requires};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 fn main() {
@@ -130,16 +130,6 @@ fn main() {
                 run: copy_cannot_be_raced_out_of_the_context,
             },
             Check {
-                name: "detached_containers_keep_running",
-                points: 3,
-                section: "a-container-without-a-daemon",
-                hint: "run -d: fork a monitor that calls setsid, points stdout/stderr at the log and waits for the container; the first process prints the id once the command runs, and exits. The record (state dir, JSON) says running, with the init's pid.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: detached_containers_keep_running,
-            },
-            Check {
                 name: "exec_joins_the_namespaces",
                 points: 3,
                 section: "exec-joining-a-running-container",
@@ -148,66 +138,6 @@ fn main() {
                 shape: "",
                 requires: Requires::Nothing,
                 run: exec_joins_the_namespaces,
-            },
-            Check {
-                name: "stop_then_kill",
-                points: 3,
-                section: "a-container-without-a-daemon",
-                hint: "stop: SIGTERM to the container's init (which forwards it to the command), wait up to -t seconds for the monitor to record the exit, then SIGKILL: 128 + 9 = 137.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: stop_then_kill,
-            },
-            Check {
-                name: "logs_keep_what_was_printed",
-                points: 2,
-                section: "a-container-without-a-daemon",
-                hint: "A detached container's stdout and stderr both go to one log file (opened O_APPEND), so their order is kept; logs prints it.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: logs_keep_what_was_printed,
-            },
-            Check {
-                name: "rm_leaves_nothing",
-                points: 2,
-                section: "a-container-without-a-daemon",
-                hint: "rm removes the container's dir (record, log, writable layer); --rm does it when the container exits. Mounts need no cleanup: they lived in the container's mount namespace.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: rm_leaves_nothing,
-            },
-            Check {
-                name: "names_are_unique",
-                points: 2,
-                section: "a-container-without-a-daemon",
-                hint: "Check the name and create the container's dir under one lock (flock on containers.lock): of two parallel runs with one name, exactly one wins.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: names_are_unique,
-            },
-            Check {
-                name: "an_interactive_terminal",
-                points: 3,
-                section: "terminals-and-why--t-matters",
-                hint: "-t: openpty; in the child setsid, ioctl(slave, TIOCSCTTY), dup2 the slave onto 0, 1, 2; in the runtime, put your terminal in raw mode and copy bytes both ways between it and the master.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: an_interactive_terminal,
-            },
-            Check {
-                name: "it_needs_a_terminal",
-                points: 1,
-                section: "terminals-and-why--t-matters",
-                hint: "-it relays your terminal: when stdin is none (isatty(0) is false: a pipe, /dev/null), check_options fails before anything is made, with `the input device is not a TTY` (exit 125), as docker does. -i alone, for pipes, still runs.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: it_needs_a_terminal,
             },
             Check {
                 name: "the_callers_terminal_is_out_of_reach",
@@ -230,26 +160,6 @@ fn main() {
                 run: the_store_is_roots_alone,
             },
             Check {
-                name: "a_dead_monitor_is_noticed",
-                points: 2,
-                section: "a-container-without-a-daemon",
-                hint: "A record that says running while its monitor (pid + start time from /proc/PID/stat) is gone is shown as exited; rm then removes it.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: a_dead_monitor_is_noticed,
-            },
-            Check {
-                name: "bad_container_input_is_one_line",
-                points: 2,
-                section: "a-container-without-a-daemon",
-                hint: "An unknown container, an ambiguous id prefix, exec into a stopped container, rm of a running one without -f: one line each, exit 125, nothing changed.",
-                more: "",
-                shape: "",
-                requires: Requires::Nothing,
-                run: bad_container_input_is_one_line,
-            },
-            Check {
                 name: "bad_input_is_one_line",
                 points: 2,
                 section: "the-exercise",
@@ -264,125 +174,6 @@ fn main() {
 }
 
 // ---- a store of one's own ----
-
-/// A `--root` for one check, and the build contexts it needs.
-struct Lab<'a> {
-    ctx: &'a Ctx,
-    dir: TempDir,
-}
-
-impl<'a> Lab<'a> {
-    fn new(ctx: &'a Ctx) -> Self {
-        Lab {
-            ctx,
-            dir: ctx.temp_dir(),
-        }
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    /// `minibox --root ROOT ARGS...`, in the lab.
-    fn minibox(&self, args: &[&str]) -> Invocation {
-        let root = self.root().to_string_lossy().into_owned();
-        let mut full = vec!["--root", root.as_str()];
-        full.extend_from_slice(args);
-        self.ctx.minibox(&full).in_lab()
-    }
-
-    /// A build context holding a Dockerfile and `files`.
-    fn context(
-        &self,
-        name: &str,
-        dockerfile: &str,
-        files: &[(&str, &str)],
-    ) -> Result<PathBuf, Fail> {
-        let dir = self.dir.path().join(name);
-        write(&dir.join("Dockerfile"), dockerfile)?;
-        for (path, text) in files {
-            write(&dir.join(path), text)?;
-        }
-        Ok(dir)
-    }
-
-    /// `build -t TAG CONTEXT`, which must succeed; returns its stdout.
-    fn build(&self, tag: &str, context: &Path) -> Result<String, Fail> {
-        let out = self
-            .minibox(&["build", "-t", tag, &context.to_string_lossy()])
-            .output()?;
-        out.expect_code(0, "the build should succeed")?;
-        Ok(out.stdout_text())
-    }
-
-    /// `inspect IMAGE`, parsed: the first (only) element.
-    fn inspect(&self, image: &str) -> Result<Value, Fail> {
-        let out = self.minibox(&["inspect", image]).output()?;
-        out.expect_code(0, "inspect should work")?;
-        let all: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-            Fail::new(format!("`inspect {image}` should print JSON"))
-                .seen(format!("{e}: {}", out.stdout_text()))
-        })?;
-        all.get(0)
-            .cloned()
-            .ok_or_else(|| Fail::new("inspect should print a JSON array of one image").seen(all))
-    }
-
-    /// The diff_ids, bottom first, as `inspect --format '{{json .RootFS.Layers}}'` prints them.
-    fn layers(&self, image: &str) -> Result<Vec<String>, Fail> {
-        let out = self
-            .minibox(&["inspect", "--format", "{{json .RootFS.Layers}}", image])
-            .output()?;
-        out.expect_code(0, "inspect --format should work")?;
-        serde_json::from_slice(&out.stdout).map_err(|e| {
-            Fail::new(
-                "`inspect --format '{{json .RootFS.Layers}}'` should print a JSON list of digests",
-            )
-            .seen(format!("{e}: {}", out.stdout_text()))
-        })
-    }
-
-    fn image_id(&self, image: &str) -> Result<String, Fail> {
-        let value = self.inspect(image)?;
-        value["Id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| Fail::new("inspect should show the image's Id").seen(value))
-    }
-
-    fn layer_dir(&self, diff_id: &str) -> PathBuf {
-        self.root()
-            .join("layers/sha256")
-            .join(diff_id.trim_start_matches("sha256:"))
-    }
-
-    /// `run IMAGE ARGS...`, which must exit 0; returns its stdout.
-    /// The image `probe`: the grader's rootfs with its probe, imported.
-    fn import_probe(&self, ctx: &Ctx) -> Result<(), Fail> {
-        let tar = self.dir.path().join("probe.tar");
-        ctx.rootfs()?.tar_to(&tar)?;
-        self.minibox(&["import", &tar.to_string_lossy(), "probe"])
-            .output()?
-            .expect_code(0, "import of the probe image")
-    }
-
-    fn run(&self, image: &str, args: &[&str]) -> Result<String, Fail> {
-        let mut full = vec!["run", image];
-        full.extend_from_slice(args);
-        let out = self.minibox(&full).output()?;
-        out.expect_code(0, "the container's command should succeed")?;
-        Ok(out.stdout_text())
-    }
-}
-
-fn write(path: &Path, text: &str) -> Result<(), Fail> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Fail::new("setup: mkdir").seen(e))?;
-    }
-    std::fs::write(path, text).map_err(|e| Fail::new("setup: write").seen(e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| Fail::new("setup: chmod").seen(e))
-}
 
 fn sha256_of_file(path: &Path) -> Result<String, Fail> {
     let bytes = std::fs::read(path)
@@ -488,7 +279,7 @@ fn cached_steps(output: &str) -> Vec<usize> {
 // ---- the checks ----
 
 fn layer_digests_are_honest(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let context = lab.context(
         "honest",
         "FROM base\nCOPY hello.txt /hello.txt\nRUN echo built > /built && ln /built /built-link\n",
@@ -597,7 +388,7 @@ fn image_size(lab: &Lab, layers: &[String]) -> Result<u64, Fail> {
 }
 
 fn the_layering_experiment(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let origin = lab.context("origin", ORIGIN, &[])?;
     let optimized = lab.context("optimized", OPTIMIZED, &[])?;
     lab.build("origin", &origin)?;
@@ -640,7 +431,7 @@ fn the_layering_experiment(ctx: &Ctx) -> Outcome {
 }
 
 fn only_run_copy_add_make_layers(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     // A tar for ADD to extract.
     let dir = lab.dir.path().join("config");
     std::fs::create_dir_all(&dir).map_err(|e| Fail::new("setup").seen(e))?;
@@ -734,7 +525,7 @@ fn only_run_copy_add_make_layers(ctx: &Ctx) -> Outcome {
 }
 
 fn the_build_cache(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let dockerfile = "FROM base\nRUN echo one > /one\nCOPY data.txt /data.txt\nRUN echo three > /three\nCMD [\"cat\", \"/data.txt\"]\n";
     let context = lab.context("cache", dockerfile, &[("data.txt", "v1\n")])?;
     let first = lab.build("cached", &context)?;
@@ -807,7 +598,7 @@ fn builds_are_reproducible(ctx: &Ctx) -> Outcome {
     let dockerfile = "FROM base\nRUN mkdir -p /srv/app && echo made > /srv/app/made && rm /etc/os-release\nCOPY src /srv/app/src\nENV MODE=prod\n";
     let mut seen = Vec::new();
     for name in ["first", "second"] {
-        let lab = Lab::new(ctx);
+        let lab = Lab::apart(ctx);
         let context = lab.context(
             name,
             dockerfile,
@@ -829,7 +620,7 @@ fn builds_are_reproducible(ctx: &Ctx) -> Outcome {
         &seen[0].1,
         &seen[1].1,
     )?;
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let context = lab.context(
         "third",
         dockerfile,
@@ -871,7 +662,7 @@ fn builds_are_reproducible(ctx: &Ctx) -> Outcome {
 }
 
 fn copy_on_write(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let context = lab.context("cow", "FROM base\nRUN echo original > /etc/motd\n", &[])?;
     lab.build("cow", &context)?;
     let layers = lab.layers("cow")?;
@@ -949,7 +740,7 @@ fn copy_on_write(ctx: &Ctx) -> Outcome {
 }
 
 fn deletions_become_whiteouts(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let context = lab.context(
         "whiteouts",
         "FROM base\nRUN rm /usr/bin/apt\nRUN rm -r /etc && mkdir /etc && echo only > /etc/only\n",
@@ -1049,7 +840,7 @@ fn layer_tars(root: &Path) -> Vec<String> {
 }
 
 fn layers_are_stored_once(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let one = lab.context("one", "FROM base\nRUN echo one > /one\n", &[])?;
     let two = lab.context("two", "FROM base\nRUN echo two > /two\n", &[])?;
     lab.build("one", &one)?;
@@ -1128,7 +919,7 @@ fn redact(text: &str, lab: &Lab, id: &str) -> String {
 }
 
 fn outputs_match_the_snapshots(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let context = lab.context(
         "snap",
         "FROM scratch\nLABEL org.opencontainers.image.title=\"hello\"\nCOPY hello.txt /srv/\nENV GREETING=hi\nCOPY conf /etc/hello\nCMD [\"/srv/hello.txt\"]\n",
@@ -1226,7 +1017,7 @@ fn hostile_tar(path: &Path, entries: &[RawEntry]) -> Result<(), Fail> {
 }
 
 fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     let good = lab.context("good", "FROM base\nRUN echo fine > /fine\n", &[])?;
     lab.build("good", &good)?;
     let outside = lab.dir.path().join("outside");
@@ -1332,117 +1123,19 @@ fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {
 
 // ---- containers with a life of their own ----
 
-/// `run -d ARGS...`, which must print the id; returns it.
-fn run_detached(lab: &Lab, args: &[&str]) -> Result<String, Fail> {
-    let mut full = vec!["run", "-d"];
-    full.extend_from_slice(args);
-    let out = lab.minibox(&full).output()?;
-    out.expect_code(0, "run -d should start the container")?;
-    let id = out.stdout_text().trim().to_string();
-    ensure(
-        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
-        || Fail::new("run -d should print the container's id (64 hex digits)").seen(&id),
-    )?;
-    Ok(id)
-}
-
-/// A field of `inspect CONTAINER`, by path (`State.Pid`).
-fn field(lab: &Lab, container: &str, path: &str) -> Result<Value, Fail> {
-    let value = lab.inspect(container)?;
-    let mut here = &value;
-    for name in path.split('.') {
-        here = here.get(name).ok_or_else(|| {
-            Fail::new(format!("inspect {container} should have {path}")).seen(value.to_string())
-        })?;
-    }
-    Ok(here.clone())
-}
-
-/// Remove a container whatever happens to the check (best effort).
-struct Removed<'a>(&'a Lab<'a>, String);
-
-impl Drop for Removed<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.minibox(&["rm", "-f", &self.1]).output();
-    }
-}
-
-fn wait_status(lab: &Lab, container: &str, status: &str) -> Result<Value, Fail> {
-    let found = grader::poll(std::time::Duration::from_secs(10), || {
-        let value = lab.inspect(container).ok()?;
-        (value["State"]["Status"] == status).then_some(value)
-    });
-    found.ok_or_else(|| {
-        Fail::new(format!("container {container} should become {status}")).seen(
-            lab.inspect(container)
-                .map(|v| v["State"].to_string())
-                .unwrap_or_default(),
-        )
-    })
-}
-
-fn detached_containers_keep_running(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    lab.run("--rm", &["base", "true"])?; // the base image, made once
-    let started = std::time::Instant::now();
-    let id = run_detached(&lab, &["--name", "sleeper", "base", "sleep", "1000"])?;
-    let _cleanup = Removed(&lab, id.clone());
-    let took = started.elapsed();
-    ensure(took < std::time::Duration::from_secs(1), || {
-        Fail::new("run -d should return at once (within a second), the container still running")
-            .seen(format!("{took:?}"))
-    })?;
-    let ps = lab.minibox(&["ps"]).output()?;
-    ps.expect_code(0, "ps should work")?;
-    let listed = ps.stdout_text();
-    ensure(
-        listed.contains(&id[..12]) && listed.contains("sleeper"),
-        || Fail::new("ps should list the running container (short id and name)").seen(&listed),
-    )?;
-    expect_eq(
-        "inspect: State.Status",
-        serde_json::json!("running"),
-        field(&lab, "sleeper", "State.Status")?,
-    )?;
-    let pid = field(&lab, "sleeper", "State.Pid")?.as_i64().unwrap_or(0) as i32;
-    ctx.track(pid);
-    let me = std::process::id() as i32;
-    let theirs = grader::procfs::namespace(pid, "pid");
-    ensure(
-        theirs.is_some() && theirs != grader::procfs::namespace(me, "pid"),
-        || {
-            Fail::new("State.Pid should be a live process in a PID namespace of its own (the kernel's /proc/PID/ns/pid)")
-            .seen(format!("pid {pid}: {theirs:?}"))
-        },
-    )?;
-    expect_eq(
-        "State.Pid is the container's init: pid 1 in its namespace (NSpid in /proc/PID/status)",
-        Some(1),
-        grader::procfs::nspid(pid).and_then(|ids| ids.last().copied()),
-    )?;
-    expect_eq(
-        "inspect: Config.Hostname is the short id (docker's default)",
-        serde_json::json!(&id[..12]),
-        field(&lab, "sleeper", "Config.Hostname")?,
-    )
-}
-
 fn exec_joins_the_namespaces(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    let id = run_detached(
-        &lab,
-        &[
-            "--name",
-            "target",
-            "--hostname",
-            "inside",
-            "base",
-            "sleep",
-            "1000",
-        ],
-    )?;
-    let _cleanup = Removed(&lab, id);
-    let pid = field(&lab, "target", "State.Pid")?.as_i64().unwrap_or(0) as i32;
+    let lab = Lab::apart(ctx);
+    let id = lab.run_detached(&[
+        "--name",
+        "target",
+        "--hostname",
+        "inside",
+        "base",
+        "sleep",
+        "1000",
+    ])?;
+    let _cleanup = lab.removed(&id);
+    let pid = lab.field("target", "State.Pid")?.as_i64().unwrap_or(0) as i32;
     ctx.track(pid);
     // One file per readlink: busybox's takes only one (GNU's takes many).
     let script =
@@ -1481,421 +1174,8 @@ fn exec_joins_the_namespaces(ctx: &Ctx) -> Outcome {
     })
 }
 
-fn stop_then_kill(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    let stubborn = run_detached(
-        &lab,
-        &[
-            "--name",
-            "stubborn",
-            "base",
-            "sh",
-            "-c",
-            "trap '' TERM; echo ready; while true; do sleep 0.1; done",
-        ],
-    )?;
-    let _a = Removed(&lab, stubborn);
-    let polite = run_detached(
-        &lab,
-        &[
-            "--name",
-            "polite",
-            "base",
-            "sh",
-            "-c",
-            "trap 'exit 42' TERM; while true; do sleep 0.1; done",
-        ],
-    )?;
-    let _b = Removed(&lab, polite);
-    let started = std::time::Instant::now();
-    let out = lab.minibox(&["stop", "-t", "1", "stubborn"]).output()?;
-    out.expect_code(0, "stop should stop the container")?;
-    let took = started.elapsed();
-    ensure(
-        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(6),
-        || {
-            Fail::new("stop -t 1 on a container that ignores SIGTERM: SIGKILL after about a second")
-                .seen(format!("stop took {took:?}"))
-        },
-    )?;
-    expect_eq(
-        "ignored SIGTERM: status",
-        serde_json::json!("exited"),
-        field(&lab, "stubborn", "State.Status")?,
-    )?;
-    expect_eq(
-        "ignored SIGTERM, then SIGKILL: exit code 128 + 9",
-        serde_json::json!(137),
-        field(&lab, "stubborn", "State.ExitCode")?,
-    )?;
-    let out = lab.minibox(&["stop", "-t", "5", "polite"]).output()?;
-    out.expect_code(0, "stop should stop the container")?;
-    expect_eq(
-        "a command that handles SIGTERM: its own exit code",
-        serde_json::json!(42),
-        field(&lab, "polite", "State.ExitCode")?,
-    )
-}
-
-fn logs_keep_what_was_printed(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    let id = run_detached(
-        &lab,
-        &[
-            "--name",
-            "talker",
-            "base",
-            "sh",
-            "-c",
-            "echo one; echo two >&2; echo three; echo four >&2",
-        ],
-    )?;
-    let _cleanup = Removed(&lab, id);
-    wait_status(&lab, "talker", "exited")?;
-    let out = lab.minibox(&["logs", "talker"]).output()?;
-    out.expect_code(0, "logs should work")?;
-    expect_eq(
-        "logs: stdout and stderr, in the order printed",
-        "one\ntwo\nthree\nfour\n",
-        out.stdout_text().as_str(),
-    )
-}
-
-fn container_dirs(lab: &Lab) -> Vec<String> {
-    std::fs::read_dir(lab.root().join("containers"))
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn rm_leaves_nothing(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    let id = run_detached(
-        &lab,
-        &[
-            "--name",
-            "doomed",
-            "base",
-            "sh",
-            "-c",
-            "echo data > /written; sleep 1000",
-        ],
-    )?;
-    let pid = field(&lab, "doomed", "State.Pid")?.as_i64().unwrap_or(0) as i32;
-    ctx.track(pid);
-    ensure(container_dirs(&lab).contains(&id), || {
-        Fail::new("a running container has a dir under containers/, named by its id")
-            .seen(container_dirs(&lab).join(", "))
-    })?;
-    let out = lab.minibox(&["rm", "-f", "doomed"]).output()?;
-    out.expect_code(0, "rm -f should remove a running container")?;
-    ensure(container_dirs(&lab).is_empty(), || {
-        Fail::new("after rm, nothing of the container is left under containers/ (record, log, writable layer)")
-            .seen(container_dirs(&lab).join(", "))
-    })?;
-    let gone = grader::poll(std::time::Duration::from_secs(5), || {
-        grader::procfs::stat(pid).is_none().then_some(())
-    });
-    ensure(gone.is_some(), || {
-        Fail::new("after rm -f, the container's init is gone").seen(pid)
-    })?;
-    let mounted: Vec<String> = grader::procfs::mountinfo(std::process::id() as i32)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| m.mount_point)
-        .filter(|p| p.contains(&id))
-        .collect();
-    ensure(mounted.is_empty(), || {
-        Fail::new("no mount of the container may remain").seen(mounted.join(", "))
-    })?;
-    lab.run("--rm", &["base", "true"])?;
-    ensure(container_dirs(&lab).is_empty(), || {
-        Fail::new("run --rm: the container is removed when it exits")
-            .seen(container_dirs(&lab).join(", "))
-    })
-}
-
-fn names_are_unique(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    lab.run("--rm", &["base", "true"])?; // the base image, made once
-    let args = ["run", "-d", "--name", "twin", "base", "sleep", "1000"];
-    let first = lab.minibox(&args).spawn()?;
-    let second = lab.minibox(&args).spawn()?;
-    let outs = [
-        first.wait(grader::process::TIMEOUT)?,
-        second.wait(grader::process::TIMEOUT)?,
-    ];
-    let _cleanup = Removed(&lab, "twin".to_string());
-    let won: Vec<&grader::Output> = outs.iter().filter(|o| o.code() == Some(0)).collect();
-    let lost: Vec<&grader::Output> = outs.iter().filter(|o| o.code() != Some(0)).collect();
-    expect_eq(
-        "of two parallel `run -d --name twin`, exactly one starts",
-        1,
-        won.len(),
-    )?;
-    lost[0].expect_code(125, "the other fails: the name is taken")?;
-    lost[0].expect_one_error_line("already in use")?;
-    let listed = lab.minibox(&["ps", "-a"]).output()?.stdout_text();
-    expect_eq(
-        "ps -a lists one container named twin",
-        1,
-        listed.lines().filter(|l| l.ends_with(" twin")).count(),
-    )
-}
-
-/// Read from a pty master until `wanted` shows up (or the time is over).
-fn read_until(master: &std::fs::File, wanted: &str, timeout: std::time::Duration) -> String {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::io::Read;
-    use std::os::fd::AsFd;
-    let deadline = std::time::Instant::now() + timeout;
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains(wanted) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        if poll(&mut fds, PollTimeout::from(ms)).unwrap_or(0) == 0 {
-            continue;
-        }
-        let mut chunk = [0u8; 4096];
-        match (&*master).read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => seen.extend_from_slice(&chunk[..n]),
-        }
-    }
-    String::from_utf8_lossy(&seen).into_owned()
-}
-
-fn an_interactive_terminal(ctx: &Ctx) -> Outcome {
-    use std::io::Write;
-    use std::time::Duration;
-    let lab = Lab::new(ctx);
-    lab.run("--rm", &["base", "true"])?; // the base image, made once
-    let pty = nix::pty::openpty(None, None)
-        .map_err(|e| Fail::new("the grader could not open a pty").seen(e))?;
-    let mut command = lab
-        .minibox(&["run", "-it", "--rm", "--name", "shell", "base", "sh"])
-        .into_command();
-    let slave = std::fs::File::from(pty.slave);
-    let clone = |f: &std::fs::File| f.try_clone().map_err(|e| Fail::new("setup: dup").seen(e));
-    command
-        .stdin(clone(&slave)?)
-        .stdout(clone(&slave)?)
-        .stderr(clone(&slave)?);
-    let mut child = command
-        .spawn()
-        .map_err(|e| Fail::new("could not start the runtime").seen(e))?;
-    ctx.track(child.id() as i32);
-    drop(slave);
-    let mut master = std::fs::File::from(pty.master);
-    let result = (|| -> Outcome {
-        let prompt = read_until(&master, "# ", Duration::from_secs(5));
-        ensure(prompt.contains("# "), || {
-            Fail::new("run -it base sh: the shell's prompt should appear on the terminal")
-                .seen(format!("{prompt:?}"))
-        })?;
-        master
-            .write_all(b"echo $((6 * 7))\r")
-            .map_err(|e| Fail::new("write to the pty").seen(e))?;
-        let answer = read_until(&master, "42", Duration::from_secs(5));
-        ensure(answer.contains("42"), || {
-            Fail::new("a command typed on the terminal runs in the container")
-                .seen(format!("{answer:?}"))
-        })?;
-        master
-            .write_all(b"sleep 100; echo slept\r")
-            .map_err(|e| Fail::new("write to the pty").seen(e))?;
-        // The terminal echoes the line typed: read past it first; then
-        // wait until the sleep runs (a process of that name below the
-        // runtime), or the Ctrl-C could come before it, to the shell.
-        read_until(&master, "slept\r\n", Duration::from_secs(5));
-        let runtime = child.id() as i32;
-        let sleeping = grader::poll(Duration::from_secs(10), || {
-            grader::procfs::descendants(runtime)
-                .iter()
-                .any(|p| p.comm == "sleep")
-                .then_some(())
-        });
-        ensure(sleeping.is_some(), || {
-            Fail::new("`sleep 100` typed on the terminal should run in the container")
-        })?;
-        master
-            .write_all(b"\x03")
-            .map_err(|e| Fail::new("write to the pty").seen(e))?;
-        master
-            .write_all(b"echo still-$((1 + 1))\r")
-            .map_err(|e| Fail::new("write to the pty").seen(e))?;
-        let after = read_until(&master, "still-2", Duration::from_secs(5));
-        ensure(
-            after.contains("still-2") && !after.contains("\nslept"),
-            || {
-                Fail::new("Ctrl-C (0x03) interrupts the sleep, and the shell (and the container) keep running")
-                .seen(format!("{after:?}"))
-            },
-        )?;
-        master
-            .write_all(b"exit 3\r")
-            .map_err(|e| Fail::new("write to the pty").seen(e))?;
-        let ended = grader::poll(Duration::from_secs(5), || child.try_wait().ok().flatten());
-        let code = ended.and_then(|s| s.code());
-        expect_eq(
-            "`exit 3` in the shell ends the container and the runtime with code 3",
-            Some(3),
-            code,
-        )
-    })();
-    let _ = child.kill();
-    let _ = child.wait();
-    result
-}
-
-fn it_needs_a_terminal(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    lab.run("--rm", &["base", "true"])?; // the base image, made once
-    let _cleanup = Removed(&lab, "no-tty".to_string());
-    // stdin a pipe: not a terminal.
-    let out = lab
-        .minibox(&[
-            "run", "-it", "--name", "no-tty", "base", "sh", "-c", "echo ran",
-        ])
-        .stdin(b"echo typed\n")
-        .output()?;
-    out.expect_code(
-        125,
-        "run -it with stdin a pipe, not a terminal: a runtime error",
-    )?;
-    out.expect_one_error_line("the input device is not a TTY")?;
-    expect_eq(
-        "run -it without a terminal: docker's one line",
-        "minibox: the input device is not a TTY",
-        out.stderr.trim_end(),
-    )?;
-    ensure(out.stdout.is_empty(), || {
-        Fail::new("run -it without a terminal must not run the command").seen(out.stdout_text())
-    })?;
-    let listed = lab.minibox(&["ps", "-a"]).output()?.stdout_text();
-    ensure(
-        listed.lines().nth(1).is_none() && container_dirs(&lab).is_empty(),
-        || {
-            Fail::new(
-                "run -it without a terminal fails before the container is made: `ps -a` lists none",
-            )
-            .seen(listed.trim_end())
-        },
-    )?;
-    expect_eq(
-        "-i alone (no -t) is for pipes: `run -i --rm base cat` copies its stdin",
-        "piped\n",
-        lab.minibox(&["run", "-i", "--rm", "base", "cat"])
-            .stdin(b"piped\n")
-            .output()?
-            .stdout_text()
-            .as_str(),
-    )
-}
-
-fn a_dead_monitor_is_noticed(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    let id = run_detached(&lab, &["--name", "orphan", "base", "sleep", "1000"])?;
-    let _cleanup = Removed(&lab, id.clone());
-    let monitor = field(&lab, "orphan", "Monitor.Pid")?.as_i64().unwrap_or(0) as i32;
-    let init = field(&lab, "orphan", "State.Pid")?.as_i64().unwrap_or(0) as i32;
-    ctx.track(init);
-    ensure(
-        monitor > 0 && grader::procfs::stat(monitor).is_some(),
-        || {
-            Fail::new("inspect should name the container's monitor (Monitor.Pid), a live process")
-                .seen(monitor)
-        },
-    )?;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(monitor),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .map_err(|e| Fail::new("the grader could not kill the monitor").seen(e))?;
-    let gone = grader::poll(std::time::Duration::from_secs(5), || {
-        grader::procfs::stat(init)
-            .is_none_or(|s| s.state == 'Z')
-            .then_some(())
-    });
-    ensure(gone.is_some(), || {
-        Fail::new("the container's init dies with its monitor (PR_SET_PDEATHSIG)").seen(init)
-    })?;
-    let all = lab.minibox(&["ps", "-a"]).output()?.stdout_text();
-    let line = all
-        .lines()
-        .find(|l| l.contains(&id[..12]))
-        .unwrap_or("(not listed)")
-        .to_string();
-    ensure(line.contains("Exited"), || {
-        Fail::new("ps -a shows a container whose monitor died as exited, not running").seen(&line)
-    })?;
-    let running = lab.minibox(&["ps"]).output()?.stdout_text();
-    ensure(!running.contains(&id[..12]), || {
-        Fail::new("ps (running ones) must not list it").seen(&running)
-    })?;
-    let out = lab.minibox(&["rm", "orphan"]).output()?;
-    out.expect_code(0, "rm cleans a container whose monitor died")?;
-    ensure(container_dirs(&lab).is_empty(), || {
-        Fail::new("after rm, nothing of it is left").seen(container_dirs(&lab).join(", "))
-    })
-}
-
-fn bad_container_input_is_one_line(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    let id = run_detached(&lab, &["--name", "busy", "base", "sleep", "1000"])?;
-    let _cleanup = Removed(&lab, id.clone());
-    lab.run("--name", &["done", "base", "true"])?;
-    // Containers until two ids share their first digit: an ambiguous prefix.
-    let mut ids = vec![id.clone()];
-    let mut prefix = None;
-    for n in 0..17 {
-        let name = format!("filler{n}");
-        lab.run("--name", &[&name, "base", "true"])?;
-        ids.push(
-            field(&lab, &name, "Id")?
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
-        let firsts: Vec<char> = ids.iter().filter_map(|i| i.chars().next()).collect();
-        if let Some(c) = firsts
-            .iter()
-            .find(|c| firsts.iter().filter(|d| d == c).count() > 1)
-        {
-            prefix = Some(c.to_string());
-            break;
-        }
-    }
-    let prefix =
-        prefix.ok_or_else(|| Fail::new("the grader could not make two ids with one prefix"))?;
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["inspect", "no-such-container"], "no-such-container"),
-        (vec!["stop", "no-such-container"], "no-such-container"),
-        (vec!["logs", "no-such-container"], "no-such-container"),
-        (vec!["inspect", &prefix], "ambiguous"),
-        (vec!["exec", "done", "true"], "not running"),
-        (vec!["rm", "busy"], "running"),
-    ];
-    for (args, mentions) in cases {
-        let out = lab.minibox(&args).output()?;
-        out.expect_code(125, "bad input is a runtime error (125)")?;
-        out.expect_one_error_line(mentions)?;
-    }
-    expect_eq(
-        "rm without -f left the running container alone",
-        serde_json::json!("running"),
-        field(&lab, "busy", "State.Status")?,
-    )
-}
-
 fn copy_stays_in_the_layer(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     // A hostile context: d1 holds links to files outside; later sources
     // would be written through them if COPY followed links in its stage.
     let victim = lab.dir.path().join("victim");
@@ -1945,11 +1225,11 @@ fn copy_stays_in_the_layer(ctx: &Ctx) -> Outcome {
 
 fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
     use grader::terminal::{self, Terminal, Wired, MARKER};
-    let lab = Lab::new(ctx);
-    lab.import_probe(ctx)?;
+    let lab = Lab::apart(ctx);
+    lab.import_probe()?;
     let probe = ["grader-probe", "--probe", "tiocsti", MARKER];
-    let _cleanup = Removed(&lab, "typist".to_string());
-    run_detached(&lab, &["--name", "typist", "probe", "sleep", "1000"])?;
+    let _cleanup = lab.removed("typist");
+    lab.run_detached(&["--name", "typist", "probe", "sleep", "1000"])?;
     let context = lab.context(
         "typist",
         &format!("FROM probe\nRUN {}\n", serde_json::json!(probe)),
@@ -2020,11 +1300,11 @@ fn mode_of(path: &Path) -> u32 {
 }
 
 fn the_store_is_roots_alone(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx);
-    lab.import_probe(ctx)?;
+    let lab = Lab::apart(ctx);
+    lab.import_probe()?;
     let secret = format!("grader-password-{}", std::process::id());
-    let _left = Removed(&lab, "leaver".to_string());
-    let _logged = Removed(&lab, "logger".to_string());
+    let _left = lab.removed("leaver");
+    let _logged = lab.removed("logger");
     // A container's root leaves a setuid-root program in its writable
     // layer (on the host's disk), and its record keeps its -e.
     lab.minibox(&[
@@ -2042,7 +1322,8 @@ fn the_store_is_roots_alone(ctx: &Ctx) -> Outcome {
     ])
     .output()?
     .expect_code(0, "the container should run")?;
-    let id = field(&lab, "leaver", "Id")?
+    let id = lab
+        .field("leaver", "Id")?
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -2053,18 +1334,15 @@ fn the_store_is_roots_alone(ctx: &Ctx) -> Outcome {
             .seen(format!("{:o} at {}", mode_of(&planted), planted.display()))
     })?;
     // A detached container chmods its stdout, 4755, through /proc/self/fd/1.
-    let logger = run_detached(
-        &lab,
-        &[
-            "--name",
-            "logger",
-            "probe",
-            "grader-probe",
-            "--probe",
-            "chmod-stdout",
-        ],
-    )?;
-    wait_status(&lab, "logger", "exited")?;
+    let logger = lab.run_detached(&[
+        "--name",
+        "logger",
+        "probe",
+        "grader-probe",
+        "--probe",
+        "chmod-stdout",
+    ])?;
+    lab.wait_status("logger", "exited")?;
     let log = lab
         .root()
         .join("containers")
@@ -2195,7 +1473,7 @@ fn leaked_layer(
 
 fn copy_cannot_be_raced_out_of_the_context(ctx: &Ctx) -> Outcome {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let lab = Lab::new(ctx);
+    let lab = Lab::apart(ctx);
     // The host's side: a dir outside the context, with a secret in it.
     let host = lab.dir.path().join("host");
     let secret = format!("HOST-SECRET-{}", std::process::id());

@@ -7,6 +7,10 @@
 
 use grader::NetLab;
 use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Step 04's containers with a life of their own (given code there).
+#[path = "reliability/containers.rs"]
+mod containers;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -23,7 +27,7 @@ fn main() {
         eprintln!("reliability: needs root (containers, labs); not run");
         return;
     }
-    let tests = vec![
+    let mut tests = vec![
         Trial::test("bad_input_is_one_line_125_and_changes_nothing", bad_input),
         Trial::test("a_container_sees_nothing_of_the_host", isolation),
         Trial::test("parallel_runs_share_state_without_harm", concurrency),
@@ -55,6 +59,39 @@ fn main() {
             held_ports,
         ),
     ];
+    // Checks of step 04's given code, with the grader's Ctx and cleanup.
+    let given: [(&str, fn(&grader::Ctx) -> grader::Outcome); 9] = [
+        (
+            "detached_containers_keep_running",
+            containers::detached_containers_keep_running,
+        ),
+        ("stop_then_kill", containers::stop_then_kill),
+        (
+            "logs_keep_what_was_printed",
+            containers::logs_keep_what_was_printed,
+        ),
+        ("rm_leaves_nothing", containers::rm_leaves_nothing),
+        ("names_are_unique", containers::names_are_unique),
+        (
+            "an_interactive_terminal",
+            containers::an_interactive_terminal,
+        ),
+        ("it_needs_a_terminal", containers::it_needs_a_terminal),
+        (
+            "a_dead_monitor_is_noticed",
+            containers::a_dead_monitor_is_noticed,
+        ),
+        (
+            "bad_container_input_is_one_line",
+            containers::bad_container_input_is_one_line,
+        ),
+    ];
+    for (name, check) in given {
+        tests.push(Trial::test(name, move || {
+            grader::run_unscored(grader::step!("reliability", grader::Needs::Root), check)
+                .map_err(Failed::from)
+        }));
+    }
     libtest_mimic::run(&Arguments::from_args(), tests).exit();
 }
 
