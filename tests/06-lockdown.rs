@@ -10,7 +10,7 @@
 
 use grader::exploits::{file_handle, open_device, DeviceSpec};
 use grader::process::{Invocation, Output};
-use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, NetLab, Outcome, Requires, TempDir};
+use grader::{ensure, expect_eq, Check, Ctx, Fail, Lab, Needs, Outcome, Requires, TempDir};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,40 +94,31 @@ fn main() {
 /// docker's 14 capabilities, as /proc/PID/status shows them.
 const DOCKER_CAPS: &str = "00000000a80425fb";
 
-/// A lab network namespace, a store with the probe image, for one check.
-struct Lab<'a> {
-    ctx: &'a Ctx,
-    net: NetLab,
-    dir: TempDir,
+/// A lab (a network namespace of its own, shared by the check's runs) and
+/// a store with the probe image, for one check.
+fn probe_lab(ctx: &Ctx) -> Result<Lab<'_>, Fail> {
+    let lab = Lab::new(ctx)?;
+    lab.import_probe()?;
+    Ok(lab)
 }
 
-impl<'a> Lab<'a> {
-    fn new(ctx: &'a Ctx) -> Result<Self, Fail> {
-        let lab = Lab {
-            ctx,
-            net: NetLab::new()?,
-            dir: ctx.temp_dir(),
-        };
-        lab.import_probe()?;
-        Ok(lab)
-    }
+/// What this step's checks do in a lab.
+trait Lockdown {
+    fn minibox_with_fd(&self, dir: &Path, args: &[&str]) -> Invocation;
+    fn ok(&self, args: &[&str], why: &str) -> Result<Output, Fail>;
+    fn probe(&self, flags: &[&str], experiment: &[&str]) -> Result<Answers, Fail>;
+    fn start(&self, name: &str, flags: &[&str], command: &[&str]) -> Result<(), Fail>;
+    fn detached(&self, name: &str, flags: &[&str], command: &[&str]) -> Result<i32, Fail>;
+    fn log_when_done(&self, name: &str) -> Result<Answers, Fail>;
+}
 
-    fn root(&self) -> String {
-        self.dir.path().join("root").to_string_lossy().into_owned()
-    }
-
-    fn minibox(&self, args: &[&str]) -> Invocation {
-        let root = self.root();
-        let mut full = vec!["--root", root.as_str()];
-        full.extend_from_slice(args);
-        self.ctx.minibox(&full).in_netns(&self.net.netns())
-    }
-
+impl Lockdown for Lab<'_> {
     /// The runtime started with `dir` open as fd 7 (not close-on-exec), as
     /// a shell's `exec 7<DIR` leaves it to every program it starts.
     fn minibox_with_fd(&self, dir: &Path, args: &[&str]) -> Invocation {
         let binary = self.ctx.binary().to_string_lossy().into_owned();
-        let (root, dir) = (self.root(), dir.to_string_lossy().into_owned());
+        let root = self.root().to_string_lossy().into_owned();
+        let dir = dir.to_string_lossy().into_owned();
         let mut full = vec![
             "-c",
             "exec 7< \"$0\"; exec \"$@\"",
@@ -137,9 +128,7 @@ impl<'a> Lab<'a> {
             root.as_str(),
         ];
         full.extend_from_slice(args);
-        self.ctx
-            .minibox_at(Path::new("/bin/sh"), &full)
-            .in_netns(&self.net.netns())
+        self.place(self.ctx.minibox_at(Path::new("/bin/sh"), &full))
     }
 
     fn ok(&self, args: &[&str], why: &str) -> Result<Output, Fail> {
@@ -156,16 +145,6 @@ impl<'a> Lab<'a> {
         args.extend_from_slice(experiment);
         let out = self.ok(&args, "the probe's container should run")?;
         Ok(Answers::of(&out))
-    }
-
-    fn import_probe(&self) -> Result<(), Fail> {
-        let tar = self.dir.path().join("probe.tar");
-        self.ctx.rootfs()?.tar_to(&tar)?;
-        self.ok(
-            &["import", &tar.to_string_lossy(), "probe"],
-            "import of the probe image",
-        )?;
-        Ok(())
     }
 
     /// Start a detached container running `command`.
@@ -210,31 +189,6 @@ impl<'a> Lab<'a> {
         })?;
         let out = self.ok(&["logs", name], "logs should work")?;
         Ok(Answers::of(&out))
-    }
-}
-
-impl Drop for Lab<'_> {
-    fn drop(&mut self) {
-        let dir = self.dir.path().join("root/containers");
-        let mut ids = Vec::new();
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let id = entry.file_name().to_string_lossy().into_owned();
-            if id.len() == 64 {
-                let _ = self.minibox(&["rm", "-f", &id]).output();
-                ids.push(id);
-            }
-        }
-        // A runtime that stopped at a todo!() (or crashed) between making a
-        // container's cgroup and removing it leaves the group: remove ours,
-        // the empty `minibox/ID` groups of this lab's containers.
-        for group in grader::cgroups::container_groups() {
-            if group
-                .file_name()
-                .is_some_and(|id| ids.iter().any(|ours| id == ours.as_str()))
-            {
-                let _ = std::fs::remove_dir(group); // EBUSY if in use
-            }
-        }
     }
 }
 
@@ -306,7 +260,7 @@ fn marker(ctx: &Ctx) -> Result<(TempDir, PathBuf), Fail> {
 }
 
 fn inherited_fds_do_not_reach_the_container(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let (dir, marker) = marker(ctx)?;
     let marker_arg = marker.to_string_lossy().into_owned();
     let probe = [
@@ -344,7 +298,7 @@ fn inherited_fds_do_not_reach_the_container(ctx: &Ctx) -> Outcome {
 }
 
 fn shocker_is_blocked(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     // The marker on the same filesystem as the store (both under the
     // grader's temp dir): on a bridge network, the container's /etc/hosts
     // is a file of the store, bind-mounted, and its handle opens the
@@ -407,7 +361,7 @@ fn status_of(pid: i32, field: &str) -> String {
 }
 
 fn capabilities_are_dockers_fourteen(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let answers = lab.probe(&[], &["lockdown"])?;
     for field in ["CapEff", "CapPrm", "CapBnd"] {
         answers.expect(
@@ -453,7 +407,7 @@ fn capabilities_are_dockers_fourteen(ctx: &Ctx) -> Outcome {
 }
 
 fn flags_open_the_lockdown_again(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let bits = |text: &str| u64::from_str_radix(text, 16).unwrap_or(0);
     let (sys_admin, net_raw) = (1u64 << 21, 1u64 << 13);
     let answers = lab.probe(
@@ -522,7 +476,7 @@ fn flags_open_the_lockdown_again(ctx: &Ctx) -> Outcome {
 }
 
 fn seccomp_denies_dockers_list(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let answers = lab.probe(&[], &["lockdown"])?;
     answers.expect(
         "Seccomp",
@@ -583,7 +537,7 @@ fn seccomp_denies_dockers_list(ctx: &Ctx) -> Outcome {
 }
 
 fn cgroup_release_agent_is_out_of_reach(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let answers = lab.probe(&[], &["cgroup-mount"])?;
     answers.blocked(
         "direct",
@@ -618,7 +572,7 @@ fn cgroup_release_agent_is_out_of_reach(ctx: &Ctx) -> Outcome {
 }
 
 fn proc_is_masked_and_read_only(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let answers = lab.probe(&[], &["proc-sys"])?;
     let writable = [
         "/proc/sys/kernel/core_pattern",
@@ -681,7 +635,7 @@ fn proc_is_masked_and_read_only(ctx: &Ctx) -> Outcome {
 }
 
 fn sys_stays_read_only(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let answers = lab.probe(&[], &["sys-remount"])?;
     answers.expect(
         "remount",
@@ -698,7 +652,7 @@ fn sys_stays_read_only(ctx: &Ctx) -> Outcome {
 }
 
 fn keyrings_are_not_shared(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let answers = lab.probe(&[], &["keyring"])?;
     answers.blocked("keyctl", "the container found host root's user keyring")?;
     answers.expect("keyctl", "EPERM", "keyctl must be denied")?;
@@ -710,7 +664,7 @@ fn keyrings_are_not_shared(ctx: &Ctx) -> Outcome {
 }
 
 fn init_environment_is_clean(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let secret = format!("grader-secret-{}", std::process::id());
     let out = lab
         .minibox(&[
@@ -739,7 +693,7 @@ fn init_environment_is_clean(ctx: &Ctx) -> Outcome {
 }
 
 fn loopback_is_up_with_network_none(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let out = lab.ok(
         &[
             "run",
@@ -808,7 +762,7 @@ fn read(path: &Path) -> String {
 }
 
 fn limits_are_in_the_kernel(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let flags = ["--memory", "32m", "--pids-limit", "20", "--cpus", "0.5"];
     let init = lab.detached("limited", &flags, &["sleep", "1000"])?;
     let theirs = groups_of(init);
@@ -863,7 +817,7 @@ fn limits_are_in_the_kernel(ctx: &Ctx) -> Outcome {
 }
 
 fn pids_limit_stops_a_fork_loop(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let answers = lab.probe(&["--pids-limit", "20"], &["fork-loop", "200"])?;
     let forked: u32 = answers.get("forked").parse().unwrap_or(999);
     ensure(forked < 20, || {
@@ -884,7 +838,7 @@ fn pids_limit_stops_a_fork_loop(ctx: &Ctx) -> Outcome {
 }
 
 fn memory_limit_ends_in_the_oom_killer(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let args = [
         "run",
         "--rm",
@@ -915,7 +869,7 @@ fn memory_limit_ends_in_the_oom_killer(ctx: &Ctx) -> Outcome {
 }
 
 fn bad_lockdown_input_is_one_line(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     for (flag, value, mentions) in [
         ("--memory", "lots", "--memory lots"),
         ("--memory", "1m", "minimum"),
@@ -1002,7 +956,7 @@ fn exec_window_seen_from(lab: &Lab, victim: &str, secret: &str) -> Result<Answer
 }
 
 fn exec_is_out_of_sight_until_its_execve(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let secret = format!("grader-secret-{}", std::process::id());
     lab.detached("watched", &[], &["sleep", "1000"])?;
     let answers = exec_window_seen_from(&lab, "watched", &secret)?;
@@ -1040,7 +994,7 @@ fn exec_is_out_of_sight_until_its_execve(ctx: &Ctx) -> Outcome {
 }
 
 fn exec_cannot_start_outside_the_container(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let (dir, marker) = marker(ctx)?;
     let name = marker
         .file_name()
@@ -1103,7 +1057,7 @@ fn exec_cannot_start_outside_the_container(ctx: &Ctx) -> Outcome {
 }
 
 fn the_runtime_binary_is_out_of_reach(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     // An image whose /evil is a script run by /proc/self/exe: whatever
     // exec's it, its interpreter is what that process runs at that moment.
     // The interpreter's one argument runs the probe when that is the tiny
@@ -1310,7 +1264,7 @@ fn host_devices(file: &Path) -> Vec<(DeviceSpec, String)> {
 }
 
 fn device_nodes_are_out_of_reach(ctx: &Ctx) -> Outcome {
-    let lab = Lab::new(ctx)?;
+    let lab = probe_lab(ctx)?;
     let (_dir, marker) = marker(ctx)?;
     let devices = host_devices(&marker);
     ensure(!devices.is_empty(), || {
