@@ -13,10 +13,10 @@
 //! machine without nftables gets.
 
 use grader::process::Invocation;
-use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, NetLab, Outcome, Requires, TempDir};
+use grader::{ensure, expect_eq, Check, Ctx, Fail, Lab, Needs, NetLab, Outcome, Requires};
 use serde_json::Value;
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 fn main() {
@@ -82,33 +82,18 @@ fn main() {
     );
 }
 
-/// A lab namespace and a store, for one check.
-struct Lab<'a> {
-    ctx: &'a Ctx,
-    net: NetLab,
-    dir: TempDir,
+/// What this step's checks do in the grader's lab (`Lab::new`: a lab
+/// network namespace shared by the check's runs, and a store).
+trait Bridge {
+    fn minibox_without_nft(&self, args: &[&str]) -> Result<Invocation, Fail>;
+    fn ok(&self, args: &[&str], why: &str) -> Result<String, Fail>;
+    fn probe_image(&self) -> Result<(), Fail>;
+    fn address_on(&self, container: &str, network: &str) -> Result<String, Fail>;
+    fn server(&self, name: &str, extra: &[&str], port: &str) -> Result<(), Fail>;
+    fn connect(&self, extra: &[&str], host: &str, port: &str) -> Result<String, Fail>;
 }
 
-impl<'a> Lab<'a> {
-    fn new(ctx: &'a Ctx) -> Result<Self, Fail> {
-        Ok(Lab {
-            ctx,
-            net: NetLab::new()?,
-            dir: ctx.temp_dir(),
-        })
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
-    }
-
-    fn minibox(&self, args: &[&str]) -> Invocation {
-        let root = self.root().to_string_lossy().into_owned();
-        let mut full = vec!["--root", root.as_str()];
-        full.extend_from_slice(args);
-        self.ctx.minibox(&full).in_netns(&self.net.netns())
-    }
-
+impl Bridge for Lab<'_> {
     /// [`Lab::minibox`] with `PATH` an empty directory: no `nft` to find.
     /// (`env` sets it for the runtime only: nsenter is found on the
     /// grader's own.)
@@ -125,10 +110,7 @@ impl<'a> Lab<'a> {
         let root = self.root().to_string_lossy().into_owned();
         let mut full = vec![path.as_str(), binary.as_str(), "--root", root.as_str()];
         full.extend_from_slice(args);
-        Ok(self
-            .ctx
-            .minibox_at(Path::new(env), &full)
-            .in_netns(&self.net.netns()))
+        Ok(self.place(self.ctx.minibox_at(Path::new(env), &full)))
     }
 
     fn ok(&self, args: &[&str], why: &str) -> Result<String, Fail> {
@@ -139,20 +121,7 @@ impl<'a> Lab<'a> {
 
     /// An image holding the grader's probe (`/usr/bin/grader-probe`).
     fn probe_image(&self) -> Result<(), Fail> {
-        let tar = self.dir.path().join("probe.tar");
-        self.ctx.rootfs()?.tar_to(&tar)?;
-        self.ok(
-            &["import", &tar.to_string_lossy(), "probe"],
-            "import of the probe image",
-        )?;
-        Ok(())
-    }
-
-    fn inspect(&self, name: &str) -> Result<Value, Fail> {
-        let text = self.ok(&["inspect", name], "inspect should work")?;
-        let all: Value = serde_json::from_str(&text)
-            .map_err(|e| Fail::new("inspect should print JSON").seen(e))?;
-        Ok(all[0].clone())
+        self.import_probe()
     }
 
     fn address_on(&self, container: &str, network: &str) -> Result<String, Fail> {
@@ -197,22 +166,6 @@ impl<'a> Lab<'a> {
     }
 }
 
-impl Drop for Lab<'_> {
-    fn drop(&mut self) {
-        // Our containers: their monitors end them; the lab goes after.
-        for entry in std::fs::read_dir(self.root().join("containers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let id = entry.file_name().to_string_lossy().into_owned();
-            if id.len() == 64 {
-                let _ = self.minibox(&["rm", "-f", &id]).output();
-            }
-        }
-    }
-}
-
 fn grader_exe() -> Result<String, Fail> {
     std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
@@ -231,7 +184,7 @@ fn default_bridge_gives_eth0(ctx: &Ctx) -> Outcome {
         &["run", "-d", "--name", "up", "base", "sleep", "1000"],
         "run -d",
     )?;
-    let on = lab.net.sh("ip -o link show master minibox0 up")?;
+    let on = lab.net().sh("ip -o link show master minibox0 up")?;
     ensure(on.lines().count() == 1 && on.contains("mbx"), || {
         Fail::new("while a container runs, its host-side veth is on minibox0, up").seen(&on)
     })?;
@@ -272,12 +225,12 @@ fn default_bridge_gives_eth0(ctx: &Ctx) -> Outcome {
             .any(|l| l.contains(": lo:") && l.contains(",UP")),
         || Fail::new("lo should be up inside").seen(out.clone()),
     )?;
-    let bridge = lab.net.sh("ip -o -4 addr show dev minibox0")?;
+    let bridge = lab.net().sh("ip -o -4 addr show dev minibox0")?;
     ensure(bridge.contains("10.200.0.1/16"), || {
         Fail::new("the lab (the host) should have the bridge minibox0 with 10.200.0.1/16")
             .seen(bridge.clone())
     })?;
-    let left = lab.net.sh("ip -o link show master minibox0")?;
+    let left = lab.net().sh("ip -o link show master minibox0")?;
     expect_eq(
         "after the container ended, no veth is left on the bridge",
         "",
@@ -366,7 +319,7 @@ fn user_networks_resolve_names(ctx: &Ctx) -> Outcome {
 
 fn host_and_none(ctx: &Ctx) -> Outcome {
     let lab = Lab::new(ctx)?;
-    let lab_ns = grader::procfs::namespace(lab.net.pid, "net").unwrap_or_default();
+    let lab_ns = grader::procfs::namespace(lab.net().pid, "net").unwrap_or_default();
     let bridged = lab.ok(
         &[
             "run",
@@ -450,7 +403,7 @@ fn published_port(ctx: &Ctx) -> Outcome {
     lab.probe_image()?;
     lab.server("web", &["-p", "8080:80"], "80")?;
     let out = lab
-        .net
+        .net()
         .command(
             &grader_exe()?,
             &["--probe", "connect", "10.200.0.1", "8080"],
@@ -466,7 +419,7 @@ fn published_port(ctx: &Ctx) -> Outcome {
 fn egress_is_masqueraded(ctx: &Ctx) -> Outcome {
     let lab = Lab::new(ctx)?;
     let outside = NetLab::new()?;
-    lab.net.link_outside(&outside)?;
+    lab.net().link_outside(&outside)?;
     lab.probe_image()?;
     let mut server = outside
         .command(&grader_exe()?, &["--probe", "listen", "9000"])
@@ -497,7 +450,7 @@ fn egress_is_masqueraded(ctx: &Ctx) -> Outcome {
     ensure(!peer.is_empty(), || {
         Fail::new("the outside server got no connection: a -p 9000 DNAT must match only the host's own addresses (fib daddr type local), not port 9000 of any host").seen(&said)
     })?;
-    let nat = lab.net.sh("nft list chain ip minibox postrouting")?;
+    let nat = lab.net().sh("nft list chain ip minibox postrouting")?;
     ensure(
         nat.lines()
             .any(|l| l.contains("masquerade") && l.contains("oifname != \"minibox0\"")),
@@ -618,7 +571,7 @@ fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
             .expect_code(0, "each parallel run -d should start")?;
     }
     let rules = lab
-        .net
+        .net()
         .sh("nft list ruleset | grep -c 'comment \"net:many\"' || true")?;
     expect_eq(
         "20 parallel first runs: the network's 2 rules, once",
@@ -635,7 +588,7 @@ fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
     expect_eq("20 parallel runs: 20 distinct addresses", 20, unique.len())?;
     for address in &addresses {
         let out = lab
-            .net
+            .net()
             .command(&grader_exe()?, &["--probe", "connect", address, "9"])
             .output()
             .map_err(|e| Fail::new("client").seen(e))?;
@@ -740,7 +693,7 @@ fn nothing_is_left(ctx: &Ctx) -> Outcome {
     let held = std::fs::File::open(format!("/proc/{pid}/ns/net"))
         .map_err(|e| Fail::new("the grader could not hold the container's netns").seen(e))?;
     lab.ok(&["rm", "-f", "one"], "rm -f")?;
-    let veths = lab.net.sh("ip -o link show type veth")?;
+    let veths = lab.net().sh("ip -o link show type veth")?;
     drop(held);
     expect_eq(
         "rm deletes the host-side veth (even if its netns lives on)",
@@ -749,17 +702,21 @@ fn nothing_is_left(ctx: &Ctx) -> Outcome {
     )?;
     lab.ok(&["network", "rm", "tmpnet"], "network rm")?;
     // Read with netlink (ip), not /sys: the lab's /sys is still the host's.
-    let links = lab.net.sh("ip -o link show | cut -d: -f2 | cut -d@ -f1")?;
+    let links = lab
+        .net()
+        .sh("ip -o link show | cut -d: -f2 | cut -d@ -f1")?;
     let ours: Vec<&str> = links.split_whitespace().filter(|l| *l != "lo").collect();
     expect_eq(
         "after rm and network rm: no veth or bridge of ours left in the lab",
         Vec::<&str>::new(),
         ours,
     )?;
-    let rules = lab.net.sh("nft list ruleset | grep -c 'comment' || true")?;
+    let rules = lab
+        .net()
+        .sh("nft list ruleset | grep -c 'comment' || true")?;
     expect_eq("and no nftables rule of ours", "0", rules.trim())?;
     let set = lab
-        .net
+        .net()
         .sh("nft list set ip minibox bridges 2>/dev/null || true")?;
     ensure(!set.contains("mbx-"), || {
         Fail::new("network rm takes its bridge out of the isolation set").seen(&set)
@@ -800,7 +757,7 @@ fn nothing_is_left(ctx: &Ctx) -> Outcome {
         Some(0),
         network[0]["Containers"].as_object().map(|c| c.len()),
     )?;
-    let veths = lab.net.sh("ip -o link show type veth")?;
+    let veths = lab.net().sh("ip -o link show type veth")?;
     expect_eq("and its veth is gone", "", veths.trim())
 }
 
