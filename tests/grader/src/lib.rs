@@ -402,6 +402,35 @@ impl Drop for TempDir {
     }
 }
 
+/// The temp dirs of graders that are gone: a run killed before its cleanup
+/// could run (a timeout's SIGKILL, Ctrl-C) leaves its dirs behind; the next
+/// run removes them. Only dirs named as [`TempDir`] names them
+/// (`grader-LABEL-PID-N`) whose PID is no live process, never through a
+/// mount. A grader still running (another step, another checkout) keeps
+/// its own; pids are this pid namespace's, so graders that share the temp
+/// dir from another pid namespace must not share it with this one.
+fn sweep_stale_temp_dirs(tmp: &Path) {
+    for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("grader-") else {
+            continue;
+        };
+        let mut fields = rest.rsplitn(3, '-');
+        let (Some(n), Some(pid), Some(_label)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(n) || !digits(pid) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if Path::new("/proc").join(pid).exists() {
+            continue; // its grader still runs (or the pid was reused: leave it)
+        }
+        remove_unless_mounted(&entry.path());
+    }
+}
+
 /// Remove `dir` and all it holds, unless something is mounted in it; true
 /// when it is gone (or was never there, or is left for a mount: nothing
 /// more to try).
@@ -661,6 +690,7 @@ pub fn main(step: Step, checks: Vec<Check>) -> ! {
         std::process::exit(101);
     }
     leaks::become_reaper();
+    sweep_stale_temp_dirs(&std::env::temp_dir());
     let (report, conclusion) = grade(step, checks, &arguments);
     let leaked = leaks::end_leftovers();
     let not_run = count - report.checks.len() - report.skipped.len();
@@ -988,6 +1018,28 @@ mod tests {
         let pid = SLEEPER.load(Ordering::SeqCst);
         let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
         assert!(procfs::stat(pid).is_none(), "the sleeper is still there");
+    }
+
+    #[test]
+    fn temp_dirs_of_a_grader_that_is_gone_are_swept() {
+        let tmp = std::env::temp_dir().join(format!("grader-sweep-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        // A pid that is no process: past the kernel's pid_max.
+        let dead = "grader-05-bridge-net-4194305-3";
+        let alive = format!("grader-05-bridge-net-{}-0", std::process::id());
+        for dir in [dead, alive.as_str(), "grader-notes", "grader-x-12-file"] {
+            std::fs::create_dir_all(tmp.join(dir).join("root")).unwrap();
+        }
+        sweep_stale_temp_dirs(&tmp);
+        let mut left: Vec<String> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let _ = std::fs::remove_dir_all(&tmp);
+        let mut expected = vec![alive, "grader-notes".into(), "grader-x-12-file".into()];
+        expected.sort();
+        assert_eq!(left, expected);
     }
 
     #[test]
