@@ -11,6 +11,9 @@ use libtest_mimic::{Arguments, Failed, Trial};
 /// Step 04's containers with a life of their own (given code there).
 #[path = "reliability/containers.rs"]
 mod containers;
+
+/// A check of given code, run with the grader's Ctx (see `containers`).
+type GivenCheck = fn(&grader::Ctx) -> grader::Outcome;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -60,7 +63,7 @@ fn main() {
         ),
     ];
     // Checks of step 04's given code, with the grader's Ctx and cleanup.
-    let given: [(&str, fn(&grader::Ctx) -> grader::Outcome); 9] = [
+    let given: [(&str, GivenCheck); 9] = [
         (
             "detached_containers_keep_running",
             containers::detached_containers_keep_running,

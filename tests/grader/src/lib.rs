@@ -988,8 +988,7 @@ mod tests {
 
     #[test]
     fn a_panicking_check_still_ends_its_processes_and_removes_its_temp_dirs() {
-        use std::sync::atomic::AtomicI32;
-        static SLEEPER: AtomicI32 = AtomicI32::new(0);
+        static SLEEPER: Mutex<Option<std::process::Child>> = Mutex::new(None);
         static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
         fn panics(ctx: &Ctx) -> Outcome {
             let dir = ctx.temp_dir();
@@ -1002,8 +1001,8 @@ mod tests {
                 .arg("30")
                 .spawn()
                 .unwrap();
-            SLEEPER.store(sleeper.id() as i32, Ordering::SeqCst);
             ctx.track(sleeper.id() as i32);
+            *SLEEPER.lock().unwrap() = Some(sleeper);
             panic!("the check's own bug");
         }
         let result = run_unscored(step(), panics);
@@ -1015,9 +1014,9 @@ mod tests {
         );
         let dir = DIR.lock().unwrap().clone().unwrap();
         assert!(!dir.exists(), "{} is left", dir.display());
-        let pid = SLEEPER.load(Ordering::SeqCst);
-        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
-        assert!(procfs::stat(pid).is_none(), "the sleeper is still there");
+        let mut sleeper = SLEEPER.lock().unwrap().take().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(sleeper.wait().unwrap().signal(), Some(9));
     }
 
     #[test]
