@@ -41,10 +41,13 @@ pub const ORDER: [(&str, CloneFlags); 7] = [
 // ANCHOR: join_namespaces
 /// Join the namespaces of process `pid` (the container's init).
 pub fn join_namespaces(pid: i32) -> anyhow::Result<()> {
-    // TODO(lesson-04): for each (kind, flag) of ORDER, open /proc/{pid}/ns/{kind} (all of them before joining any), then setns(file, flag) in ORDER — skipping each one whose inode is the same as /proc/self/ns/{kind} (a namespace shared with the host: joining your own user namespace is EINVAL)
-    // nix::sched::setns takes the open File and the CloneFlags.
+    // TODO(lesson-04): when this returns, this process is in every namespace of process `pid` that ORDER lists and that it does not share already (joining your own user namespace again is an error), joined in ORDER (user first: it owns the others; mnt last: after it, /proc may be the container's); if one of them cannot be opened, none is joined
+    // A process's namespaces are the files /proc/PID/ns/KIND; two processes
+    // share one when those files have the same inode. Only children of a
+    // process that joined a PID namespace are in it. Shell:
+    // `nsenter --target PID --user --ipc --uts --net --pid --cgroup --mount CMD`.
     todo!(
-        "lesson-04: for each (kind, flag) of ORDER, open /proc/{{pid}}/ns/{{kind}} (all of them before joining any), then setns(file, flag) in ORDER — skipping each one whose inode is the same as /proc/self/ns/{{kind}} (a namespace shared with the host: joining your own user namespace is EINVAL)"
+        "lesson-04: when this returns, this process is in every namespace of process `pid` that ORDER lists and that it does not share already (joining your own user namespace again is an error), joined in ORDER (user first: it owns the others; mnt last: after it, /proc may be the container's); if one of them cannot be opened, none is joined"
     );
 }
 // ANCHOR_END: join_namespaces

@@ -49,14 +49,14 @@ impl Overlay {
     // ANCHOR: options
     /// The mount's option string (`-o` in the shell form).
     pub fn options(&self) -> String {
-        // TODO(lesson-04): build "lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W,redirect_dir=off" from self.lower (already top first), self.upper and self.work, and with ",volatile" after it when self.volatile
-        // redirect_dir=off: renaming a lower dir must copy it up, not leave a
-        // redirect xattr that no layer tar can carry. volatile: no sync of
-        // the upper filesystem, ever (a container that will be removed
-        // loses nothing in a crash). (Paths with ':' or ',' would need
-        // escaping; the store's never have them.)
+        // TODO(lesson-04): return the overlayfs option text that stacks self.lower (already top first) read-only under the writable self.upper, with self.work as the kernel's scratch dir; renaming a lower dir must copy it up rather than leave a redirect xattr behind (no layer tar can carry one); and only when self.volatile, the mount never syncs the upper filesystem
+        // Options are `key=value` pairs separated by commas; several lower
+        // dirs are separated by colons, topmost first. See the kernel's
+        // Documentation/filesystems/overlayfs.rst ("redirect_dir", "volatile").
+        // (Paths with ':' or ',' would need escaping; the store's never have
+        // them.) Shell: `mount -t overlay overlay -o OPTIONS MERGED`.
         todo!(
-            "lesson-04: build \"lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W,redirect_dir=off\" from self.lower (already top first), self.upper and self.work, and with \",volatile\" after it when self.volatile"
+            "lesson-04: return the overlayfs option text that stacks self.lower (already top first) read-only under the writable self.upper, with self.work as the kernel's scratch dir; renaming a lower dir must copy it up rather than leave a redirect xattr behind (no layer tar can carry one); and only when self.volatile, the mount never syncs the upper filesystem"
         );
     }
     // ANCHOR_END: options
@@ -65,10 +65,11 @@ impl Overlay {
     /// Mount the layers on `target`. Call it in the container's own, private
     /// mount namespace: the mount then vanishes with the container.
     pub fn mount(&self, target: &Path) -> nix::Result<()> {
-        // TODO(lesson-04): mount an overlayfs on target: mount("overlay", target, "overlay", no flags, self.options())
-        // The source ("overlay") is only a label shown in /proc/self/mountinfo.
+        // TODO(lesson-04): when this returns Ok, `target` shows the union of the layers as self.options() describes it (an overlayfs, listed in /proc/self/mountinfo with those options), or the kernel's error is returned as it is
+        // The source of an overlay mount is only a label shown in mountinfo.
+        // Shell: `mount -t overlay overlay -o "$(OPTIONS)" TARGET`.
         todo!(
-            "lesson-04: mount an overlayfs on target: mount(\"overlay\", target, \"overlay\", no flags, self.options())"
+            "lesson-04: when this returns Ok, `target` shows the union of the layers as self.options() describes it (an overlayfs, listed in /proc/self/mountinfo with those options), or the kernel's error is returned as it is"
         );
     }
     // ANCHOR_END: mount

@@ -94,8 +94,9 @@ pub fn of_bytes(bytes: &[u8]) -> Digest {
 /// The diff_id of a layer: the SHA-256 of its uncompressed tar, read to the
 /// end. Returns the digest and the number of bytes read.
 pub fn diff_id(mut tar: impl Read) -> anyhow::Result<(Digest, u64)> {
-    // TODO(lesson-04): hash every byte of the tar with sha2::Sha256 (read it in chunks; a layer can be large) and return (Digest::from_sha256(&hash), bytes read)
-    // A layer is hundreds of megabytes: don't read it into memory at once.
+    // TODO(lesson-04): return the layer's diff_id, the sha256 of every byte `tar` gives until its end, as a Digest, and how many bytes that was; a read error is an error (a read interrupted by a signal is no error: try again), and the memory used stays small however large the layer is
+    // Shell: `sha256sum layer.tar` and `stat -c %s layer.tar`. A layer is
+    // hundreds of megabytes: never hold it whole in memory.
     // BEGIN SOLUTION
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
@@ -119,7 +120,10 @@ pub fn diff_id(mut tar: impl Read) -> anyhow::Result<(Digest, u64)> {
 /// The chain_id of every prefix of a layer stack, bottom first:
 /// `chain[0] = diff_ids[0]`, `chain[n] = sha256(chain[n-1] + " " + diff_ids[n])`.
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
-    // TODO(lesson-04): compute the OCI chain_id of each prefix: the first is the first diff_id; each next one is of_bytes("<previous chain_id> <diff_id>") — the digests as text, "sha256:" included, one space between
+    // TODO(lesson-04): return the OCI chain_id of each prefix of the stack, bottom first, as the image spec defines it: the chain_id of the bottom layer alone is its diff_id; the chain_id of a stack is the sha256 of the text of the chain_id below it, one space, and the text of its top diff_id (digests as text always carry their `sha256:`)
+    // Why: a diff_id names a layer's content alone; a chain_id names a layer
+    // on top of exactly these layers, which is what a snapshot of the stack
+    // is. Shell: `printf 'sha256:%s sha256:%s' $C $D | sha256sum`.
     // BEGIN SOLUTION
     let mut chain: Vec<Digest> = Vec::with_capacity(diff_ids.len());
     for diff_id in diff_ids {

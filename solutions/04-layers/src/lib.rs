@@ -2,41 +2,40 @@
 //!
 //! Containers now run from **images**. `run IMAGE` mounts an overlayfs whose
 //! lower dirs are the image's layers (top first) and whose upper dir is the
-//! container's own writable layer: the image never changes.
+//! container's own writable layer: the image never changes. `build` turns
+//! each RUN and COPY of a Dockerfile into one more layer.
 //!
-//! - [`digest`]: layers are named by the SHA-256 of their tar (diff_id);
-//!   stacks by chain_id; images by the digest of their config;
-//! - [`store`]: the content-addressed store under `--root`, each layer once;
-//! - [`tarball`] and [`whiteout`]: layers as deterministic tars, deletions
-//!   converted between overlayfs (char device 0/0, opaque xattr) and OCI
-//!   (`.wh.NAME`, `.wh..wh..opq`);
-//! - [`overlay`]: the union mount;
-//! - [`container`]: a container of an image, on top of steps 02 and 03;
-//! - [`dockerfile`] and [`builder`]: `build`, with a cache; [`context`]:
-//!   the build context, read by file descriptors only;
-//! - [`base`]: the built-in image `base`; [`image`]: the config;
-//!   [`show`]: `images`, `history`, `inspect`; [`cli`]: the commands.
+//! What you write, one concept per file:
+//!
+//! - [`digest`]: a layer's name, the sha256 of its tar (diff_id), and the
+//!   chain_ids of a stack;
+//! - [`layer_tar`]: a tree as a deterministic tar, overlayfs deletions as
+//!   OCI `.wh.` markers; [`whiteout`]: overlayfs's deletion marks;
+//! - [`unpack`]: a layer tar back into a directory, never outside it;
+//! - [`commit`]: a RUN's or COPY's tree stored once as a layer, and the
+//!   config's diff_ids and history; [`cache_key`]: the build cache's key;
+//! - [`overlay`]: the union mount's options, and the mount;
+//! - [`beneath`], [`private_dirs`], [`pipes`], [`exec`]: the security edges
+//!   (COPY confined to its context, a store only its owner can read, a
+//!   container's stdio, `exec` joining a container's namespaces).
+//!
+//! Everything else is given, under [`given`], and re-exported here under
+//! its own name.
 
-pub mod base;
-pub mod builder;
-pub mod cli;
-pub mod container;
-pub mod context;
+pub mod beneath;
+pub mod cache_key;
+pub mod commit;
 pub mod digest;
-pub mod dockerfile;
 pub mod exec;
-pub mod fault;
-mod fuzz;
-pub mod image;
-pub mod image_fs;
-pub mod lifecycle;
-pub mod monitor;
+pub mod given;
+pub mod layer_tar;
 pub mod overlay;
 pub mod pipes;
-pub mod show;
-pub mod staging;
-pub mod state;
-pub mod store;
-pub mod tarball;
-pub mod tty;
+pub mod private_dirs;
+pub mod unpack;
 pub mod whiteout;
+
+pub use given::{
+    base, builder, cli, container, context, dockerfile, fault, image, image_fs, lifecycle, monitor,
+    show, staging, state, store, tty,
+};

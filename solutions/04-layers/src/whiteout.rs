@@ -21,8 +21,8 @@
 //! root only, and a tar has no standard place for extended attributes. Plain
 //! empty files with a reserved name survive every tar tool on every system,
 //! so that is what OCI chose. Writing a layer therefore turns overlayfs's
-//! markers into OCI's (see `tarball::write_layer`), and unpacking a layer
-//! turns them back (see `tarball::unpack_layer`), so that the unpacked layer
+//! markers into OCI's (see `layer_tar::write_layer`), and unpacking a layer
+//! turns them back (see `unpack::unpack_layer`), so that the unpacked layer
 //! can be stacked by overlayfs again.
 
 use std::ffi::{CString, OsStr, OsString};
@@ -45,9 +45,10 @@ pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// Is this upper-dir entry an overlayfs whiteout (char device 0/0)? `meta`
 /// comes from `symlink_metadata`.
 pub fn is_overlay_whiteout(meta: &Metadata) -> bool {
-    // TODO(lesson-04): say whether `meta` is an overlayfs whiteout: a character device whose device number (st_rdev) is 0/0
-    // `std::os::unix::fs::FileTypeExt` and `MetadataExt` know both facts.
-    // Any other device is a real device node, not a deletion.
+    // TODO(lesson-04): say whether `meta` (from lstat) describes an overlayfs whiteout, and nothing else: a real device node, a file, a dir or a FIFO is no whiteout
+    // Shell: `stat -c '%F %t:%T' NAME`; `ls -l` shows a whiteout as
+    // `c--------- 0,0 NAME`. The file type and the device number are both
+    // in the metadata.
     // BEGIN SOLUTION
     // Device 0/0 is no real device: overlayfs reserves it for "deleted".
     // Shell: `stat -c '%F %t:%T' NAME` prints `character special file 0:0`.
@@ -104,9 +105,9 @@ pub fn oci_whiteout_name(name: &OsStr) -> OsString {
 // ANCHOR: make_overlay_whiteout
 /// Make an overlayfs whiteout at `path`: what unpacking `.wh.NAME` leaves.
 pub fn make_overlay_whiteout(path: &Path) -> nix::Result<()> {
-    // TODO(lesson-04): create the overlayfs whiteout `path`: mknod(2) a character device with device number 0/0 and permission bits 0, like the kernel's own
-    // nix has `mknod`, `SFlag`, `Mode` and `makedev` in `nix::sys::stat`.
-    // Shell: `mknod NAME c 0 0`.
+    // TODO(lesson-04): when this returns Ok, `path` is an overlayfs whiteout like the ones the kernel makes itself (no permission bits); an existing file at `path` is the kernel's error (EEXIST), left to the caller
+    // Shell: `mknod NAME c 0 0 && chmod 000 NAME`. Making a device node
+    // needs CAP_MKNOD.
     // BEGIN SOLUTION
     // mknod(2) of a character device needs CAP_MKNOD (root has it); it fails
     // with EEXIST if something is already at `path`: the caller removes it.

@@ -154,7 +154,7 @@ fn hostile_layer_tars_never_reach_outside_the_layer() {
         let dest = base.join("layer");
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::create_dir_all(&dest).unwrap();
-        match crate::tarball::unpack_layer(&tar[..], &dest) {
+        match crate::unpack::unpack_layer(&tar[..], &dest) {
             Ok(()) => unpacked += 1,
             Err(e) => {
                 refused += 1;

@@ -20,7 +20,6 @@
 
 use crate::digest::{self, Digest};
 use crate::image::{ImageConfig, Reference};
-use crate::tarball;
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use std::collections::BTreeMap;
@@ -125,6 +124,10 @@ impl Store {
     /// Bytes of file content in a layer (what `docker history` calls SIZE).
     pub fn layer_size(&self, diff_id: &Digest) -> anyhow::Result<u64> {
         let path = self.layer_dir(diff_id).join("size");
+        if !path.exists() && self.layer_tar(diff_id).is_file() {
+            // A layer committed by a build has no size file: count its tar.
+            return content_size(&self.layer_tar(diff_id));
+        }
         let text = fs::read_to_string(&path)
             .with_context(|| format!("layer {diff_id} is missing from the store"))?;
         text.trim()
@@ -159,7 +162,7 @@ impl Store {
         let diff = staging.path().join("diff");
         fs::create_dir(&diff)?;
         let file = File::open(tar)?;
-        tarball::unpack_layer(file, &diff)?;
+        crate::unpack::unpack_layer(file, &diff)?;
         let size = content_size(tar)?;
         fs::rename(tar, staging.path().join("layer.tar"))
             .with_context(|| format!("cannot move {} into the store", tar.display()))?;
@@ -453,16 +456,4 @@ impl Drop for Staging {
 /// are 0710 and 0700 for the same reasons.
 pub const PRIVATE: [&str; 5] = ["layers", "images", "cache", "containers", "tmp"];
 
-// ANCHOR: private_dirs
-/// `root` (made when missing), and each of `dirs` in it, private to this
-/// process's user.
-pub fn private_dirs(root: &Path, dirs: &[&str]) -> anyhow::Result<()> {
-    // TODO(lesson-04): when this returns, `root` is a directory of this process's user (made 0700 if it was missing) and each of `dirs` in it is a directory that no other user can list, enter, or reach anything below (0700), however it was found: stores made before may be open. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory. Shell: `install -d -m 0700 ROOT ROOT/layers ...`
-    // A path is only as private as the directories it passes through,
-    // whatever the modes of the files at its end. `root` itself may be a
-    // directory of the user's with other things in it: leave its mode be.
-    todo!(
-        "lesson-04: when this returns, `root` is a directory of this process's user (made 0700 if it was missing) and each of `dirs` in it is a directory that no other user can list, enter, or reach anything below (0700), however it was found: stores made before may be open. A `root` that belongs to another user is refused (its owner could swap what is in it under us), and so is one that is not a directory. Shell: `install -d -m 0700 ROOT ROOT/layers ...`"
-    );
-}
-// ANCHOR_END: private_dirs
+pub use crate::private_dirs::private_dirs;

@@ -7,8 +7,8 @@
 //!
 //! - **RUN** starts a container of the image so far (steps 02 and 03, no
 //!   network unless `--network host`); when it exits, its writable layer
-//!   (the overlay's upper dir) *is* the diff: [`crate::tarball`] writes it as
-//!   a tar, deletions as OCI whiteouts.
+//!   (the overlay's upper dir) *is* the diff: [`crate::commit`] writes it as
+//!   a tar, deletions as OCI whiteouts, and stores it.
 //! - **COPY** / **ADD** stage the files from the build context in an empty
 //!   dir laid out like the image (`/app/...`), and that dir is the diff.
 //!
@@ -18,14 +18,17 @@
 //! the store, gives that layer at once: `CACHED`. Change step k and every
 //! key from k on changes, which is why the order of instructions matters.
 
+use crate::cache_key::cache_key;
+use crate::commit::{commit_layer, record_step};
 use crate::container;
 use crate::context::{Context as BuildContext, Entry};
 use crate::digest::{self, Digest};
 use crate::dockerfile::{self, Instruction, Kind};
-use crate::image::{rfc3339, History, ImageConfig, Reference};
+use crate::image::{rfc3339, ImageConfig, Reference};
+use crate::layer_tar::write_layer;
 use crate::staging::Stage;
 use crate::store::{Staging, Store};
-use crate::{base, image_fs, tarball};
+use crate::{base, image_fs};
 use anyhow::{bail, Context};
 use std::fs;
 use std::io::Write;
@@ -157,7 +160,7 @@ fn apply(
 ) -> anyhow::Result<Digest> {
     let env = image.env_pairs();
     let expand = |word: &str| dockerfile::expand(word, &env);
-    let mut sources_digest = String::new();
+    let mut copied = None;
     let staged_layer = match &step.kind {
         Kind::Copy { sources, dest } | Kind::Add { sources, dest } => {
             let extract = matches!(step.kind, Kind::Add { .. });
@@ -166,7 +169,7 @@ fn apply(
                 .map(|s| expand(s))
                 .collect::<Result<_, _>>()?;
             let dest = expand(dest)?;
-            let staged = stage_copy(
+            let (staging, digest) = stage_copy(
                 store,
                 context,
                 image,
@@ -175,28 +178,15 @@ fn apply(
                 extract,
                 options.epoch,
             )?;
-            sources_digest = staged.1.to_string();
-            Some(staged.0)
+            copied = Some(digest);
+            Some(staging)
         }
         _ => None,
     };
-    // The epoch too: it is in every mtime of the layer.
-    let key = digest::of_bytes(
-        format!(
-            "{parent}\n{}\n{sources_digest}\n{}",
-            step.text, options.epoch
-        )
-        .as_bytes(),
-    );
-    let mut history = History {
-        created: rfc3339(options.epoch),
-        created_by: step.text.clone(),
-        ..History::default()
-    };
+    let key = cache_key(parent, &step.text, copied.as_ref(), options.epoch);
     if !step.kind.makes_layer() {
         configure(image, &step.kind, &expand)?;
-        history.empty_layer = true;
-        image.history.push(history);
+        record_step(image, &step.text, None, options.epoch);
         return Ok(key);
     }
     let layer = match store.cached(&key) {
@@ -206,7 +196,9 @@ fn apply(
         }
         None => {
             let layer = match (staged_layer, &step.kind) {
-                (Some(staging), _) => store.add_layer(&staging.path().join("layer.tar"))?,
+                (Some(staging), _) => {
+                    commit_layer(store, &staging.path().join("layer"), options.epoch)?
+                }
                 (None, Kind::Run(command)) => run_step(store, options, image, command.argv())?,
                 _ => unreachable!("only RUN, COPY and ADD make layers"),
             };
@@ -220,8 +212,7 @@ fn apply(
             layer
         }
     };
-    image.rootfs.diff_ids.push(layer);
-    image.history.push(history);
+    record_step(image, &step.text, Some(layer), options.epoch);
     Ok(key)
 }
 
@@ -330,16 +321,9 @@ fn run_step(
         return Err(RunFailed(format!("the command exited with code {code}")).into());
     }
     crate::fault::point("build:ran");
-    let staging = store.temp_dir("run-layer")?;
-    let tar = staging.path().join("layer.tar");
-    let file = fs::File::create(&tar)?;
-    tarball::write_layer(
-        &container.upper(),
-        std::io::BufWriter::new(file),
-        options.epoch,
-    )?;
+    let layer = commit_layer(store, &container.upper(), options.epoch)?;
     drop(container);
-    store.add_layer(&tar)
+    Ok(layer)
 }
 
 // ANCHOR: stage_copy
@@ -395,7 +379,7 @@ fn stage_copy(
     }
     let tar = staging.path().join("layer.tar");
     let file = fs::File::create(&tar)?;
-    tarball::write_layer(&root, std::io::BufWriter::new(file), epoch)?;
+    write_layer(&root, std::io::BufWriter::new(file), epoch)?;
     let (digest, _) = digest::diff_id(fs::File::open(&tar)?)?;
     Ok((staging, digest))
 }

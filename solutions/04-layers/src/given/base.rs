@@ -11,7 +11,6 @@
 use crate::digest::Digest;
 use crate::image::{rfc3339, History, ImageConfig, Reference, RootFs, RunConfig};
 use crate::store::Store;
-use crate::tarball;
 use anyhow::Context;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -45,7 +44,7 @@ pub fn ensure(store: &Store) -> anyhow::Result<Digest> {
     add_package_manager(&dir)?;
     let tar = staging.path().join("layer.tar");
     let file = fs::File::create(&tar)?;
-    tarball::write_layer(&dir, std::io::BufWriter::new(file), EPOCH)?;
+    crate::layer_tar::write_layer(&dir, std::io::BufWriter::new(file), EPOCH)?;
     no_whiteouts(&tar)?;
     let diff_id = store.add_layer(&tar)?;
     let created = rfc3339(EPOCH);

@@ -53,7 +53,7 @@ impl Stage<'_> {
     pub fn extract(&self, tar: File, to: &Path) -> anyhow::Result<()> {
         let target = self.prepare(to)?;
         self.place_dir(&target, to, None)?;
-        crate::tarball::unpack_layer(tar, &target)
+        crate::unpack::unpack_layer(tar, &target)
     }
 
     /// The stage path for `to`, its parents made real dirs.
