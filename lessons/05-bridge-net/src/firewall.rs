@@ -27,9 +27,15 @@
 //! beyond the host, and nothing keeps networks apart but the host's own
 //! firewall.
 
+use crate::nftables::{self, Nfnetlink, Table};
 use anyhow::{bail, Context};
 use std::net::Ipv4Addr;
 use std::process::Command;
+
+const TABLE_NAME: &str = "minibox";
+const CHAINS: [&str; 4] = ["prerouting", "output", "postrouting", "forward"];
+/// The isolation set: every network's bridge.
+const SET: &str = "bridges";
 
 const TABLE: &str = "
 table ip minibox {
@@ -92,9 +98,107 @@ fn nft(script: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The table, made if missing (declaring it again is a no-op).
-fn ensure_table() -> anyhow::Result<()> {
-    nft(TABLE)
+/// Our table as the kernel holds it now (`nft list table ip minibox`,
+/// asked over netlink: no process, no wait), `None` if there is none.
+fn read() -> anyhow::Result<Option<Table>> {
+    let mut kernel = match Nfnetlink::open() {
+        Ok(kernel) => kernel,
+        // No nfnetlink in this kernel: no rules of ours either.
+        Err(e) if e.raw_os_error() == Some(nix::libc::EPROTONOSUPPORT) => return Ok(None),
+        Err(e) => return Err(e).context("cannot open a netfilter netlink socket"),
+    };
+    kernel
+        .table(TABLE_NAME)
+        .context("cannot read nftables' table ip minibox")
+}
+
+/// The key of a rule text: what its `comment "..."` says.
+fn key_of(text: &str) -> Option<&str> {
+    let at = text.rfind("comment \"")? + "comment \"".len();
+    text[at..].split('"').next()
+}
+
+/// A rule text as `add rule ip minibox` takes it: CHAIN, then the rule
+/// (a text that starts with `add rule ip minibox` is taken as well).
+fn body_of(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_prefix("add rule ip minibox ")
+        .or_else(|| text.strip_prefix("rule ip minibox "))
+        .unwrap_or(text)
+        .trim()
+}
+
+/// The quoted names in a rule text, but its comment: the interfaces it
+/// names (`iifname "minibox0"`).
+fn names_in(text: &str) -> Vec<&str> {
+    let body = match text.rfind("comment \"") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    body.split('"').skip(1).step_by(2).collect()
+}
+
+/// Is the rule `text` in the kernel's table: a rule of its chain with its
+/// key, that names the same interfaces? (Two stores in one network
+/// namespace may both have a network `bridge`, each on its own bridge:
+/// the key alone would take one's rules for the other's.)
+fn holds(table: &Table, text: &str) -> bool {
+    let body = body_of(text);
+    let chain = body.split_whitespace().next().unwrap_or("");
+    let key = key_of(body);
+    let names = names_in(body);
+    table.rules.iter().any(|rule| {
+        rule.chain == chain
+            && rule.comment.as_deref() == key
+            && names.iter().all(|name| rule.mentions(name))
+    })
+}
+
+/// Make sure the rules `texts` are in the kernel, each once, and
+/// `bridge` (if any) in the isolation set: the table is read over netlink,
+/// and one `nft -f -` adds only what is missing (the table, its chains
+/// and set with it, if they are missing too). Nothing missing: no `nft`
+/// process at all. Returns how many rules were added.
+pub fn apply(
+    current: Option<&Table>,
+    bridge: Option<&str>,
+    texts: &[String],
+) -> anyhow::Result<usize> {
+    let empty = Table::default();
+    let table = current.unwrap_or(&empty);
+    let mut script = String::new();
+    let complete = current.is_some()
+        && CHAINS.iter().all(|c| table.chains.iter().any(|t| t == c))
+        && table.sets.iter().any(|s| s == SET);
+    if !complete {
+        // Declaring what exists already changes nothing: this adds only
+        // the missing parts.
+        script.push_str(TABLE);
+    }
+    if let Some(bridge) = bridge {
+        let member = complete
+            && Nfnetlink::open()
+                .and_then(|mut kernel| kernel.names_in(TABLE_NAME, SET))
+                .context("cannot read the set ip minibox bridges")?
+                .iter()
+                .any(|name| name == bridge);
+        if !member {
+            script.push_str(&format!(
+                "add element ip minibox {SET} {{ \"{bridge}\" }}\n"
+            ));
+        }
+    }
+    let mut added = 0;
+    for text in texts {
+        if !holds(table, text) {
+            script.push_str(&format!("add rule ip minibox {}\n", body_of(text)));
+            added += 1;
+        }
+    }
+    if !script.is_empty() {
+        nft(&script)?;
+    }
+    Ok(added)
 }
 
 // ANCHOR: add_network
@@ -103,21 +207,43 @@ pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()>
     if !found() {
         return Ok(()); // warned at the start of the run
     }
-    ensure_table()?;
     // net.ipv4.ip_forward: route between interfaces, in this namespace.
-    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
-        .context("cannot turn on IPv4 forwarding")?;
-    if network_rules(name, bridge)?.is_empty() {
-        nft(&format!(
-            "add element ip minibox bridges {{ \"{bridge}\" }}
-add rule ip minibox postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"net:{name}\"
-add rule ip minibox forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname @bridges drop comment \"net:{name}\"
-"
-        ))?;
+    let forward = "/proc/sys/net/ipv4/ip_forward";
+    if std::fs::read_to_string(forward).map_or(true, |now| now.trim() != "1") {
+        std::fs::write(forward, "1").context("cannot turn on IPv4 forwarding")?;
     }
+    apply(
+        read()?.as_ref(),
+        Some(bridge),
+        &network_rules(name, subnet, bridge),
+    )?;
     Ok(())
 }
 // ANCHOR_END: add_network
+
+/// The rules of a network, each with its key.
+fn network_rules(name: &str, subnet: &str, bridge: &str) -> Vec<String> {
+    vec![
+        format!("postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"net:{name}:masq\""),
+        format!("forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname @bridges drop comment \"net:{name}:isolate\""),
+    ]
+}
+
+/// The rules of a container's published ports, each with its key.
+fn port_rules(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> Vec<String> {
+    let mut rules = Vec::new();
+    for (host, inside) in ports {
+        for chain in ["prerouting", "output"] {
+            // Only packets for one of the host's own addresses: without it,
+            // a container's connection to port H of *any* outside host
+            // would land here (docker: -m addrtype --dst-type LOCAL).
+            rules.push(format!(
+                "{chain} fib daddr type local tcp dport {host} dnat to {address}:{inside} comment \"ctr:{id}:dnat:{host}:{chain}\""
+            ));
+        }
+    }
+    rules
+}
 
 // ANCHOR: add_ports
 /// A container's published ports: DNAT from the host's port to its own.
@@ -126,24 +252,15 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::R
         return Ok(());
     }
     ports_need_nft()?;
-    ensure_table()?;
-    let taken = published()?;
-    let mut script = String::new();
-    for (host, inside) in ports {
+    let current = read()?;
+    let taken = published(current.as_ref(), Some(id));
+    for (host, _) in ports {
         if taken.contains(host) {
             bail!("port {host} is already published by another container");
         }
-        for chain in ["prerouting", "output"] {
-            // Only packets for one of the host's own addresses: without it,
-            // a container's connection to port H of *any* outside host
-            // would land here (docker: -m addrtype --dst-type LOCAL).
-            let local = "fib daddr type local ";
-            script.push_str(&format!(
-                "add rule ip minibox {chain} {local}tcp dport {host} dnat to {address}:{inside} comment \"ctr:{id}\"\n"
-            ));
-        }
     }
-    nft(&script)
+    apply(current.as_ref(), None, &port_rules(id, address, ports))?;
+    Ok(())
 }
 // ANCHOR_END: add_ports
 
@@ -154,7 +271,7 @@ pub fn check_free(ports: &[(u16, u16)]) -> anyhow::Result<()> {
         return Ok(());
     }
     ports_need_nft()?;
-    let taken = published()?;
+    let taken = published(read()?.as_ref(), None);
     for (host, _) in ports {
         if taken.contains(host) {
             bail!("port {host} is already published by another container");
@@ -163,100 +280,87 @@ pub fn check_free(ports: &[(u16, u16)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Host ports already published.
-fn published() -> anyhow::Result<Vec<u16>> {
-    let text = list()?;
-    let mut ports = Vec::new();
-    for rule in rules(&text) {
-        let expr = rule["expr"].to_string();
-        if rule["chain"] == "prerouting" && expr.contains("\"dnat\"") {
-            if let Some(port) = rule["expr"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find_map(|e| e["match"]["right"].as_u64())
-            {
-                ports.push(port as u16);
-            }
-        }
-    }
-    Ok(ports)
-}
-
-fn list() -> anyhow::Result<String> {
-    if !found() {
-        return Ok(String::new()); // no nft, no rules of ours to find
-    }
-    let out = Command::new("nft")
-        .args(["-j", "list", "table", "ip", "minibox"])
-        .output()
-        .context("cannot run nft")?;
-    Ok(if out.status.success() {
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    } else {
-        String::new() // no table yet
-    })
-}
-
-fn rules(text: &str) -> Vec<serde_json::Value> {
-    let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-    value["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|item| item.get("rule").cloned())
+/// Host ports already published: the destination ports of the DNAT rules
+/// in `prerouting`, but those of container `mine`.
+fn published(table: Option<&Table>, mine: Option<&str>) -> Vec<u16> {
+    let Some(table) = table else {
+        return Vec::new();
+    };
+    table
+        .rules
+        .iter()
+        .filter(|r| r.chain == "prerouting" && r.has("nat"))
+        .filter(|r| match (mine, &r.comment) {
+            (Some(id), Some(comment)) => !owned_by(comment, &format!("ctr:{id}")),
+            _ => true,
+        })
+        .filter_map(|r| r.dport())
         .collect()
 }
 
-/// (chain, handle) of the rules with this comment.
-fn rules_with(comment: &str) -> anyhow::Result<Vec<(String, u64)>> {
-    Ok(rules(&list()?)
-        .into_iter()
-        .filter(|r| r["comment"] == comment)
-        .filter_map(|r| Some((r["chain"].as_str()?.to_string(), r["handle"].as_u64()?)))
-        .collect())
+/// Is a rule with key `comment` one of `owner`'s: the key is the owner,
+/// or starts with it and a colon (`ctr:ID:dnat:8080:prerouting`)?
+fn owned_by(comment: &str, owner: &str) -> bool {
+    comment
+        .strip_prefix(owner)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
 }
 
-/// The rules of network `name` on `bridge`: two stores may both have a
-/// network of that name (`bridge` itself, the default), each on a bridge
-/// of its own, and its rules name its bridge.
-fn network_rules(name: &str, bridge: &str) -> anyhow::Result<Vec<(String, u64)>> {
-    let comment = format!("net:{name}");
-    let quoted = format!("\"{bridge}\"");
-    Ok(rules(&list()?)
-        .into_iter()
-        .filter(|r| r["comment"] == comment.as_str() && r["expr"].to_string().contains(&quoted))
-        .filter_map(|r| Some((r["chain"].as_str()?.to_string(), r["handle"].as_u64()?)))
-        .collect())
-}
-
-/// Remove the rules of a container (`ctr:ID`).
-pub fn remove(owner: &str) -> anyhow::Result<()> {
-    delete(rules_with(owner)?)
-}
-
-/// Delete rules by (chain, handle).
-fn delete(found: Vec<(String, u64)>) -> anyhow::Result<()> {
-    if found.is_empty() {
-        return Ok(());
+/// Delete, in one batch over netlink, the rules `pick` chooses (and
+/// `bridge` from the isolation set); read again and retry if another
+/// process deleted some meanwhile (the batch is then refused whole).
+fn delete_where(
+    pick: impl Fn(&nftables::Rule) -> bool,
+    bridge: Option<&str>,
+) -> anyhow::Result<()> {
+    for attempt in 0.. {
+        let Some(table) = read()? else {
+            return Ok(()); // no table, no rules of ours
+        };
+        let rules: Vec<(String, u64)> = table
+            .rules
+            .iter()
+            .filter(|r| pick(r))
+            .map(|r| (r.chain.clone(), r.handle))
+            .collect();
+        let mut kernel = Nfnetlink::open().context("cannot open a netfilter netlink socket")?;
+        let names: Vec<(String, String)> = match bridge {
+            Some(bridge) if table.sets.iter().any(|s| s == SET) => kernel
+                .names_in(TABLE_NAME, SET)?
+                .into_iter()
+                .filter(|name| name == bridge)
+                .map(|name| (SET.to_string(), name))
+                .collect(),
+            _ => Vec::new(),
+        };
+        match kernel.delete(TABLE_NAME, &rules, &names) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ENOENT) && attempt < 3 => continue,
+            Err(e) => return Err(e).context("cannot delete nftables rules"),
+        }
     }
-    let script: String = found
-        .iter()
-        .map(|(chain, handle)| format!("delete rule ip minibox {chain} handle {handle}\n"))
-        .collect();
-    nft(&script)
-}
-
-/// Forget a network's bridge in the isolation set.
-pub fn remove_network(name: &str, bridge: &str) -> anyhow::Result<()> {
-    if !found() {
-        return Ok(()); // nothing of ours can be there
-    }
-    delete(network_rules(name, bridge)?)?;
-    let _ = nft(&format!(
-        "delete element ip minibox bridges {{ \"{bridge}\" }}\n"
-    ));
     Ok(())
+}
+
+/// Remove the rules of a container (`ctr:ID`): those whose key is the
+/// owner, or starts with it.
+pub fn remove(owner: &str) -> anyhow::Result<()> {
+    delete_where(
+        |rule| rule.comment.as_deref().is_some_and(|c| owned_by(c, owner)),
+        None,
+    )
+}
+
+/// A network's rules (those that name its bridge: see [`holds`]), and its
+/// bridge in the isolation set.
+pub fn remove_network(name: &str, bridge: &str) -> anyhow::Result<()> {
+    let owner = format!("net:{name}");
+    delete_where(
+        |rule| {
+            rule.comment.as_deref().is_some_and(|c| owned_by(c, &owner)) && rule.mentions(bridge)
+        },
+        Some(bridge),
+    )
 }
 
 /// `-p HOST:CONTAINER[/tcp]`.

@@ -10,6 +10,8 @@
 //! - [`networks`]: networks under `--root`, their bridges;
 //! - [`attach`]: a container on a network (the veth, its set-up, hosts);
 //! - [`firewall`]: nftables rules for ports, NAT and isolation;
+//! - [`nftables`]: what nftables holds, read (and rules deleted) over
+//!   netfilter netlink, without an `nft` process;
 //! - [`ports`]: a published port held by a bound socket;
 //! - [`cli`]: step 04's commands plus `network` and `run --network -p`.
 
@@ -19,4 +21,5 @@ pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod networks;
+pub mod nftables;
 pub mod ports;
