@@ -1,9 +1,12 @@
-//! Published ports, egress NAT and isolation between networks: nftables.
+//! Published ports, egress NAT and isolation between networks: applying
+//! the nftables rules of [`crate::rules`], finding and removing them.
 //!
 //! All of minibox's rules live in one table of their own, `ip minibox`, so
 //! they never touch anyone else's and `nft delete table ip minibox` undoes
-//! them all. Each rule carries a comment saying whose it is
-//! (`ctr:<id>` or `net:<name>`), which is how they are found and removed.
+//! them all. Each rule ends in a comment holding its key, which says whose
+//! it is and what for (`net:NAME:BRIDGE:masq`, `ctr:ID:dnat:PORT:CHAIN`,
+//! ...): a rule is added only if no rule has its key, and a container's or
+//! a network's rules are those whose keys start with its prefix.
 //!
 //! - **egress**: `postrouting ip saddr SUBNET oifname != BRIDGE masquerade`
 //!   — a container's packets leave with the host's address (NAT), and the
@@ -27,6 +30,7 @@
 //! beyond the host, and nothing keeps networks apart but the host's own
 //! firewall.
 
+use crate::rules::{self, Rule};
 use anyhow::{bail, Context};
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -97,8 +101,41 @@ fn ensure_table() -> anyhow::Result<()> {
     nft(TABLE)
 }
 
+// ANCHOR: apply
+/// Add the `rules` that the table lacks, in one `nft` run: a rule is there
+/// when a rule of its chain carries its key. Called under the networks'
+/// lock (check, then add: two runs never both add one).
+pub fn apply(rules: &[Rule], extra: &str) -> anyhow::Result<()> {
+    let present = keys()?;
+    let mut script = String::new();
+    for rule in rules {
+        let Some(key) = rule.key() else {
+            bail!(
+                "the rule for chain {} has no closing comment \"KEY\": {}",
+                rule.chain,
+                rule.text
+            );
+        };
+        if !present
+            .iter()
+            .any(|(chain, k)| *chain == rule.chain && k == key)
+        {
+            script.push_str(&format!(
+                "add rule ip minibox {} {}\n",
+                rule.chain, rule.text
+            ));
+        }
+    }
+    if script.is_empty() {
+        return Ok(());
+    }
+    nft(&format!("{extra}{script}"))
+}
+// ANCHOR_END: apply
+
 // ANCHOR: add_network
-/// A network's rules: its bridge in the isolation set, its egress NAT.
+/// A network's rules: its bridge in the isolation set, its egress NAT and
+/// its isolation.
 pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()> {
     if !found() {
         return Ok(()); // warned at the start of the run
@@ -107,15 +144,13 @@ pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()>
     // net.ipv4.ip_forward: route between interfaces, in this namespace.
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
         .context("cannot turn on IPv4 forwarding")?;
-    if network_rules(name, bridge)?.is_empty() {
-        nft(&format!(
-            "add element ip minibox bridges {{ \"{bridge}\" }}
-add rule ip minibox postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"net:{name}\"
-add rule ip minibox forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname @bridges drop comment \"net:{name}\"
-"
-        ))?;
-    }
-    Ok(())
+    apply(
+        &[
+            rules::masquerade(name, subnet, bridge),
+            rules::isolation(name, bridge),
+        ],
+        &format!("add element ip minibox bridges {{ \"{bridge}\" }}\n"),
+    )
 }
 // ANCHOR_END: add_network
 
@@ -128,22 +163,14 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::R
     ports_need_nft()?;
     ensure_table()?;
     let taken = published()?;
-    let mut script = String::new();
+    let mut all = Vec::new();
     for (host, inside) in ports {
         if taken.contains(host) {
             bail!("port {host} is already published by another container");
         }
-        for chain in ["prerouting", "output"] {
-            // Only packets for one of the host's own addresses: without it,
-            // a container's connection to port H of *any* outside host
-            // would land here (docker: -m addrtype --dst-type LOCAL).
-            let local = "fib daddr type local ";
-            script.push_str(&format!(
-                "add rule ip minibox {chain} {local}tcp dport {host} dnat to {address}:{inside} comment \"ctr:{id}\"\n"
-            ));
-        }
+        all.extend(rules::published_port(id, address, *host, *inside));
     }
-    nft(&script)
+    apply(&all, "")
 }
 // ANCHOR_END: add_ports
 
@@ -163,24 +190,32 @@ pub fn check_free(ports: &[(u16, u16)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Host ports already published.
+/// Host ports already published: the HOSTPORT of every key
+/// `ctr:ID:dnat:HOSTPORT:prerouting`.
 fn published() -> anyhow::Result<Vec<u16>> {
-    let text = list()?;
-    let mut ports = Vec::new();
-    for rule in rules(&text) {
-        let expr = rule["expr"].to_string();
-        if rule["chain"] == "prerouting" && expr.contains("\"dnat\"") {
-            if let Some(port) = rule["expr"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find_map(|e| e["match"]["right"].as_u64())
-            {
-                ports.push(port as u16);
-            }
-        }
-    }
-    Ok(ports)
+    Ok(keys()?
+        .into_iter()
+        .filter(|(chain, _)| chain == "prerouting")
+        .filter_map(|(_, key)| {
+            let rest = key.strip_prefix("ctr:")?;
+            let mut parts = rest.split(':');
+            let (_id, dnat, port) = (parts.next()?, parts.next()?, parts.next()?);
+            (dnat == "dnat").then(|| port.parse().ok())?
+        })
+        .collect())
+}
+
+/// (chain, key) of every rule of ours that has one.
+fn keys() -> anyhow::Result<Vec<(String, String)>> {
+    Ok(rules(&list()?)
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                r["chain"].as_str()?.to_string(),
+                r["comment"].as_str()?.to_string(),
+            ))
+        })
+        .collect())
 }
 
 fn list() -> anyhow::Result<String> {
@@ -208,31 +243,22 @@ fn rules(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// (chain, handle) of the rules with this comment.
-fn rules_with(comment: &str) -> anyhow::Result<Vec<(String, u64)>> {
+/// (chain, handle) of the rules whose key starts with `prefix`.
+fn rules_with(prefix: &str) -> anyhow::Result<Vec<(String, u64)>> {
     Ok(rules(&list()?)
         .into_iter()
-        .filter(|r| r["comment"] == comment)
+        .filter(|r| r["comment"].as_str().is_some_and(|c| c.starts_with(prefix)))
         .filter_map(|r| Some((r["chain"].as_str()?.to_string(), r["handle"].as_u64()?)))
         .collect())
 }
 
-/// The rules of network `name` on `bridge`: two stores may both have a
-/// network of that name (`bridge` itself, the default), each on a bridge
-/// of its own, and its rules name its bridge.
-fn network_rules(name: &str, bridge: &str) -> anyhow::Result<Vec<(String, u64)>> {
-    let comment = format!("net:{name}");
-    let quoted = format!("\"{bridge}\"");
-    Ok(rules(&list()?)
-        .into_iter()
-        .filter(|r| r["comment"] == comment.as_str() && r["expr"].to_string().contains(&quoted))
-        .filter_map(|r| Some((r["chain"].as_str()?.to_string(), r["handle"].as_u64()?)))
-        .collect())
-}
-
-/// Remove the rules of a container (`ctr:ID`).
-pub fn remove(owner: &str) -> anyhow::Result<()> {
-    delete(rules_with(owner)?)
+/// Remove the rules whose key starts with `prefix` (a container's:
+/// [`rules::container_key`]).
+pub fn remove(prefix: &str) -> anyhow::Result<()> {
+    if !found() {
+        return Ok(()); // no nft, no rules of ours
+    }
+    delete(rules_with(prefix)?)
 }
 
 /// Delete rules by (chain, handle).
@@ -252,7 +278,7 @@ pub fn remove_network(name: &str, bridge: &str) -> anyhow::Result<()> {
     if !found() {
         return Ok(()); // nothing of ours can be there
     }
-    delete(network_rules(name, bridge)?)?;
+    delete(rules_with(&rules::network_key(name, bridge))?)?;
     let _ = nft(&format!(
         "delete element ip minibox bridges {{ \"{bridge}\" }}\n"
     ));
