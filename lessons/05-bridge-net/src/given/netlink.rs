@@ -169,6 +169,7 @@ impl Netlink {
         }
     }
 
+    // ANCHOR: add_bridge
     /// `ip link add NAME type bridge`.
     pub fn add_bridge(&mut self, name: &str) -> anyhow::Result<()> {
         let mut message = LinkMessage::default();
@@ -193,6 +194,7 @@ impl Netlink {
         )
         .with_context(|| format!("cannot create the bridge {name}"))
     }
+    // ANCHOR_END: add_bridge
 
     /// `ip link del NAME` (a veth takes its peer with it).
     pub fn delete(&mut self, index: u32) -> anyhow::Result<()> {
