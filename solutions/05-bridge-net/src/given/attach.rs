@@ -1,5 +1,7 @@
-//! A container on a bridge network: the veth pair, its addresses and
-//! routes, its name in the others' `/etc/hosts`, its ports.
+//! A container on a bridge network, in the order of its life: an address
+//! when it is created, its veth and routes when its init is at the gate
+//! (see [`crate::plumbing`]), its rules and ports, its name in the others'
+//! `/etc/hosts`; and all of it undone when it ends.
 //!
 //! ```text
 //!   host (or the lab)                      container
@@ -11,9 +13,12 @@
 //! ```
 
 use crate::firewall;
-use crate::ipam::Subnet;
+use crate::hosts::hosts_file;
+use crate::ipam;
 use crate::netlink::Netlink;
 use crate::networks::{Allocation, Network, Networks, DEFAULT};
+use crate::plumbing::{configure_inside, plumb};
+use crate::subnet::Subnet;
 use anyhow::Context;
 use nix::unistd::Pid;
 use std::net::Ipv4Addr;
@@ -24,67 +29,6 @@ use std::path::{Path, PathBuf};
 pub fn host_interface(id: &str) -> String {
     format!("mbx{}", step04::state::prefix(id, 10))
 }
-
-// ANCHOR: plumb
-/// Make the container's veth pair: `ip link add HOST type veth peer name
-/// eth0 netns PID`, then `ip link set HOST master BRIDGE up`.
-pub fn plumb(netlink: &mut Netlink, host: &str, pid: i32, bridge: u32) -> anyhow::Result<()> {
-    // TODO(lesson-05): create the veth pair with netlink.add_veth(host, "eth0", pid) — the peer is born in the container's namespace — then attach the host end to the bridge and bring it up: netlink.set_up(index of host, Some(bridge))
-    // BEGIN SOLUTION
-    netlink.add_veth(host, "eth0", pid)?;
-    let index = netlink.index(host)?;
-    netlink.set_up(index, Some(bridge))
-    // END SOLUTION
-}
-// ANCHOR_END: plumb
-
-// ANCHOR: configure_inside
-/// Inside the container's network namespace: `ip addr add ADDRESS/PREFIX
-/// dev eth0; ip link set eth0 up; ip link set lo up; ip route add default
-/// via GATEWAY`.
-pub fn configure_inside(
-    inside: &mut Netlink,
-    address: Ipv4Addr,
-    prefix: u8,
-    gateway: Ipv4Addr,
-) -> anyhow::Result<()> {
-    // TODO(lesson-05): on eth0 (inside.index("eth0")): add the address with its prefix, bring it up; bring lo up; add the default route via the gateway on eth0
-    // The route needs eth0 up and its address first: the gateway must be
-    // on a network eth0 reaches, or the kernel says ENETUNREACH.
-    // BEGIN SOLUTION
-    let eth0 = inside.index("eth0")?;
-    inside.add_address(eth0, address, prefix)?;
-    inside.set_up(eth0, None)?;
-    let lo = inside.index("lo")?;
-    inside.set_up(lo, None)?;
-    inside.add_default_route(eth0, gateway)
-    // END SOLUTION
-}
-// ANCHOR_END: configure_inside
-
-// ANCHOR: hosts_file
-/// The `/etc/hosts` of a container: localhost, itself, and on a
-/// user-defined network every other container of that network by name.
-pub fn hosts_file(me: &Allocation, address: Ipv4Addr, others: &[(Ipv4Addr, Allocation)]) -> String {
-    // TODO(lesson-05): write the container's /etc/hosts: the line "127.0.0.1\tlocalhost", then "ADDRESS\tNAME SHORTID" for this container (SHORTID: the first 12 characters of its id), then one such line for each of `others`, each line ending in \n
-    // BEGIN SOLUTION
-    let mut text = String::from("127.0.0.1\tlocalhost\n");
-    text.push_str(&format!(
-        "{address}\t{} {}\n",
-        me.name,
-        step04::state::short(&me.id)
-    ));
-    for (other_address, other) in others {
-        text.push_str(&format!(
-            "{other_address}\t{} {}\n",
-            other.name,
-            step04::state::short(&other.id)
-        ));
-    }
-    text
-    // END SOLUTION
-}
-// ANCHOR_END: hosts_file
 
 // ANCHOR: refresh_hosts
 /// Rewrite the `/etc/hosts` of every container on `network`, in place (the
@@ -170,7 +114,7 @@ impl step04::container::Attach for Bridge {
             id: id.to_string(),
             name: name.to_string(),
         };
-        let address = networks.allocate(&self.network, me.clone())?;
+        let address = ipam::allocate(&networks, &self.network, me.clone())?;
         self.address = Some(address);
         std::fs::write(dir.join("hosts"), hosts_file(&me, address, &[]))?;
         Ok(())
@@ -273,12 +217,12 @@ pub fn cleanup(root: &Path, id: &str, rules: bool, veth: bool) -> anyhow::Result
             was_on.push(network);
         }
     }
-    networks.release(id)?;
+    ipam::release(&networks, id)?;
     if veth {
         delete_veths(&[id.to_string()]);
     }
     if rules {
-        firewall::remove(&format!("ctr:{id}"))?;
+        firewall::remove(&crate::rules::container_key(id))?;
     }
     for network in was_on.iter().filter(|n| n.name != DEFAULT) {
         refresh_hosts(root, &networks, network)?;

@@ -216,7 +216,7 @@ pub fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Resul
                     .allocations(name)?
                     .into_iter()
                     .map(|(address, who)| {
-                        let subnet = crate::ipam::Subnet::parse(&network.subnet).map(|s| s.prefix).unwrap_or(0);
+                        let subnet = crate::subnet::Subnet::parse(&network.subnet).map(|s| s.prefix).unwrap_or(0);
                         (who.id.clone(), serde_json::json!({ "Name": who.name, "IPv4Address": format!("{address}/{subnet}") }))
                     })
                     .collect();

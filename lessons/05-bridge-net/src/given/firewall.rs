@@ -1,9 +1,14 @@
-//! Published ports, egress NAT and isolation between networks: nftables.
+//! Published ports, egress NAT and isolation between networks: applying
+//! the nftables rules of [`crate::rules`], finding and removing them.
 //!
 //! All of minibox's rules live in one table of their own, `ip minibox`, so
 //! they never touch anyone else's and `nft delete table ip minibox` undoes
-//! them all. Each rule carries a comment saying whose it is
-//! (`ctr:<id>` or `net:<name>`), which is how they are found and removed.
+//! them all. Each rule ends in a comment holding its key, which says whose
+//! it is and what for (`net:NAME:BRIDGE:masq`, `ctr:ID:dnat:PORT:CHAIN`,
+//! ...): a rule is added only if no rule has its key, and a container's or
+//! a network's rules are those whose keys start with its prefix. The rules
+//! are read, and deleted, over netfilter netlink ([`crate::nftables`]):
+//! `nft` runs only to add what is missing, in one batch.
 //!
 //! - **egress**: `postrouting ip saddr SUBNET oifname != BRIDGE masquerade`
 //!   — a container's packets leave with the host's address (NAT), and the
@@ -28,6 +33,7 @@
 //! firewall.
 
 use crate::nftables::{self, Nfnetlink, Table};
+use crate::rules::{self, Rule};
 use anyhow::{bail, Context};
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -112,49 +118,15 @@ fn read() -> anyhow::Result<Option<Table>> {
         .context("cannot read nftables' table ip minibox")
 }
 
-/// The key of a rule text: what its `comment "..."` says.
-fn key_of(text: &str) -> Option<&str> {
-    let at = text.rfind("comment \"")? + "comment \"".len();
-    text[at..].split('"').next()
+/// Is `rule` in the kernel's table: a rule of its chain with its key?
+fn holds(table: &Table, rule: &Rule) -> bool {
+    table
+        .rules
+        .iter()
+        .any(|r| r.chain == rule.chain && r.comment.as_deref() == rule.key())
 }
 
-/// A rule text as `add rule ip minibox` takes it: CHAIN, then the rule
-/// (a text that starts with `add rule ip minibox` is taken as well).
-fn body_of(text: &str) -> &str {
-    let text = text.trim();
-    text.strip_prefix("add rule ip minibox ")
-        .or_else(|| text.strip_prefix("rule ip minibox "))
-        .unwrap_or(text)
-        .trim()
-}
-
-/// The quoted names in a rule text, but its comment: the interfaces it
-/// names (`iifname "minibox0"`).
-fn names_in(text: &str) -> Vec<&str> {
-    let body = match text.rfind("comment \"") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    body.split('"').skip(1).step_by(2).collect()
-}
-
-/// Is the rule `text` in the kernel's table: a rule of its chain with its
-/// key, that names the same interfaces? (Two stores in one network
-/// namespace may both have a network `bridge`, each on its own bridge:
-/// the key alone would take one's rules for the other's.)
-fn holds(table: &Table, text: &str) -> bool {
-    let body = body_of(text);
-    let chain = body.split_whitespace().next().unwrap_or("");
-    let key = key_of(body);
-    let names = names_in(body);
-    table.rules.iter().any(|rule| {
-        rule.chain == chain
-            && rule.comment.as_deref() == key
-            && names.iter().all(|name| rule.mentions(name))
-    })
-}
-
-/// Make sure the rules `texts` are in the kernel, each once, and
+/// Make sure the rules `rules` are in the kernel, each once, and
 /// `bridge` (if any) in the isolation set: the table is read over netlink,
 /// and one `nft -f -` adds only what is missing (the table, its chains
 /// and set with it, if they are missing too). Nothing missing: no `nft`
@@ -162,7 +134,7 @@ fn holds(table: &Table, text: &str) -> bool {
 pub fn apply(
     current: Option<&Table>,
     bridge: Option<&str>,
-    texts: &[String],
+    rules: &[Rule],
 ) -> anyhow::Result<usize> {
     let empty = Table::default();
     let table = current.unwrap_or(&empty);
@@ -189,9 +161,19 @@ pub fn apply(
         }
     }
     let mut added = 0;
-    for text in texts {
-        if !holds(table, text) {
-            script.push_str(&format!("add rule ip minibox {}\n", body_of(text)));
+    for rule in rules {
+        if rule.key().is_none() {
+            bail!(
+                "the rule for chain {} has no closing comment \"KEY\": {}",
+                rule.chain,
+                rule.text
+            );
+        }
+        if !holds(table, rule) {
+            script.push_str(&format!(
+                "add rule ip minibox {} {}\n",
+                rule.chain, rule.text
+            ));
             added += 1;
         }
     }
@@ -215,35 +197,14 @@ pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()>
     apply(
         read()?.as_ref(),
         Some(bridge),
-        &network_rules(name, subnet, bridge),
+        &[
+            rules::masquerade(name, subnet, bridge),
+            rules::isolation(name, bridge),
+        ],
     )?;
     Ok(())
 }
 // ANCHOR_END: add_network
-
-/// The rules of a network, each with its key.
-fn network_rules(name: &str, subnet: &str, bridge: &str) -> Vec<String> {
-    vec![
-        format!("postrouting ip saddr {subnet} oifname != \"{bridge}\" masquerade comment \"net:{name}:masq\""),
-        format!("forward iifname \"{bridge}\" oifname != \"{bridge}\" oifname @bridges drop comment \"net:{name}:isolate\""),
-    ]
-}
-
-/// The rules of a container's published ports, each with its key.
-fn port_rules(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> Vec<String> {
-    let mut rules = Vec::new();
-    for (host, inside) in ports {
-        for chain in ["prerouting", "output"] {
-            // Only packets for one of the host's own addresses: without it,
-            // a container's connection to port H of *any* outside host
-            // would land here (docker: -m addrtype --dst-type LOCAL).
-            rules.push(format!(
-                "{chain} fib daddr type local tcp dport {host} dnat to {address}:{inside} comment \"ctr:{id}:dnat:{host}:{chain}\""
-            ));
-        }
-    }
-    rules
-}
 
 // ANCHOR: add_ports
 /// A container's published ports: DNAT from the host's port to its own.
@@ -253,13 +214,17 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[(u16, u16)]) -> anyhow::R
     }
     ports_need_nft()?;
     let current = read()?;
-    let taken = published(current.as_ref(), Some(id));
+    let taken = published(current.as_ref(), Some(&rules::container_key(id)));
     for (host, _) in ports {
         if taken.contains(host) {
             bail!("port {host} is already published by another container");
         }
     }
-    apply(current.as_ref(), None, &port_rules(id, address, ports))?;
+    let mut all = Vec::new();
+    for (host, inside) in ports {
+        all.extend(rules::published_port(id, address, *host, *inside));
+    }
+    apply(current.as_ref(), None, &all)?;
     Ok(())
 }
 // ANCHOR_END: add_ports
@@ -281,7 +246,8 @@ pub fn check_free(ports: &[(u16, u16)]) -> anyhow::Result<()> {
 }
 
 /// Host ports already published: the destination ports of the DNAT rules
-/// in `prerouting`, but those of container `mine`.
+/// in `prerouting` (read from their expressions: the kernel's word, not
+/// the key's), but those whose key starts with `mine`.
 fn published(table: Option<&Table>, mine: Option<&str>) -> Vec<u16> {
     let Some(table) = table else {
         return Vec::new();
@@ -291,19 +257,11 @@ fn published(table: Option<&Table>, mine: Option<&str>) -> Vec<u16> {
         .iter()
         .filter(|r| r.chain == "prerouting" && r.has("nat"))
         .filter(|r| match (mine, &r.comment) {
-            (Some(id), Some(comment)) => !owned_by(comment, &format!("ctr:{id}")),
+            (Some(prefix), Some(comment)) => !comment.starts_with(prefix),
             _ => true,
         })
         .filter_map(|r| r.dport())
         .collect()
-}
-
-/// Is a rule with key `comment` one of `owner`'s: the key is the owner,
-/// or starts with it and a colon (`ctr:ID:dnat:8080:prerouting`)?
-fn owned_by(comment: &str, owner: &str) -> bool {
-    comment
-        .strip_prefix(owner)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
 }
 
 /// Delete, in one batch over netlink, the rules `pick` chooses (and
@@ -342,22 +300,34 @@ fn delete_where(
     Ok(())
 }
 
-/// Remove the rules of a container (`ctr:ID`): those whose key is the
-/// owner, or starts with it.
-pub fn remove(owner: &str) -> anyhow::Result<()> {
+/// Remove the rules whose keys start with `prefix` (a container's:
+/// [`rules::container_key`]).
+pub fn remove(prefix: &str) -> anyhow::Result<()> {
+    if !found() {
+        return Ok(()); // no nft, no rules of ours
+    }
     delete_where(
-        |rule| rule.comment.as_deref().is_some_and(|c| owned_by(c, owner)),
+        |rule| {
+            rule.comment
+                .as_deref()
+                .is_some_and(|c| c.starts_with(prefix))
+        },
         None,
     )
 }
 
-/// A network's rules (those that name its bridge: see [`holds`]), and its
-/// bridge in the isolation set.
+/// A network's rules ([`rules::network_key`]: its name and bridge), and
+/// its bridge in the isolation set.
 pub fn remove_network(name: &str, bridge: &str) -> anyhow::Result<()> {
-    let owner = format!("net:{name}");
+    if !found() {
+        return Ok(()); // nothing of ours can be there
+    }
+    let prefix = rules::network_key(name, bridge);
     delete_where(
         |rule| {
-            rule.comment.as_deref().is_some_and(|c| owned_by(c, &owner)) && rule.mentions(bridge)
+            rule.comment
+                .as_deref()
+                .is_some_and(|c| c.starts_with(&prefix))
         },
         Some(bridge),
     )
