@@ -7,9 +7,14 @@
 //! it. Where egress is checked, a second namespace plays the outside world.
 //! Containers run the grader's probe (imported as an image) to listen and
 //! connect; the checks read links, addresses and routes from the kernel.
-//! The checks that need nftables rules (ports, NAT, isolation, and those
-//! that count or remove rules) need `nft` on PATH, and are skipped without
-//! it; `runs_without_nftables` hides it from the runtime, to check what a
+//! The first checks grade one exercise each: the grader calls the
+//! learner's function itself (IPAM on a scratch store, the rtnetlink
+//! requests with a socket of a lab, the rule texts loaded into a lab's own
+//! table) and asks the kernel, nft or the files what came of it. The
+//! checks whose points are nftables rules (the rule texts, ports, NAT) need
+//! `nft` on PATH and are skipped without it; the others leave out only
+//! their parts that need it (isolation, counting rules); and
+//! `runs_without_nftables` hides it from the runtime, to check what a
 //! machine without nftables gets.
 
 use grader::process::Invocation;
@@ -23,60 +28,112 @@ fn main() {
     grader::main(
         grader::step!("05-bridge-net", Needs::Root),
         vec![
+            // One exercise each: the grader calls the function itself.
+            Check { name: "addresses_are_unique_under_a_lock", points: 3, section: "addresses-ipam",
+                hint: "ipam::allocate gives the lowest free address of the subnet (never the network address, the broadcast or the gateway) and records it, all under the networks' lock: runs that start together must never share an address, and a full network is an error that changes nothing.",
+                more: "Networks::lock (flock(2) on ROOT/networks.lock, held until the guard is dropped), Networks::allocations and Networks::save_allocations (a BTreeMap<Ipv4Addr, Allocation>, written whole: temp file + rename(2)); Subnet::parse, Subnet::nth, Subnet::size; the network's gateway is a string to parse into an Ipv4Addr; anyhow::bail! for a full network.",
+                shape: "1. take the lock (keep the guard alive to the end)\n2. read the network's allocations\n3. parse the subnet and the gateway\n4. for n from 1 to size-2: the first nth(n) that is not the gateway and not a key of the map; none: fail naming the network\n5. insert address -> who, save the map whole, return the address",
+                requires: Requires::Nothing, run: addresses_are_unique_under_a_lock },
+            Check { name: "addresses_are_given_back", points: 2, section: "addresses-ipam",
+                hint: "ipam::release frees every address a container has, on every network, under the same lock as allocate, and leaves everyone else's; a container with none is not an error.",
+                more: "Networks::lock, Networks::all (every network record), Networks::allocations, BTreeMap::retain, Networks::save_allocations; an Allocation's id is the container's.",
+                shape: "1. take the lock\n2. for each network: read its allocations, keep those whose id is not the container's\n3. if something went, save the map whole\n4. Ok",
+                requires: Requires::Nothing, run: addresses_are_given_back },
+            Check { name: "veth_peer_is_born_inside", points: 3, section: "rtnetlink-what-ip-says-to-the-kernel",
+                hint: "plumbing::add_veth sends one RTM_NEWLINK that makes a veth pair: one end named here, the peer named and born in the network namespace of another process (IFLA_NET_NS_PID), never on the host; an existing name is an error.",
+                more: "netlink_packet_route::link::{LinkMessage, LinkAttribute::IfName, LinkAttribute::NetNsPid, LinkAttribute::LinkInfo, LinkInfo::Kind, LinkInfo::Data, InfoKind::Veth, InfoData::Veth, InfoVeth::Peer}; RouteNetlinkMessage::NewLink; netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL}; Netlink::request sends it and waits for the ACK. Netlink::add_bridge is a worked example.",
+                shape: "1. peer = an empty link message with attributes: its name, the pid's namespace\n2. message = an empty link message with attributes: the name, link info [kind veth, data veth peer(peer)]\n3. request(new link(message), create | exclusive), with the name in the error's context",
+                requires: Requires::Nothing, run: veth_peer_is_born_inside },
+            Check { name: "link_joins_a_bridge_and_goes_up", points: 2, section: "rtnetlink-what-ip-says-to-the-kernel",
+                hint: "plumbing::set_up sends one RTM_SETLINK for an existing link, by index: it comes up (IFF_UP) and, when a bridge is given, becomes its port (IFLA_MASTER).",
+                more: "LinkMessage's header: index, flags, change_mask (LinkFlags::Up); LinkAttribute::Controller(bridge index) is IFLA_MASTER; RouteNetlinkMessage::SetLink; no NLM_F_CREATE for a change.",
+                shape: "1. an empty link message; header: index, flags = up, change mask = up\n2. if a master is given: push the controller attribute with its index\n3. request(set link(message), no extra flags)",
+                requires: Requires::Nothing, run: link_joins_a_bridge_and_goes_up },
+            Check { name: "address_on_a_link", points: 2, section: "rtnetlink-what-ip-says-to-the-kernel",
+                hint: "plumbing::add_address sends one RTM_NEWADDR: the link gets ADDRESS/PREFIX (and the kernel adds the route to its subnet); the same address twice is an error.",
+                more: "netlink_packet_route::address::{AddressMessage, AddressAttribute::Local, AddressAttribute::Address}; header: family (AddressFamily::Inet), prefix_len, index; RouteNetlinkMessage::NewAddress with NLM_F_CREATE | NLM_F_EXCL.",
+                shape: "1. an empty address message; header: family inet, prefix length, link index\n2. attributes: local = the address, address = the address\n3. request(new address(message), create | exclusive), the address in the error's context",
+                requires: Requires::Nothing, run: address_on_a_link },
+            Check { name: "default_route_via_the_gateway", points: 2, section: "rtnetlink-what-ip-says-to-the-kernel",
+                hint: "plumbing::add_default_route sends one RTM_NEWROUTE: in the main table, every destination (prefix length 0) goes via the gateway out of the link; the kernel refuses a gateway no link reaches, and that error is the function's.",
+                more: "netlink_packet_route::route::{RouteMessage, RouteHeader::RT_TABLE_MAIN, RouteProtocol::Boot, RouteScope::Universe, RouteType::Unicast, RouteAttribute::Gateway, RouteAttribute::Oif, RouteAddress::Inet}; header.address_family = AddressFamily::Inet; RouteNetlinkMessage::NewRoute with NLM_F_CREATE | NLM_F_EXCL.",
+                shape: "1. an empty route message; header: family inet, table main, protocol boot, scope universe, type unicast (destination prefix length stays 0)\n2. attributes: gateway, output link index\n3. request(new route(message), create | exclusive)",
+                requires: Requires::Nothing, run: default_route_via_the_gateway },
+            Check { name: "hosts_file_names_everyone", points: 2, section: "names-on-user-defined-networks",
+                hint: "hosts::hosts_file is the whole /etc/hosts: localhost first, then the container itself, then every other container given, one line each: ADDRESS<tab>NAME SHORTID, each ending in a newline.",
+                more: "String, format!, push_str; step04::state::short gives an id's first 12 characters; Ipv4Addr displays as a.b.c.d.",
+                shape: "1. text = the localhost line\n2. a line for (address, me)\n3. for each (address, other): a line for it\n4. return text",
+                requires: Requires::Nothing, run: hosts_file_names_everyone },
+            Check { name: "egress_rule_masquerades", points: 2, section: "egress-and-nat",
+                hint: "rules::masquerade is one postrouting rule: packets from the network's subnet that leave by another interface than its bridge are masqueraded; its comment is its key, net:NAME:BRIDGE:masq.",
+                more: "nftables matches: ip saddr PREFIX, oifname != \"NAME\" (names are quoted strings), the masquerade statement, comment \"TEXT\" last; the Rule struct: chain and text (the text as `nft add rule ip minibox CHAIN TEXT` takes it).",
+                shape: "1. chain: postrouting\n2. text: match the source subnet, match an output interface other than the bridge, masquerade, comment with the key",
+                requires: Requires::Nftables, run: egress_rule_masquerades },
+            Check { name: "isolation_rule_drops", points: 2, section: "isolation-between-networks",
+                hint: "rules::isolation is one forward rule: what comes in by this network's bridge and would go out by another network's bridge (a member of the set @bridges) is dropped; key net:NAME:BRIDGE:isolate.",
+                more: "nftables matches: iifname \"NAME\", oifname != \"NAME\", oifname @bridges (a set lookup), the drop verdict, comment \"TEXT\".",
+                shape: "1. chain: forward\n2. text: match the input interface = the bridge, output interface != the bridge, output interface in @bridges, drop, comment with the key",
+                requires: Requires::Nftables, run: isolation_rule_drops },
+            Check { name: "published_port_rules_dnat", points: 2, section: "publishing-ports",
+                hint: "rules::published_port is two rules, one in prerouting (from elsewhere) and one in output (from the host itself): TCP to port HOST of one of the host's own addresses goes to ADDRESS:INSIDE; keys ctr:ID:dnat:HOST:CHAIN.",
+                more: "nftables: fib daddr type local (the destination is one of this host's addresses), tcp dport N, dnat to A.B.C.D:PORT, comment \"TEXT\"; one Rule per chain.",
+                shape: "1. for chain in [prerouting, output]:\n2.   text: destination is local, tcp destination port = host, dnat to address:inside, comment ctr:ID:dnat:HOST:CHAIN\n3. collect the two rules",
+                requires: Requires::Nftables, run: published_port_rules_dnat },
+            // The runtime as a whole, on top of the given code.
             Check { name: "default_bridge_gives_eth0", points: 3, section: "bridges-and-veth-pairs",
-                hint: "Create the veth pair with its peer born in the container's namespace as eth0 (IFLA_NET_NS_PID), put the host end on the bridge and up; inside, add the address with its prefix, bring eth0 and lo up, then the default route via the gateway.",
-                more: "",
-                shape: "",
+                hint: "A container on the default network gets eth0 with an address of 10.200.0.0/16, lo up and a default route via the bridge: plumbing::plumb makes its veth and puts the host end on the bridge, plumbing::configure_inside sets it up from inside.",
+                more: "plumb: your add_veth (peer eth0, the container's pid), Netlink::index of the host end, your set_up with the bridge. configure_inside: Netlink::index of eth0 and lo, your add_address, set_up and add_default_route, in an order the kernel accepts (ENETUNREACH: the route came before the address or the link was down).",
+                shape: "plumb: 1. the veth pair, peer eth0 in the pid's namespace 2. the host end's index 3. host end up, on the bridge\nconfigure_inside: 1. eth0's index 2. its address 3. eth0 up 4. lo up 5. the default route via the gateway on eth0",
                 requires: Requires::Nothing, run: default_bridge_gives_eth0 },
             Check { name: "default_bridge_by_ip_only", points: 2, section: "names-on-user-defined-networks",
                 hint: "Containers on the default bridge reach each other by address; their /etc/hosts holds only localhost and themselves.",
-                more: "",
-                shape: "",
+                more: "The whole path: ipam::allocate, plumbing::plumb and configure_inside, hosts::hosts_file (called with no others on the default network).",
+                shape: "1. run a server, read its address from inspect 2. a client connects to it by address: ok 3. by name: unknown host",
                 requires: Requires::Nothing, run: default_bridge_by_ip_only },
             Check { name: "user_networks_resolve_names", points: 3, section: "names-on-user-defined-networks",
-                hint: "On a user-defined network every container's /etc/hosts (bound in from its state dir) lists every other container of that network, rewritten in place when one joins or leaves; another network's containers are dropped in the forward chain.",
-                more: "",
-                shape: "",
-                requires: Requires::Nftables, run: user_networks_resolve_names },
+                hint: "On a user-defined network every container's /etc/hosts lists every other container of that network, rewritten in place when one joins or leaves; with nftables, another network's containers are dropped in the forward chain.",
+                more: "hosts::hosts_file (the text), called for each container of the network by the given refresh; rules::isolation for the other network.",
+                shape: "1. a server on n1 2. a client on n1 connects by name 3. a later container's name appears in the server's /etc/hosts, and goes when it is removed 4. a client on n2 reaches neither the address nor the name",
+                requires: Requires::Nothing, run: user_networks_resolve_names },
             Check { name: "host_and_none", points: 2, section: "host-and-none",
-                hint: "--network host: no CLONE_NEWNET, the host's namespace; --network none: a namespace of its own with only lo.",
-                more: "",
-                shape: "",
+                hint: "--network host: no CLONE_NEWNET, the host's namespace; --network none: a namespace of its own with only lo. A container on the default bridge has a namespace of its own with eth0 and lo.",
+                more: "The bridge part runs your plumbing (plumb, configure_inside) and ipam::allocate; host and none are given.",
+                shape: "1. on the bridge: its own netns, eth0 and lo 2. --network host: the lab's netns 3. --network none: only lo",
                 requires: Requires::Nothing, run: host_and_none },
             Check { name: "published_port", points: 2, section: "publishing-ports",
                 hint: "-p 8080:80 is a DNAT to the container's address and port, in prerouting and in output (for the host's own connections).",
-                more: "",
-                shape: "",
+                more: "rules::published_port's two rules, applied by the given firewall; the container's address comes from ipam::allocate.",
+                shape: "1. a server in a container with -p 8080:80 2. a client in the lab connects to 10.200.0.1:8080 and talks to it",
                 requires: Requires::Nftables, run: published_port },
             Check { name: "egress_is_masqueraded", points: 2, section: "egress-and-nat",
-                hint: "ip_forward on, and a masquerade rule for the network's subnet leaving by another interface than its bridge: the outside sees the host's address.",
-                more: "",
-                shape: "",
+                hint: "ip_forward on, and a masquerade rule for the network's subnet leaving by another interface than its bridge: the outside sees the host's address; a published port's DNAT matches only the host's own addresses.",
+                more: "rules::masquerade, and fib daddr type local in rules::published_port.",
+                shape: "1. an outside server, a container publishing port 9000 2. the container connects to the outside's port 9000 3. the outside sees the lab's address",
                 requires: Requires::Nftables, run: egress_is_masqueraded },
             Check { name: "inspect_matches_the_kernel", points: 2, section: "what-inspect-shows",
                 hint: "NetworkSettings.Networks.<name>: NetworkID, Gateway, IPAddress, IPPrefixLen and MacAddress, read from what the container really has.",
-                more: "",
-                shape: "",
+                more: "The address from ipam::allocate must be the one configure_inside gives eth0, with the subnet's prefix length, and the route via the network's gateway.",
+                shape: "1. a container on a user network 2. inspect's values 3. the kernel's (ip addr, /sys/class/net/eth0/address, ip route) inside: equal",
                 requires: Requires::Nothing, run: inspect_matches_the_kernel },
             Check { name: "parallel_runs_get_distinct_addresses", points: 3, section: "addresses-ipam",
-                hint: "Allocate under the networks' lock and write the allocation whole; give addresses back when a container goes.",
-                more: "",
-                shape: "",
-                requires: Requires::Nftables, run: parallel_runs_get_distinct_addresses },
+                hint: "20 runs at once on one network: 20 distinct addresses, each really on its container's eth0; all of them free again after rm, and the first given anew.",
+                more: "ipam::allocate and ipam::release under Networks::lock; with nftables, the network's rules are added once (the given firewall, your rules' keys).",
+                shape: "1. 20 parallel run -d 2. 20 distinct addresses, each answering in the lab 3. rm -f all: the network holds none 4. a run while the lock is held waits 5. the next run gets the first address",
+                requires: Requires::Nothing, run: parallel_runs_get_distinct_addresses },
             Check { name: "nothing_is_left", points: 2, section: "cleaning-up",
-                hint: "rm gives the address back and removes the container's rules; network rm removes the bridge and its rules; a runtime killed mid-way is swept by the next command.",
-                more: "",
-                shape: "",
-                requires: Requires::Nftables, run: nothing_is_left },
+                hint: "rm gives the address back and removes the container's veth and rules; network rm removes the bridge and its rules; a runtime killed mid-way is swept by the next command.",
+                more: "ipam::release frees the address; the rules are found by their keys' prefixes (ctr:ID:, net:NAME:BRIDGE:), so every rule text must end in its key.",
+                shape: "1. run with -p, hold its netns, rm: no veth left 2. network rm: no link, rule or set element left 3. SIGKILL a run: the next command frees its address and veth",
+                requires: Requires::Nothing, run: nothing_is_left },
             Check { name: "bad_network_input_is_one_line", points: 2, section: "the-exercise",
                 hint: "An unknown network, a bad or overlapping subnet, a network in use, a taken port, a duplicate name: one line, exit 125, nothing made.",
-                more: "",
-                shape: "",
-                requires: Requires::Nftables, run: bad_network_input_is_one_line },
+                more: "The given CLI checks the input; a port already published is found by its rule's key (ctr:ID:dnat:HOST:prerouting), so rules::published_port's keys matter.",
+                shape: "1. a network in use, a container publishing 8090 2. each bad command: exit 125, one line naming the problem 3. the networks' files unchanged",
+                requires: Requires::Nothing, run: bad_network_input_is_one_line },
             Check { name: "runs_without_nftables", points: 2, section: "nftables",
-                hint: "With no nft on PATH, a run on the default bridge still gets its eth0 (firewall.rs skips the rules, with one warning line); if it fails, look at the parts you write: hosts_file, plumb and configure_inside. -p is refused in one line, before anything is made.",
-                more: "",
-                shape: "",
+                hint: "With no nft on PATH, a run on the default bridge still gets its eth0 (the rules are skipped, with one warning line); -p is refused in one line, before anything is made.",
+                more: "Your parts on this path: ipam::allocate, plumbing (plumb, configure_inside and the requests), hosts::hosts_file; the firewall's skipping is given.",
+                shape: "1. run with PATH empty: exit 0, eth0 in 10.200.0.0/16, one warning line 2. -p without nft: exit 125, one line, no container left",
                 requires: Requires::Nothing, run: runs_without_nftables },
         ],
     );
@@ -230,7 +287,13 @@ fn default_bridge_gives_eth0(ctx: &Ctx) -> Outcome {
         Fail::new("the lab (the host) should have the bridge minibox0 with 10.200.0.1/16")
             .seen(bridge.clone())
     })?;
-    let left = lab.net().sh("ip -o link show master minibox0")?;
+    // The kernel removes the pair when the container's network namespace
+    // ends, a few milliseconds after its last process: waited for.
+    let mut left = String::new();
+    grader::poll(grader::process::TIMEOUT, || {
+        left = lab.net().sh("ip -o link show master minibox0").ok()?;
+        left.trim().is_empty().then_some(())
+    });
     expect_eq(
         "after the container ended, no veth is left on the bridge",
         "",
@@ -309,10 +372,14 @@ fn user_networks_resolve_names(ctx: &Ctx) -> Outcome {
     ensure(!hosts.contains("late"), || {
         Fail::new("a container removed leaves the /etc/hosts of the others").seen(&hosts)
     })?;
-    let other = lab.connect(&["--network", "n2"], &ip, "80")?;
-    ensure(!other.starts_with("ok"), || {
-        Fail::new("a container of another network must not reach it").seen(&other)
-    })?;
+    if nft_here() {
+        // Isolation is an nftables rule: without nft, networks are joined
+        // by the host's routing (the runtime warns of it).
+        let other = lab.connect(&["--network", "n2"], &ip, "80")?;
+        ensure(!other.starts_with("ok"), || {
+            Fail::new("a container of another network must not reach it").seen(&other)
+        })?;
+    }
     let by_name = lab.connect(&["--network", "n2"], "srv", "80")?;
     expect_eq("nor know its name", "unknown-host", by_name.as_str())
 }
@@ -570,14 +637,16 @@ fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
         run.wait(grader::process::TIMEOUT)?
             .expect_code(0, "each parallel run -d should start")?;
     }
-    let rules = lab
-        .net()
-        .sh("nft list ruleset | grep -c 'comment \"net:many\"' || true")?;
-    expect_eq(
-        "20 parallel first runs: the network's 2 rules, once",
-        "2",
-        rules.trim(),
-    )?;
+    if nft_here() {
+        let rules = lab
+            .net()
+            .sh("nft list ruleset | grep -c 'comment \"net:many:' || true")?;
+        expect_eq(
+            "20 parallel first runs: the network's 2 rules, once",
+            "2",
+            rules.trim(),
+        )?;
+    }
     let mut addresses = Vec::new();
     for name in &names {
         addresses.push(lab.address_on(name, "many")?);
@@ -672,22 +741,13 @@ fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
 fn nothing_is_left(ctx: &Ctx) -> Outcome {
     let lab = Lab::new(ctx)?;
     lab.ok(&["network", "create", "tmpnet"], "network create")?;
-    lab.ok(
-        &[
-            "run",
-            "-d",
-            "--network",
-            "tmpnet",
-            "--name",
-            "one",
-            "-p",
-            "8081:80",
-            "base",
-            "sleep",
-            "1000",
-        ],
-        "run -d",
-    )?;
+    let nft = nft_here();
+    let mut args = vec!["run", "-d", "--network", "tmpnet", "--name", "one"];
+    if nft {
+        args.extend(["-p", "8081:80"]);
+    }
+    args.extend(["base", "sleep", "1000"]);
+    lab.ok(&args, "run -d")?;
     let pid = lab.inspect("one")?["State"]["Pid"].as_i64().unwrap_or(0);
     // Hold its network namespace: the kernel keeps the veth; rm must delete it.
     let held = std::fs::File::open(format!("/proc/{pid}/ns/net"))
@@ -711,16 +771,16 @@ fn nothing_is_left(ctx: &Ctx) -> Outcome {
         Vec::<&str>::new(),
         ours,
     )?;
-    let rules = lab
-        .net()
-        .sh("nft list ruleset | grep -c 'comment' || true")?;
-    expect_eq("and no nftables rule of ours", "0", rules.trim())?;
-    let set = lab
-        .net()
-        .sh("nft list set ip minibox bridges 2>/dev/null || true")?;
-    ensure(!set.contains("mbx-"), || {
-        Fail::new("network rm takes its bridge out of the isolation set").seen(&set)
-    })?;
+    if nft {
+        let rules = lab.net().sh("nft list ruleset | grep -c 'comment' || true")?;
+        expect_eq("and no nftables rule of ours", "0", rules.trim())?;
+        let set = lab
+            .net()
+            .sh("nft list set ip minibox bridges 2>/dev/null || true")?;
+        ensure(!set.contains("mbx-"), || {
+            Fail::new("network rm takes its bridge out of the isolation set").seen(&set)
+        })?;
+    }
     // SIGKILL of a foreground run, mid-way: the next command sweeps.
     lab.ok(&["network", "create", "killnet"], "network create")?;
     let mut running = lab
@@ -785,24 +845,15 @@ fn bad_network_input_is_one_line(ctx: &Ctx) -> Outcome {
         &["network", "create", "--subnet", "10.220.0.0/24", "used"],
         "network create",
     )?;
-    lab.ok(
-        &[
-            "run",
-            "-d",
-            "--network",
-            "used",
-            "--name",
-            "holder",
-            "-p",
-            "8090:80",
-            "base",
-            "sleep",
-            "1000",
-        ],
-        "run -d",
-    )?;
+    let nft = nft_here();
+    let mut args = vec!["run", "-d", "--network", "used", "--name", "holder"];
+    if nft {
+        args.extend(["-p", "8090:80"]);
+    }
+    args.extend(["base", "sleep", "1000"]);
+    lab.ok(&args, "run -d")?;
     let before = networks_state(&lab.root());
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    let mut cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["run", "--rm", "--network", "nowhere", "base", "true"],
             "nowhere",
@@ -832,10 +883,14 @@ fn bad_network_input_is_one_line(ctx: &Ctx) -> Outcome {
             "subnet",
         ),
         (vec!["network", "rm", "used"], "in use"),
-        (vec!["run", "--rm", "-p", "8090:80", "base", "true"], "8090"),
         (vec!["run", "--rm", "-p", "80", "base", "true"], "-p"),
         (vec!["network", "create", "used"], "already exists"),
     ];
+    if nft {
+        // A port another container publishes (without nft, -p is refused
+        // for that alone: runs_without_nftables checks it).
+        cases.push((vec!["run", "--rm", "-p", "8090:80", "base", "true"], "8090"));
+    }
     for (args, mentions) in cases {
         let out = lab.minibox(&args).output()?;
         out.expect_code(125, "bad input is a runtime error (125)")?;
@@ -900,4 +955,765 @@ fn runs_without_nftables(ctx: &Ctx) -> Outcome {
         1,
         listing.lines().count(),
     )
+}
+
+// ---------------------------------------------------------------------------
+// Checks of one exercise each: the grader calls the learner's function
+// itself (on a thread of its own, in a lab's network namespace where it
+// makes links), then asks the kernel, nft or the files what it did.
+
+/// Whether the runtime and the grader find `nft` (parts of a check that
+/// need its rules are left out without it; the rules' own checks are
+/// skipped).
+fn nft_here() -> bool {
+    grader::preflight::nftables().is_ok()
+}
+
+/// What a panic said (a `todo!()`: "not yet implemented: lesson-05: ...").
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic".to_string())
+}
+
+/// A `todo!()` of the learner's, reached in the grader's own process, is
+/// said once in the check's failure ("not written yet: ..."): no panic
+/// message and backtrace on stderr for it. Any other panic is printed as
+/// usual.
+fn quiet_todo_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let usual = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let text = panic_text(info.payload());
+            if !text.starts_with("not yet implemented") {
+                usual(info);
+            }
+        }));
+    });
+}
+
+/// A Fail for a learner function that panicked.
+fn panicked(what: &str, text: String) -> Fail {
+    match text.strip_prefix("not yet implemented") {
+        Some(rest) => Fail::new(format!(
+            "{what}: not written yet: {}",
+            rest.trim_start_matches(':').trim()
+        )),
+        None => Fail::new(format!("{what} panicked")).seen(text),
+    }
+}
+
+/// Run `work` (the learner's code) on a thread of its own, in the network
+/// namespace at `netns` when given (setns(2) moves only the calling
+/// thread, and the thread ends with the work): its result, or a Fail if
+/// it panicked.
+fn on_thread<T: Send + 'static>(
+    what: &str,
+    netns: Option<String>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Fail> {
+    quiet_todo_panics();
+    let joined = std::thread::spawn(move || {
+        if let Some(path) = netns {
+            let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("setns {path}: {e}"))?;
+        }
+        Ok::<T, String>(work())
+    })
+    .join();
+    match joined {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(why)) => Err(Fail::new("the grader could not enter its lab").seen(why)),
+        Err(payload) => Err(panicked(what, panic_text(payload.as_ref()))),
+    }
+}
+
+/// A netlink socket in the lab, for the learner's requests.
+fn lab_socket() -> Result<step05::netlink::Netlink, String> {
+    step05::netlink::Netlink::open().map_err(|e| format!("{e:#}"))
+}
+
+/// Run the learner's `request` with a socket of the lab `net`, after
+/// looking up the indexes of `names` there.
+fn in_lab_with<T: Send + 'static>(
+    net: &NetLab,
+    what: &str,
+    names: &[&str],
+    request: impl FnOnce(&mut step05::netlink::Netlink, &[u32]) -> anyhow::Result<T> + Send + 'static,
+) -> Result<Result<T, String>, Fail> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let setup = on_thread(what, Some(net.netns()), move || {
+        let mut netlink = lab_socket()?;
+        let mut indexes = Vec::new();
+        for name in &names {
+            indexes.push(netlink.index(name).map_err(|e| format!("{e:#}"))?);
+        }
+        Ok::<_, String>((netlink, indexes))
+    })?;
+    let (mut netlink, indexes) = match setup {
+        Ok(found) => found,
+        Err(why) => return Err(Fail::new("the grader could not look at its lab").seen(why)),
+    };
+    // The socket stays in the lab's namespace, wherever it is used from.
+    on_thread(what, None, move || {
+        request(&mut netlink, &indexes).map_err(|e| format!("{e:#}"))
+    })
+}
+
+/// `ip -o link show NAME` in a lab, or "" when there is none.
+fn link_line(net: &NetLab, name: &str) -> Result<String, Fail> {
+    Ok(net
+        .sh(&format!(
+            "ip -d -o link show dev {name} 2>/dev/null || true"
+        ))?
+        .trim()
+        .to_string())
+}
+
+/// The flags of an `ip -o link` line: `<BROADCAST,MULTICAST,UP,LOWER_UP>`.
+fn link_flags(line: &str) -> Vec<String> {
+    line.split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(flags, _)| flags.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn veth_peer_is_born_inside(_ctx: &Ctx) -> Outcome {
+    let host = NetLab::new()?;
+    let container = NetLab::new()?;
+    let pid = container.pid;
+    let made = in_lab_with(&host, "plumbing::add_veth", &[], move |netlink, _| {
+        step05::plumbing::add_veth(netlink, "mbxcheck0", "eth0", pid)
+    })?;
+    if let Err(why) = made {
+        return Err(Fail::new(
+            "add_veth(host end \"mbxcheck0\", peer \"eth0\", the pid of a process in another network namespace) should succeed",
+        )
+        .seen(why));
+    }
+    let here = link_line(&host, "mbxcheck0")?;
+    ensure(here.contains("veth"), || {
+        Fail::new(
+            "the host end is a veth, in the socket's namespace (ip -d link show dev mbxcheck0)",
+        )
+        .expected("mbxcheck0@ifN: ... veth ...")
+        .seen(if here.is_empty() {
+            "no such link"
+        } else {
+            here.as_str()
+        })
+    })?;
+    let there = link_line(&container, "eth0")?;
+    ensure(there.contains("veth"), || {
+        Fail::new("the peer, eth0, is a veth in the namespace of the given pid (ip -d link show dev eth0 there)")
+            .seen(if there.is_empty() { "no eth0 there" } else { there.as_str() })
+    })?;
+    let stray = link_line(&host, "eth0")?;
+    ensure(stray.is_empty(), || {
+        Fail::new("the peer is born in the other namespace: no eth0 in the socket's own")
+            .seen(&stray)
+    })?;
+    // The two are each other's peer: mbxcheck0@ifN, where N is eth0's index there.
+    let index = there.split(':').next().unwrap_or("").trim().to_string();
+    ensure(here.contains(&format!("mbxcheck0@if{index}:")), || {
+        Fail::new("mbxcheck0 and eth0 are the two ends of one pair (mbxcheck0@ifN, N being eth0's index in the other namespace)")
+            .expected(format!("mbxcheck0@if{index}: ..."))
+            .seen(&here)
+    })?;
+    let again = in_lab_with(&host, "plumbing::add_veth", &[], move |netlink, _| {
+        step05::plumbing::add_veth(netlink, "mbxcheck0", "eth1", pid)
+    })?;
+    ensure(again.is_err(), || {
+        Fail::new("a second add_veth with a name that exists fails (ip link add: File exists)")
+            .seen("it succeeded")
+    })?;
+    let extra = link_line(&container, "eth1")?;
+    ensure(extra.is_empty(), || {
+        Fail::new("a failed add_veth makes nothing").seen(&extra)
+    })
+}
+
+fn link_joins_a_bridge_and_goes_up(_ctx: &Ctx) -> Outcome {
+    let lab = NetLab::new()?;
+    lab.sh("ip link add brcheck type bridge && ip link add vcheck0 type veth peer name vcheck1")?;
+    let done = in_lab_with(
+        &lab,
+        "plumbing::set_up",
+        &["vcheck0", "brcheck", "vcheck1"],
+        |netlink, index| {
+            step05::plumbing::set_up(netlink, index[0], Some(index[1]))?;
+            step05::plumbing::set_up(netlink, index[1], None)?;
+            step05::plumbing::set_up(netlink, index[2], None)
+        },
+    )?;
+    if let Err(why) = done {
+        return Err(Fail::new(
+            "set_up of an existing link, with a bridge and without, should succeed",
+        )
+        .seen(why));
+    }
+    let port = link_line(&lab, "vcheck0")?;
+    ensure(
+        port.contains("master brcheck") && link_flags(&port).contains(&"UP".to_string()),
+        || {
+            Fail::new(
+                "set_up(the link, Some(the bridge)): the link is a port of the bridge, and up",
+            )
+            .expected("vcheck0@vcheck1: <...,UP,...> ... master brcheck ...")
+            .seen(&port)
+        },
+    )?;
+    let bridge = link_line(&lab, "brcheck")?;
+    ensure(link_flags(&bridge).contains(&"UP".to_string()), || {
+        Fail::new("set_up(the bridge, None): the bridge is up").seen(&bridge)
+    })?;
+    let other = link_line(&lab, "vcheck1")?;
+    ensure(
+        link_flags(&other).contains(&"UP".to_string()) && !other.contains("master"),
+        || Fail::new("set_up(a link, None): the link is up and joins no bridge").seen(&other),
+    )
+}
+
+fn address_on_a_link(_ctx: &Ctx) -> Outcome {
+    let lab = NetLab::new()?;
+    lab.sh("ip link add acheck0 type veth peer name acheck1 && ip link set acheck1 up && ip link set acheck0 up")?;
+    let done = in_lab_with(
+        &lab,
+        "plumbing::add_address",
+        &["acheck0"],
+        |netlink, index| step05::plumbing::add_address(netlink, index[0], "10.77.3.5".parse()?, 22),
+    )?;
+    if let Err(why) = done {
+        return Err(Fail::new("add_address(a link, 10.77.3.5, 22) should succeed").seen(why));
+    }
+    let shown = lab.sh("ip -4 -o addr show dev acheck0")?;
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    ensure(words.get(3) == Some(&"10.77.3.5/22"), || {
+        Fail::new(
+            "the link has the address with its prefix length (ip -4 -o addr show dev acheck0)",
+        )
+        .expected("... inet 10.77.3.5/22 brd 10.77.3.255 ...")
+        .seen(shown.trim())
+    })?;
+    let routes = lab.sh("ip -4 route show dev acheck0")?;
+    ensure(routes.contains("10.77.0.0/22"), || {
+        Fail::new("and so the kernel routes its subnet on the link (ip route show dev acheck0)")
+            .expected("10.77.0.0/22 proto kernel scope link src 10.77.3.5")
+            .seen(routes.trim())
+    })?;
+    let again = in_lab_with(
+        &lab,
+        "plumbing::add_address",
+        &["acheck0"],
+        |netlink, index| step05::plumbing::add_address(netlink, index[0], "10.77.3.5".parse()?, 22),
+    )?;
+    ensure(again.is_err(), || {
+        Fail::new("adding the same address again fails (ip addr add: File exists)")
+            .seen("it succeeded")
+    })
+}
+
+fn default_route_via_the_gateway(_ctx: &Ctx) -> Outcome {
+    let lab = NetLab::new()?;
+    lab.sh("ip link add rcheck0 type veth peer name rcheck1 && ip addr add 10.78.0.2/24 dev rcheck0 && ip link set rcheck1 up && ip link set rcheck0 up")?;
+    let done = in_lab_with(
+        &lab,
+        "plumbing::add_default_route",
+        &["rcheck0"],
+        |netlink, index| {
+            step05::plumbing::add_default_route(netlink, index[0], "10.78.0.1".parse()?)
+        },
+    )?;
+    if let Err(why) = done {
+        return Err(Fail::new(
+            "add_default_route(a link with 10.78.0.2/24, 10.78.0.1) should succeed",
+        )
+        .seen(why));
+    }
+    let routes = lab.sh("ip -4 route show table main default")?;
+    ensure(
+        routes.trim() == "default via 10.78.0.1 dev rcheck0"
+            || routes
+                .trim()
+                .starts_with("default via 10.78.0.1 dev rcheck0 "),
+        || {
+            Fail::new("the main table has a default route via the gateway, out of the link (ip route show default)")
+                .expected("default via 10.78.0.1 dev rcheck0")
+                .seen(if routes.trim().is_empty() { "no default route" } else { routes.trim() })
+        },
+    )?;
+    let unreachable = in_lab_with(
+        &lab,
+        "plumbing::add_default_route",
+        &["rcheck0"],
+        |netlink, index| {
+            step05::plumbing::add_default_route(netlink, index[0], "10.79.0.1".parse()?)
+        },
+    )?;
+    ensure(unreachable.is_err(), || {
+        Fail::new("a second default route, or one via a gateway no link reaches, is refused by the kernel: its error is add_default_route's")
+            .seen("it succeeded")
+    })
+}
+
+/// A network record and its (empty) allocations under `root`, as
+/// `network create` would leave them.
+fn ipam_network(
+    root: &Path,
+    name: &str,
+    subnet: &str,
+    gateway: &str,
+) -> Result<step05::networks::Network, Fail> {
+    let network = step05::networks::Network {
+        name: name.to_string(),
+        id: format!("{name:0>64}"),
+        created: "2026-01-01T00:00:00Z".to_string(),
+        driver: "bridge".to_string(),
+        subnet: subnet.to_string(),
+        gateway: gateway.to_string(),
+        bridge: format!("br-{name}"),
+    };
+    let dir = root.join("networks");
+    std::fs::create_dir_all(&dir)
+        .and_then(|_| {
+            std::fs::write(
+                dir.join(format!("{name}.json")),
+                serde_json::to_vec(&network).unwrap_or_default(),
+            )
+        })
+        .map_err(|e| Fail::new("the grader could not write a network record").seen(e))?;
+    Ok(network)
+}
+
+fn who(name: &str) -> step05::networks::Allocation {
+    step05::networks::Allocation {
+        id: format!("{name:x>64}"),
+        name: name.to_string(),
+    }
+}
+
+fn allocations(root: &Path, network: &str) -> Result<Vec<(String, String)>, Fail> {
+    let networks = step05::networks::Networks::new(root)
+        .map_err(|e| Fail::new("the grader could not open the networks").seen(format!("{e:#}")))?;
+    let all = networks.allocations(network).map_err(|e| {
+        Fail::new(format!("{network}.ipam.json should be readable")).seen(format!("{e:#}"))
+    })?;
+    Ok(all
+        .into_iter()
+        .map(|(a, w)| (a.to_string(), w.name))
+        .collect())
+}
+
+/// Hold `ROOT/networks.lock` as another run would.
+fn hold_lock(root: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Fail> {
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("networks.lock"))
+        .map_err(|e| Fail::new("the grader could not open the lock").seen(e))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Fail::new("the grader could not take the lock").seen(e))
+}
+
+fn addresses_are_unique_under_a_lock(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let root = dir.path().join("root");
+    // A /27: 32 addresses; .0 names the network, .31 is the broadcast, and
+    // the gateway is .9 (not the usual .1): 29 are free.
+    let network = ipam_network(&root, "ipam", "10.9.0.0/27", "10.9.0.9")?;
+    // While another run holds the lock, nothing is allocated.
+    let held = hold_lock(&root)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    quiet_todo_panics();
+    let waiting = {
+        let (root, network) = (root.clone(), network.clone());
+        std::thread::spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let networks = step05::networks::Networks::new(&root)?;
+                step05::ipam::allocate(&networks, &network, who("first"))
+            }));
+            let _ = tx.send(());
+            result
+        })
+    };
+    let early = rx.recv_timeout(Duration::from_millis(500)).is_ok();
+    let during = allocations(&root, "ipam")?;
+    drop(held);
+    let first = match waiting.join().unwrap_or_else(Err) {
+        Ok(Ok(address)) => address.to_string(),
+        Ok(Err(e)) => {
+            return Err(
+                Fail::new("allocate on an empty network should succeed").seen(format!("{e:#}"))
+            )
+        }
+        Err(payload) => return Err(panicked("ipam::allocate", panic_text(payload.as_ref()))),
+    };
+    ensure(!early && during.is_empty(), || {
+        Fail::new("allocate waits for the networks' lock (ROOT/networks.lock) held by another run")
+            .expected("no allocation until the lock is let go")
+            .seen(format!(
+                "returned early: {early}; allocations meanwhile: {during:?}"
+            ))
+    })?;
+    expect_eq(
+        "the first address is the lowest that is neither the network's (10.9.0.0) nor the gateway (10.9.0.9)",
+        "10.9.0.1",
+        first.as_str(),
+    )?;
+    // 30 at once for the 28 left: 28 distinct addresses, 2 refusals.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(30));
+    let threads: Vec<_> = (0..30)
+        .map(|n| {
+            let (root, network, barrier) = (root.clone(), network.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let networks =
+                    step05::networks::Networks::new(&root).map_err(|e| format!("{e:#}"))?;
+                barrier.wait();
+                step05::ipam::allocate(&networks, &network, who(&format!("p{n}")))
+                    .map(|a| (n, a.to_string()))
+                    .map_err(|e| format!("{e:#}"))
+            })
+        })
+        .collect();
+    let mut given = vec![("first".to_string(), first)];
+    let mut refused = Vec::new();
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok((n, address))) => given.push((format!("p{n}"), address)),
+            Ok(Err(why)) => refused.push(why),
+            Err(payload) => return Err(panicked("ipam::allocate", panic_text(payload.as_ref()))),
+        }
+    }
+    let mut addresses: Vec<String> = given.iter().map(|(_, a)| a.clone()).collect();
+    addresses.sort_by_key(|a| a.parse::<std::net::Ipv4Addr>().ok());
+    let expected: Vec<String> = (1..31)
+        .filter(|n| *n != 9)
+        .map(|n| format!("10.9.0.{n}"))
+        .collect();
+    expect_eq(
+        "30 parallel allocations on the 28 addresses left: each free address once (never the network, the gateway or the broadcast)",
+        expected,
+        addresses,
+    )?;
+    ensure(
+        refused.len() == 2 && refused.iter().all(|r| r.contains("ipam")),
+        || {
+            Fail::new("the 2 allocations too many fail, saying which network is full")
+                .seen(format!("{refused:?}"))
+        },
+    )?;
+    let mut recorded = allocations(&root, "ipam")?;
+    recorded.sort();
+    let mut expected: Vec<(String, String)> =
+        given.iter().map(|(w, a)| (a.clone(), w.clone())).collect();
+    expected.sort();
+    expect_eq(
+        "ipam.json records every address with who has it, and nothing for the refused",
+        expected,
+        recorded,
+    )
+}
+
+fn addresses_are_given_back(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let root = dir.path().join("root");
+    ipam_network(&root, "a", "10.9.1.0/24", "10.9.1.1")?;
+    ipam_network(&root, "b", "10.9.2.0/24", "10.9.2.1")?;
+    let networks = step05::networks::Networks::new(&root)
+        .map_err(|e| Fail::new("networks").seen(format!("{e:#}")))?;
+    let save = |name: &str, entries: &[(&str, &str)]| {
+        let map = entries
+            .iter()
+            .map(|(address, name)| (address.parse().expect("an address"), who(name)))
+            .collect();
+        networks
+            .save_allocations(name, &map)
+            .map_err(|e| Fail::new("the grader could not write allocations").seen(format!("{e:#}")))
+    };
+    save(
+        "a",
+        &[
+            ("10.9.1.2", "gone"),
+            ("10.9.1.3", "stays"),
+            ("10.9.1.4", "gone"),
+        ],
+    )?;
+    save("b", &[("10.9.2.2", "gone"), ("10.9.2.3", "other")])?;
+    let held = hold_lock(&root)?;
+    quiet_todo_panics();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiting = {
+        let root = root.clone();
+        std::thread::spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let networks = step05::networks::Networks::new(&root)?;
+                step05::ipam::release(&networks, &who("gone").id)
+            }));
+            let _ = tx.send(());
+            result
+        })
+    };
+    let early = rx.recv_timeout(Duration::from_millis(500)).is_ok();
+    let during = allocations(&root, "a")?.len() + allocations(&root, "b")?.len();
+    drop(held);
+    match waiting.join().unwrap_or_else(Err) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Fail::new("release should succeed").seen(format!("{e:#}"))),
+        Err(payload) => return Err(panicked("ipam::release", panic_text(payload.as_ref()))),
+    }
+    ensure(!early && during == 5, || {
+        Fail::new("release waits for the networks' lock (ROOT/networks.lock) held by another run")
+            .seen(format!(
+                "returned early: {early}; allocations meanwhile: {during} of 5"
+            ))
+    })?;
+    let pair = |a: &str, w: &str| (a.to_string(), w.to_string());
+    expect_eq(
+        "release(a container): its addresses on network a are free, the others' kept",
+        vec![pair("10.9.1.3", "stays")],
+        allocations(&root, "a")?,
+    )?;
+    expect_eq(
+        "and on every other network too",
+        vec![pair("10.9.2.3", "other")],
+        allocations(&root, "b")?,
+    )?;
+    let nobody = on_thread("ipam::release", None, {
+        let root = root.clone();
+        move || {
+            let networks = step05::networks::Networks::new(&root)?;
+            step05::ipam::release(&networks, &who("nobody").id)
+        }
+    })?;
+    ensure(nobody.is_ok(), || {
+        Fail::new("releasing a container that has no address is not an error")
+            .seen(format!("{:#}", nobody.as_ref().expect_err("an error")))
+    })?;
+    expect_eq(
+        "and changes nothing",
+        vec![pair("10.9.1.3", "stays")],
+        allocations(&root, "a")?,
+    )
+}
+
+fn hosts_file_names_everyone(_ctx: &Ctx) -> Outcome {
+    let me = step05::networks::Allocation {
+        id: "3f2a9c1d0e4b5a6978877665544332211000ffeeddccbbaa9988776655443322".to_string(),
+        name: "web".to_string(),
+    };
+    let others = vec![
+        (
+            "10.201.0.7".parse().expect("an address"),
+            step05::networks::Allocation {
+                id: "81b0c7e4aa00112233445566778899aabbccddeeff00112233445566778899aa".to_string(),
+                name: "db".to_string(),
+            },
+        ),
+        (
+            "10.201.0.3".parse().expect("an address"),
+            step05::networks::Allocation {
+                id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string(),
+                name: "cache".to_string(),
+            },
+        ),
+    ];
+    let (alone, all) = on_thread("hosts::hosts_file", None, move || {
+        let address = "10.201.0.2".parse().expect("an address");
+        (
+            step05::hosts::hosts_file(&me, address, &[]),
+            step05::hosts::hosts_file(&me, address, &others),
+        )
+    })?;
+    expect_eq(
+        "hosts_file(web at 10.201.0.2, no others): localhost, then itself by name and short id",
+        "127.0.0.1\tlocalhost\n10.201.0.2\tweb 3f2a9c1d0e4b\n",
+        alone.as_str(),
+    )?;
+    expect_eq(
+        "hosts_file(web, with db and cache): and then each other container, in the order given",
+        "127.0.0.1\tlocalhost\n10.201.0.2\tweb 3f2a9c1d0e4b\n10.201.0.7\tdb 81b0c7e4aa00\n10.201.0.3\tcache 0123456789ab\n",
+        all.as_str(),
+    )
+}
+
+/// The table every rule goes into, as the runtime declares it.
+const TABLE: &str = "table ip minibox {
+    set bridges { type ifname; }
+    chain prerouting { type nat hook prerouting priority dstnat; policy accept; }
+    chain output { type nat hook output priority -100; policy accept; }
+    chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
+    chain forward { type filter hook forward priority filter; policy accept; }
+}
+";
+
+/// Load `rules` into a table `ip minibox` of a fresh lab's own, and list
+/// what nft made of each chain they went in: (chain, listed rule lines).
+fn load_rules(
+    what: &str,
+    rules: &[step05::rules::Rule],
+) -> Result<Vec<(String, Vec<String>)>, Fail> {
+    let lab = NetLab::new()?;
+    let mut script = TABLE.to_string();
+    for rule in rules {
+        script.push_str(&format!(
+            "add rule ip minibox {} {}\n",
+            rule.chain, rule.text
+        ));
+    }
+    let mut child = lab
+        .command("nft", &["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Fail::new("the grader could not run nft in its lab").seen(e))?;
+    {
+        use std::io::Write;
+        let _ = child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(script.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Fail::new("nft").seen(e))?;
+    if !out.status.success() {
+        return Err(Fail::new(format!("nft refuses the rules of {what}"))
+            .expected("rules nft -f takes")
+            .seen(format!(
+                "{}{}",
+                script.lines().skip(7).collect::<Vec<_>>().join("\n"),
+                format_args!("\n{}", String::from_utf8_lossy(&out.stderr).trim())
+            )));
+    }
+    let mut chains: Vec<String> = rules.iter().map(|r| r.chain.clone()).collect();
+    chains.sort();
+    chains.dedup();
+    let mut listed = Vec::new();
+    for chain in chains {
+        let text = lab.sh(&format!("nft list chain ip minibox {chain}"))?;
+        let lines = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| {
+                l.contains("comment \"")
+                    || !(l.is_empty()
+                        || l.starts_with("table")
+                        || l.starts_with("chain")
+                        || l.starts_with("type ")
+                        || *l == "}")
+            })
+            .map(str::to_string)
+            .collect();
+        listed.push((chain, lines));
+    }
+    Ok(listed)
+}
+
+/// The one rule listed in `chain` with `comment "KEY"`, else a Fail.
+fn listed_rule(listed: &[(String, Vec<String>)], chain: &str, key: &str) -> Result<String, Fail> {
+    let lines: Vec<&String> = listed
+        .iter()
+        .filter(|(c, _)| c == chain)
+        .flat_map(|(_, lines)| lines)
+        .collect();
+    let with: Vec<&&String> = lines
+        .iter()
+        .filter(|l| l.ends_with(&format!("comment \"{key}\"")))
+        .collect();
+    ensure(with.len() == 1 && lines.len() == 1, || {
+        Fail::new(format!(
+            "one rule in chain {chain}, ending in comment \"{key}\""
+        ))
+        .seen(format!("{listed:?}"))
+    })?;
+    Ok(with[0].to_string())
+}
+
+fn learner_rules<T: Send + 'static>(
+    what: &str,
+    make: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Fail> {
+    on_thread(what, None, make)
+}
+
+fn egress_rule_masquerades(_ctx: &Ctx) -> Outcome {
+    let rule = learner_rules("rules::masquerade", || {
+        step05::rules::masquerade("web", "10.201.3.0/24", "mbx-0a1b2c3d4e5")
+    })?;
+    let listed = load_rules("masquerade", std::slice::from_ref(&rule))?;
+    let line = listed_rule(&listed, "postrouting", "net:web:mbx-0a1b2c3d4e5:masq")?;
+    for part in [
+        "ip saddr 10.201.3.0/24",
+        "oifname != \"mbx-0a1b2c3d4e5\"",
+        "masquerade",
+    ] {
+        ensure(line.contains(part), || {
+            Fail::new(format!(
+                "the egress rule of network web (10.201.3.0/24 on mbx-0a1b2c3d4e5) matches {part}"
+            ))
+            .expected("ip saddr SUBNET oifname != \"BRIDGE\" masquerade comment \"KEY\"")
+            .seen(&line)
+        })?;
+    }
+    Ok(())
+}
+
+fn isolation_rule_drops(_ctx: &Ctx) -> Outcome {
+    let rule = learner_rules("rules::isolation", || {
+        step05::rules::isolation("web", "mbx-0a1b2c3d4e5")
+    })?;
+    let listed = load_rules("isolation", std::slice::from_ref(&rule))?;
+    let line = listed_rule(&listed, "forward", "net:web:mbx-0a1b2c3d4e5:isolate")?;
+    for part in ["iifname \"mbx-0a1b2c3d4e5\"", "oifname @bridges", "drop"] {
+        ensure(line.contains(part), || {
+            Fail::new(format!(
+                "the isolation rule of network web (on mbx-0a1b2c3d4e5) matches {part}"
+            ))
+            .expected(
+                "iifname \"BRIDGE\" oifname != \"BRIDGE\" oifname @bridges drop comment \"KEY\"",
+            )
+            .seen(&line)
+        })?;
+    }
+    ensure(!line.contains("accept"), || {
+        Fail::new("the isolation rule drops, never accepts").seen(&line)
+    })
+}
+
+fn published_port_rules_dnat(_ctx: &Ctx) -> Outcome {
+    let id = "3f2a9c1d0e4b5a6978877665544332211000ffeeddccbbaa9988776655443322";
+    let rules = learner_rules("rules::published_port", move || {
+        step05::rules::published_port(id, "10.200.0.9".parse().expect("an address"), 8080, 80)
+    })?;
+    let chains: Vec<&str> = rules.iter().map(|r| r.chain.as_str()).collect();
+    ensure(
+        rules.len() == 2 && chains.contains(&"prerouting") && chains.contains(&"output"),
+        || {
+            Fail::new("-p 8080:80 is two rules: one for chain prerouting, one for chain output")
+                .seen(format!("{chains:?}"))
+        },
+    )?;
+    let listed = load_rules("published_port", &rules)?;
+    for chain in ["prerouting", "output"] {
+        let line = listed_rule(&listed, chain, &format!("ctr:{id}:dnat:8080:{chain}"))?;
+        for part in [
+            "fib daddr type local",
+            "dport 8080",
+            "dnat to 10.200.0.9:80",
+        ] {
+            ensure(line.contains(part) && line.contains("tcp"), || {
+                Fail::new(format!("the {chain} rule of -p 8080:80 (container at 10.200.0.9) matches tcp and {part}"))
+                    .expected("fib daddr type local tcp dport 8080 dnat to 10.200.0.9:80 comment \"KEY\"")
+                    .seen(&line)
+            })?;
+        }
+    }
+    Ok(())
 }

@@ -61,6 +61,10 @@ fn main() {
             "a_published_port_is_refused_if_taken_and_held_while_running",
             held_ports,
         ),
+        Trial::test(
+            "nft_runs_only_to_add_rules_that_are_missing",
+            nft_only_when_missing,
+        ),
     ];
     // Checks of step 04's given code, with the grader's Ctx and cleanup.
     let given: [(&str, GivenCheck); 9] = [
@@ -1474,6 +1478,136 @@ fn held_ports() -> Result<(), Failed> {
         println!("a listening port refused; a published one held while its container ran (run -d and run), free after");
         Ok(())
     } else {
+        Err(problems.join("\n").into())
+    }
+}
+
+/// A stand-in `nft`, first on minibox's `PATH`: it counts its calls and
+/// hands each to the real one. Removed with its directory.
+struct NftCounter {
+    dir: PathBuf,
+}
+
+impl NftCounter {
+    fn new(real: &Path) -> Result<NftCounter, Failed> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("minibox-nft-counter-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let counter = NftCounter { dir };
+        let script = counter.dir.join("nft");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+                counter.dir.join("calls").display(),
+                real.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+        Ok(counter)
+    }
+
+    /// The calls so far, one line each (nft's arguments).
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for NftCounter {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Step 05 reads its rules over netfilter netlink: `nft` runs only to add
+/// what is missing (one batch), never to look or to delete. A network's
+/// first run adds its rules; the runs after it start no nft; a `-p` run
+/// one, for its own DNAT rules; `rm` none, and the rules are gone.
+fn nft_only_when_missing() -> Result<(), Failed> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(real) = std::env::split_paths(&path)
+        .map(|dir| dir.join("nft"))
+        .find(|nft| nft.is_file())
+    else {
+        println!("nft is not installed: nothing to count");
+        return Ok(());
+    };
+    let lab = Lab::new("nft")?;
+    let counter = NftCounter::new(&real)?;
+    let mut dirs = vec![counter.dir.clone()];
+    dirs.extend(std::env::split_paths(&path));
+    let with_counter = std::env::join_paths(dirs).map_err(|e| e.to_string())?;
+    let run = |args: &[&str]| -> Result<usize, Failed> {
+        let before = counter.calls().len();
+        let out = lab
+            .net
+            .command(MINIBOX, &["--root", &lab.root.to_string_lossy()])
+            .env("PATH", &with_counter)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(
+                format!("minibox {args:?}: {}", String::from_utf8_lossy(&out.stderr)).into(),
+            );
+        }
+        Ok(counter.calls().len() - before)
+    };
+    let mut problems = Vec::new();
+    let mut expect = |what: &str, calls: usize, most: usize| {
+        if calls > most {
+            problems.push(format!(
+                "{what}: {calls} nft processes, expected at most {most}"
+            ));
+        }
+    };
+    // The first run on the default bridge: the table, chains, set, the
+    // network's rules: one batch.
+    expect(
+        "the network's first run",
+        run(&["run", "--rm", "base", "true"])?,
+        1,
+    );
+    expect("a second run", run(&["run", "--rm", "base", "true"])?, 0);
+    expect(
+        "run -d -p (its DNAT rules are new)",
+        run(&[
+            "run", "-d", "--name", "web", "-p", "18190:80", "base", "sleep", "300",
+        ])?,
+        1,
+    );
+    expect(
+        "a run while another publishes a port",
+        run(&["run", "--rm", "base", "true"])?,
+        0,
+    );
+    expect(
+        "rm -f of the publishing container",
+        run(&["rm", "-f", "web"])?,
+        0,
+    );
+    let rules = lab
+        .net
+        .sh("nft list table ip minibox")
+        .map_err(|f| f.to_string())?;
+    if rules.contains("ctr:") || rules.contains("dnat") {
+        problems.push(format!("rm left the container's rules: {rules}"));
+    }
+    if !rules.contains("masquerade") {
+        problems.push(format!("the network's rules should stay: {rules}"));
+    }
+    if problems.is_empty() {
+        println!("nft calls: {:?}", counter.calls());
+        Ok(())
+    } else {
+        problems.push(format!("nft calls: {:?}", counter.calls()));
         Err(problems.join("\n").into())
     }
 }

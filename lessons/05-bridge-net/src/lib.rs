@@ -5,18 +5,23 @@
 //! default route via the bridge; names on user-defined networks; published
 //! ports and egress NAT through nftables.
 //!
-//! - [`netlink`]: rtnetlink requests (`ip link`, `ip addr`, `ip route`);
-//! - [`ipam`]: subnets and address allocation;
-//! - [`networks`]: networks under `--root`, their bridges;
-//! - [`attach`]: a container on a network (the veth, its set-up, hosts);
-//! - [`firewall`]: nftables rules for ports, NAT and isolation;
-//! - [`ports`]: a published port held by a bound socket;
-//! - [`cli`]: step 04's commands plus `network` and `run --network -p`.
+//! What the learner writes, one concept per file:
+//!
+//! - [`ipam`]: an address for a container, under a lock, and back;
+//! - [`plumbing`]: the rtnetlink messages (`ip link add ... type veth peer
+//!   ... netns`, `ip link set ... master ... up`, `ip addr add`, `ip route
+//!   add default via`) and their order;
+//! - [`rules`]: the nftables rules for egress NAT, isolation and published
+//!   ports, as text;
+//! - [`hosts`]: a container's `/etc/hosts`.
+//!
+//! Everything else is given, under `src/given/` (re-exported here, so the
+//! paths stay `step05::netlink`, `step05::cli`, ...).
 
-pub mod attach;
-pub mod cli;
-pub mod firewall;
+mod given;
+pub mod hosts;
 pub mod ipam;
-pub mod netlink;
-pub mod networks;
-pub mod ports;
+pub mod plumbing;
+pub mod rules;
+
+pub use given::{attach, cli, firewall, netlink, networks, nftables, ports, subnet};

@@ -116,7 +116,7 @@ impl step04::container::Attach for Lockdown {
             // `ip link set lo up`, in the container's network namespace.
             let mut netlink = step05::netlink::Netlink::open_in(pid.as_raw())?;
             let lo = netlink.index("lo")?;
-            netlink.set_up(lo, None)?;
+            step05::plumbing::set_up(&mut netlink, lo, None)?;
         }
         Ok(None)
     }

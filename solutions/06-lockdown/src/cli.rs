@@ -201,10 +201,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 policy::install(Policy::confined(capabilities::resolve(&[], &[], false)?)?);
                 attach::for_builds();
             }
-            let rm = matches!(command, Manage::Rm { .. });
+            let removed = match &command {
+                Manage::Rm { containers, .. } => Some(step05::attach::ids_of(&root, containers)),
+                _ => None,
+            };
             let code = step04::cli::manage(&store, command);
-            if rm {
+            if let Some(ids) = removed {
                 step05::attach::sweep(&root)?;
+                step05::attach::delete_veths(&ids);
                 attach::sweep(&root)?;
             }
             code

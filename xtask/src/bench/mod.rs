@@ -42,6 +42,8 @@ pub struct Results {
     pub machine: Machine,
     pub start: Vec<stats::Sample>,
     pub ratios: Vec<Ratio>,
+    /// nft processes per bridge run.
+    pub nft: Option<start::NftExecs>,
     pub density: Vec<density::Row>,
     pub images: Option<images::Images>,
     pub vm: Option<vm::Vm>,

@@ -4,7 +4,56 @@
 use super::setup::Tools;
 use super::stats::{check, time, time_in_turns, Timed};
 use super::{Results, Scratch};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// How many `nft` processes minibox started per run on a bridge, counted
+/// by a stand-in `nft` first on its `PATH` that notes each call and hands
+/// it to the real one.
+#[derive(Debug, Clone, Serialize)]
+pub struct NftExecs {
+    /// `run --rm` on the default bridge, its network's rules in place.
+    pub bridge: f64,
+    /// `run --rm -p`: its own DNAT rules are new, so at most one batch.
+    pub publish: f64,
+    pub runs: usize,
+}
+
+/// A directory with a stand-in `nft` that counts its calls (one line each
+/// in `nft.calls` beside it) and execs the real `nft`; `None` without nft.
+fn nft_counter(out: &Path) -> anyhow::Result<Option<PathBuf>> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(real) = std::env::split_paths(&path)
+        .map(|dir| dir.join("nft"))
+        .find(|nft| nft.is_file())
+    else {
+        return Ok(None);
+    };
+    let dir = out.join("nft-counter");
+    std::fs::create_dir_all(&dir)?;
+    let calls = dir.join("nft.calls");
+    std::fs::write(&calls, "")?;
+    let script = dir.join("nft");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            real.display()
+        ),
+    )?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok(Some(dir))
+}
+
+fn calls(counter: &Path) -> usize {
+    std::fs::read_to_string(counter.join("nft.calls"))
+        .map(|text| text.lines().count())
+        .unwrap_or(0)
+}
 
 pub fn measure(tools: &Tools, runs: usize, results: &mut Results) -> anyhow::Result<()> {
     let mut samples = Vec::new();
@@ -26,20 +75,38 @@ pub fn measure(tools: &Tools, runs: usize, results: &mut Results) -> anyhow::Res
         check(Command::new("unshare").args(&floor))
     })?);
     let state = Scratch::new(&tools.out, "minibox")?;
+    let counter = nft_counter(&tools.out)?;
     let minibox = |network: &str| {
         let mut command = Command::new(&tools.minibox);
-        command.arg("--root").arg(&state.0).args([
-            "run",
-            "--rm",
-            "--network",
-            network,
-            "base",
-            "true",
-        ]);
+        if let Some(dir) = &counter {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let mut dirs = vec![dir.clone()];
+            dirs.extend(std::env::split_paths(&path));
+            command.env(
+                "PATH",
+                std::env::join_paths(dirs).expect("paths without ':'"),
+            );
+        }
+        command
+            .arg("--root")
+            .arg(&state.0)
+            .args(["run", "--rm", "--network", network]);
         command
     };
+    // The nft calls of each timed bridge run (the warm-ups' come first:
+    // the network's first run adds its rules).
+    let bridge_calls = RefCell::new(Vec::new());
+    let publish_calls = RefCell::new(Vec::new());
+    let counted = |list: &RefCell<Vec<usize>>, command: &mut Command| {
+        let before = counter.as_deref().map(calls);
+        check(command)?;
+        if let (Some(before), Some(dir)) = (before, &counter) {
+            list.borrow_mut().push(calls(dir) - before);
+        }
+        Ok(())
+    };
     // The first run builds the image `base`: part of the warm-up.
-    check(&mut minibox("none"))?;
+    check(minibox("none").args(["base", "true"]))?;
     // The same on a tmpfs, where fsync(2) returns at once and a removed
     // dir frees no disk block: what minibox's records and dirs cost on
     // this disk (crun keeps its state in /run, a tmpfs, and doesn't
@@ -67,7 +134,23 @@ pub fn measure(tools: &Tools, runs: usize, results: &mut Results) -> anyhow::Res
     let mut timed: Vec<Timed> = vec![
         (
             "minibox --network none".to_string(),
-            Box::new(|| check(&mut minibox("none"))),
+            Box::new(|| check(minibox("none").args(["base", "true"]))),
+        ),
+        // The bridge and none in the same turns: their ratio is a target
+        // (step 05's plumbing and rules must cost little beside the
+        // container itself).
+        (
+            "minibox --network bridge (veth on a bridge)".to_string(),
+            Box::new(|| counted(&bridge_calls, minibox("bridge").args(["base", "true"]))),
+        ),
+        (
+            "minibox --network bridge -p 18080:80".to_string(),
+            Box::new(|| {
+                counted(
+                    &publish_calls,
+                    minibox("bridge").args(["-p", "18080:80", "base", "true"]),
+                )
+            }),
         ),
         (
             "minibox --network none, state on tmpfs".to_string(),
@@ -118,16 +201,25 @@ pub fn measure(tools: &Tools, runs: usize, results: &mut Results) -> anyhow::Res
                 .push(format!("{name} could not run a container here: {e:#}")),
         }
     }
-    let mut peers = peers.into_iter();
-    samples.extend(peers.next()); // minibox --network none
-    samples.push(time(
-        "minibox --network bridge (veth on a bridge)",
-        3,
-        runs,
-        || check(&mut minibox("bridge")),
-    )?);
     samples.extend(peers);
     results.start = samples;
+    if counter.is_some() {
+        // Past the warm-ups: the network's rules are in place.
+        let per_run = |list: &RefCell<Vec<usize>>| {
+            let list = list.borrow();
+            let timed = &list[list.len().saturating_sub(runs)..];
+            timed.iter().sum::<usize>() as f64 / timed.len().max(1) as f64
+        };
+        results.nft = Some(NftExecs {
+            bridge: per_run(&bridge_calls),
+            publish: per_run(&publish_calls),
+            runs,
+        });
+    } else {
+        results
+            .notes
+            .push("nft is not installed here: the bridge runs had no rules to add".into());
+    }
     Ok(())
 }
 

@@ -1,5 +1,7 @@
-//! A container on a bridge network: the veth pair, its addresses and
-//! routes, its name in the others' `/etc/hosts`, its ports.
+//! A container on a bridge network, in the order of its life: an address
+//! when it is created, its veth and routes when its init is at the gate
+//! (see [`crate::plumbing`]), its rules and ports, its name in the others'
+//! `/etc/hosts`; and all of it undone when it ends.
 //!
 //! ```text
 //!   host (or the lab)                      container
@@ -11,9 +13,12 @@
 //! ```
 
 use crate::firewall;
-use crate::ipam::Subnet;
+use crate::hosts::hosts_file;
+use crate::ipam;
 use crate::netlink::Netlink;
 use crate::networks::{Allocation, Network, Networks, DEFAULT};
+use crate::plumbing::{configure_inside, plumb};
+use crate::subnet::Subnet;
 use anyhow::Context;
 use nix::unistd::Pid;
 use std::net::Ipv4Addr;
@@ -24,67 +29,6 @@ use std::path::{Path, PathBuf};
 pub fn host_interface(id: &str) -> String {
     format!("mbx{}", step04::state::prefix(id, 10))
 }
-
-// ANCHOR: plumb
-/// Make the container's veth pair: `ip link add HOST type veth peer name
-/// eth0 netns PID`, then `ip link set HOST master BRIDGE up`.
-pub fn plumb(netlink: &mut Netlink, host: &str, pid: i32, bridge: u32) -> anyhow::Result<()> {
-    // TODO(lesson-05): create the veth pair with netlink.add_veth(host, "eth0", pid) — the peer is born in the container's namespace — then attach the host end to the bridge and bring it up: netlink.set_up(index of host, Some(bridge))
-    // BEGIN SOLUTION
-    netlink.add_veth(host, "eth0", pid)?;
-    let index = netlink.index(host)?;
-    netlink.set_up(index, Some(bridge))
-    // END SOLUTION
-}
-// ANCHOR_END: plumb
-
-// ANCHOR: configure_inside
-/// Inside the container's network namespace: `ip addr add ADDRESS/PREFIX
-/// dev eth0; ip link set eth0 up; ip link set lo up; ip route add default
-/// via GATEWAY`.
-pub fn configure_inside(
-    inside: &mut Netlink,
-    address: Ipv4Addr,
-    prefix: u8,
-    gateway: Ipv4Addr,
-) -> anyhow::Result<()> {
-    // TODO(lesson-05): on eth0 (inside.index("eth0")): add the address with its prefix, bring it up; bring lo up; add the default route via the gateway on eth0
-    // The route needs eth0 up and its address first: the gateway must be
-    // on a network eth0 reaches, or the kernel says ENETUNREACH.
-    // BEGIN SOLUTION
-    let eth0 = inside.index("eth0")?;
-    inside.add_address(eth0, address, prefix)?;
-    inside.set_up(eth0, None)?;
-    let lo = inside.index("lo")?;
-    inside.set_up(lo, None)?;
-    inside.add_default_route(eth0, gateway)
-    // END SOLUTION
-}
-// ANCHOR_END: configure_inside
-
-// ANCHOR: hosts_file
-/// The `/etc/hosts` of a container: localhost, itself, and on a
-/// user-defined network every other container of that network by name.
-pub fn hosts_file(me: &Allocation, address: Ipv4Addr, others: &[(Ipv4Addr, Allocation)]) -> String {
-    // TODO(lesson-05): write the container's /etc/hosts: the line "127.0.0.1\tlocalhost", then "ADDRESS\tNAME SHORTID" for this container (SHORTID: the first 12 characters of its id), then one such line for each of `others`, each line ending in \n
-    // BEGIN SOLUTION
-    let mut text = String::from("127.0.0.1\tlocalhost\n");
-    text.push_str(&format!(
-        "{address}\t{} {}\n",
-        me.name,
-        step04::state::short(&me.id)
-    ));
-    for (other_address, other) in others {
-        text.push_str(&format!(
-            "{other_address}\t{} {}\n",
-            other.name,
-            step04::state::short(&other.id)
-        ));
-    }
-    text
-    // END SOLUTION
-}
-// ANCHOR_END: hosts_file
 
 // ANCHOR: refresh_hosts
 /// Rewrite the `/etc/hosts` of every container on `network`, in place (the
@@ -104,8 +48,12 @@ pub fn refresh_hosts(root: &Path, networks: &Networks, network: &Network) -> any
                 .collect()
         };
         let path = hosts_path(root, &who.id);
-        if path.exists() {
-            std::fs::write(&path, hosts_file(who, *address, &others))?;
+        let text = hosts_file(who, *address, &others);
+        // Only a file whose text changes is written: each write of a
+        // file that exists truncates it, and frees its block (2-3 ms on a
+        // disk mounted with discard).
+        if std::fs::read(&path).is_ok_and(|old| old != text.as_bytes()) {
+            std::fs::write(&path, text)?;
         }
     }
     Ok(())
@@ -166,7 +114,7 @@ impl step04::container::Attach for Bridge {
             id: id.to_string(),
             name: name.to_string(),
         };
-        let address = networks.allocate(&self.network, me.clone())?;
+        let address = ipam::allocate(&networks, &self.network, me.clone())?;
         self.address = Some(address);
         std::fs::write(dir.join("hosts"), hosts_file(&me, address, &[]))?;
         Ok(())
@@ -189,7 +137,9 @@ impl step04::container::Attach for Bridge {
         let bridge = networks.ensure_bridge(&self.network, &mut host)?;
         {
             // Check-then-add under the networks' lock: parallel first runs
-            // on a network add its rules once.
+            // on a network add its rules once. Once they exist, the check
+            // is a netlink dump (well under a millisecond) and the lock is
+            // let go at once; only the first run waits for nft.
             let _lock = networks.lock()?;
             firewall::add_network(
                 &self.network.name,
@@ -201,12 +151,16 @@ impl step04::container::Attach for Bridge {
         let mut inside = Netlink::open_in(pid.as_raw())?;
         configure_inside(&mut inside, address, subnet.prefix, gateway)?;
         let mac = inside.mac("eth0")?;
-        {
-            // The same for ports: of two runs with one -p at once, one wins.
-            let _lock = networks.lock()?;
-            firewall::add_ports(&self.id, address, &self.ports)?;
+        // No lock for the ports: their rules are this container's alone
+        // (keyed by its id), and of two runs with one -p at once only one
+        // could bind the port (`held`, in `run`): the other never got here.
+        firewall::add_ports(&self.id, address, &self.ports)?;
+        // The names files of the others on a user-defined network: one
+        // more name. On the default network there are no names of others
+        // (this container's own file was written in `created`).
+        if self.network.name != DEFAULT {
+            refresh_hosts(&self.root, &networks, &self.network)?;
         }
-        refresh_hosts(&self.root, &networks, &self.network)?;
         let ports: serde_json::Map<String, serde_json::Value> = self
             .ports
             .iter()
@@ -233,33 +187,76 @@ impl step04::container::Attach for Bridge {
     // ANCHOR_END: ready
 
     fn finished(&mut self, id: &str) {
-        // Without published ports there are no rules of ours to look for
-        // (each `nft` run costs milliseconds).
-        let _ = cleanup(&self.root, id, !self.ports.is_empty());
+        // Without published ports there are no rules of ours to look for.
+        // The host-side veth is left to the kernel: the container's
+        // network namespace is going away, and with it its `eth0` and so
+        // the pair (deleting it ourselves waited 12-34 ms for the kernel's
+        // synchronize_net). Its name is the container's own, never given
+        // again; `rm` and the sweep delete it when something else kept
+        // the namespace alive.
+        let _ = cleanup(&self.root, id, !self.ports.is_empty(), false);
         // The ports go last: their DNAT rules are gone, so whoever binds
         // them next is reached.
         self.held.clear();
     }
 }
 
-/// Undo what a container had: its address, its host-side veth (gone with
-/// its namespace, unless something kept that alive), its port rules, its
-/// name in the others' hosts files.
-pub fn cleanup(root: &Path, id: &str, rules: bool) -> anyhow::Result<()> {
+/// Undo what a container had: its address, its port rules, its name in
+/// the others' hosts files (on the networks it was on), and if `veth`, its
+/// host-side veth (gone with its namespace, unless something kept that
+/// alive: a process that joined it, a mount of its `/proc/PID/ns/net`).
+pub fn cleanup(root: &Path, id: &str, rules: bool, veth: bool) -> anyhow::Result<()> {
     let networks = Networks::new(root)?;
-    networks.release(id)?;
-    if let Ok(mut netlink) = Netlink::open() {
+    let mut was_on = Vec::new();
+    for network in networks.all()? {
+        if networks
+            .allocations(&network.name)?
+            .values()
+            .any(|who| who.id == id)
+        {
+            was_on.push(network);
+        }
+    }
+    ipam::release(&networks, id)?;
+    if veth {
+        delete_veths(&[id.to_string()]);
+    }
+    if rules {
+        firewall::remove(&crate::rules::container_key(id))?;
+    }
+    for network in was_on.iter().filter(|n| n.name != DEFAULT) {
+        refresh_hosts(root, &networks, network)?;
+    }
+    Ok(())
+}
+
+/// Delete the host-side veths of containers `ids`, where they still exist
+/// (`ip link del mbx...`): after `rm` and for the sweep, when a process or
+/// a mount may hold the container's network namespace, and its veth, alive.
+pub fn delete_veths(ids: &[String]) {
+    let Ok(mut netlink) = Netlink::open() else {
+        return;
+    };
+    for id in ids {
+        // RTM_GETLINK by name, then RTM_DELLINK by index: ENODEV when it
+        // went away meanwhile (its namespace ended), which is as good.
         if let Ok(Some(link)) = netlink.link(&host_interface(id)) {
             let _ = netlink.delete(link.header.index);
         }
     }
-    if rules {
-        firewall::remove(&format!("ctr:{id}"))?;
-    }
-    for network in networks.all()? {
-        refresh_hosts(root, &networks, &network)?;
-    }
-    Ok(())
+}
+
+/// The full ids of the containers `rm` is given (names, ids, prefixes),
+/// read before it removes them: the veths to delete after it.
+pub fn ids_of(root: &Path, texts: &[String]) -> Vec<String> {
+    let containers = step04::state::Containers::new_at(root);
+    texts
+        .iter()
+        .filter_map(|text| match containers.resolve(text) {
+            Ok(Some(Ok(record))) => Some(record.id),
+            _ => None,
+        })
+        .collect()
 }
 
 // ANCHOR: sweep
@@ -282,7 +279,7 @@ pub fn sweep(root: &Path) -> anyhow::Result<()> {
                 Some(Err(_)) => true,
             };
             if !alive {
-                cleanup(root, &who.id, true)?;
+                cleanup(root, &who.id, true, true)?;
             }
         }
     }

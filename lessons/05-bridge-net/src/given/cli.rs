@@ -216,7 +216,7 @@ pub fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Resul
                     .allocations(name)?
                     .into_iter()
                     .map(|(address, who)| {
-                        let subnet = crate::ipam::Subnet::parse(&network.subnet).map(|s| s.prefix).unwrap_or(0);
+                        let subnet = crate::subnet::Subnet::parse(&network.subnet).map(|s| s.prefix).unwrap_or(0);
                         (who.id.clone(), serde_json::json!({ "Name": who.name, "IPv4Address": format!("{address}/{subnet}") }))
                     })
                     .collect();
@@ -271,10 +271,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run(&root, &store, &args),
         Command::Network(command) => network(&root, command),
         Command::Manage(command) => {
-            let rm = matches!(command, Manage::Rm { .. });
+            let removed = match &command {
+                Manage::Rm { containers, .. } => Some(attach::ids_of(&root, containers)),
+                _ => None,
+            };
             let code = step04::cli::manage(&store, command);
-            if rm {
+            if let Some(ids) = removed {
                 attach::sweep(&root)?;
+                attach::delete_veths(&ids);
             }
             code
         }

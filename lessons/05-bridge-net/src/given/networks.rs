@@ -1,8 +1,9 @@
 //! Networks: a bridge on the host, a subnet, and who has which address.
 //!
 //! `ROOT/networks/NAME.json` holds a network (its id, subnet, gateway and
-//! bridge); `ROOT/networks/NAME.ipam.json` its allocations. Both change only
-//! under `ROOT/networks.lock` (flock), written whole (temp + rename).
+//! bridge); `ROOT/networks/NAME.ipam.json` its allocations (see
+//! [`crate::ipam`]). Both change only under `ROOT/networks.lock` (flock),
+//! written whole (temp + rename).
 //!
 //! The default network, `bridge`, is made on first use, on the bridge
 //! `minibox0` with 10.200.0.0/16 (docker's default is 172.17.0.0/16: this
@@ -26,8 +27,9 @@
 //! carries its network's id as its alias (`ip link set minibox0 alias ID`),
 //! so no store uses, or removes, another's bridge.
 
-use crate::ipam::{self, Subnet};
 use crate::netlink::{Netlink, Prefix};
+use crate::plumbing;
+use crate::subnet::Subnet;
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -281,41 +283,15 @@ impl Networks {
         }
     }
 
-    // ANCHOR: allocate
-    /// Give a container the lowest free address of the network.
-    pub fn allocate(&self, network: &Network, who: Allocation) -> anyhow::Result<Ipv4Addr> {
-        let _lock = self.lock()?;
-        let mut taken = self.allocations(&network.name)?;
-        let subnet = Subnet::parse(&network.subnet)?;
-        let gateway: Ipv4Addr = network.gateway.parse()?;
-        let used: Vec<Ipv4Addr> = taken.keys().copied().collect();
-        let Some(address) = ipam::allocate(&subnet, gateway, &used) else {
-            bail!("network {}: no free address left in {subnet}", network.name);
-        };
-        taken.insert(address, who);
-        self.write(
-            &self.dir.join(format!("{}.ipam.json", network.name)),
-            &taken,
-        )?;
-        Ok(address)
-    }
-    // ANCHOR_END: allocate
-
-    /// Give back a container's addresses on every network.
-    pub fn release(&self, container: &str) -> anyhow::Result<()> {
-        let _lock = self.lock()?;
-        for network in self.all()? {
-            let mut taken = self.allocations(&network.name)?;
-            let before = taken.len();
-            taken.retain(|_, a| a.id != container);
-            if taken.len() != before {
-                self.write(
-                    &self.dir.join(format!("{}.ipam.json", network.name)),
-                    &taken,
-                )?;
-            }
-        }
-        Ok(())
+    /// Write a network's allocations whole (a temp file, then rename(2)):
+    /// a reader sees the old file or the new one, never half of one. The
+    /// caller holds the networks' lock.
+    pub fn save_allocations(
+        &self,
+        name: &str,
+        allocations: &BTreeMap<Ipv4Addr, Allocation>,
+    ) -> anyhow::Result<()> {
+        self.write(&self.dir.join(format!("{name}.ipam.json")), allocations)
     }
 
     // ANCHOR: ensure_bridge
@@ -408,9 +384,9 @@ fn make_bridge(netlink: &mut Netlink, network: &Network) -> anyhow::Result<u32> 
     netlink.add_bridge(&network.bridge)?;
     let index = netlink.index(&network.bridge)?;
     let made = (|| {
-        netlink.add_address(index, network.gateway.parse()?, subnet.prefix)?;
+        plumbing::add_address(netlink, index, network.gateway.parse()?, subnet.prefix)?;
         netlink.set_alias(index, &network.id)?;
-        netlink.set_up(index, None)
+        plumbing::set_up(netlink, index, None)
     })();
     if let Err(error) = made {
         let _ = netlink.delete(index);

@@ -5,7 +5,9 @@
 //! (`RTM_NEWLINK`, `RTM_NEWADDR`, `RTM_NEWROUTE`, ...) with attributes; with
 //! `NLM_F_ACK` the kernel answers every request with an error code (0 for
 //! success). The messages themselves come from the `netlink-packet-route`
-//! crate; this module sends them and reads the answers.
+//! crate; this module sends them and reads the answers. The requests that
+//! plumb a container (a veth pair, an address, a route) are yours, in
+//! [`crate::plumbing`]; [`Netlink::add_bridge`] shows how one is built.
 //!
 //! A netlink socket belongs to the network namespace it was *created* in:
 //! [`Netlink::open_in`] enters a container's namespace just long enough to
@@ -18,12 +20,8 @@ use netlink_packet_core::{
     NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::net::{IpAddr, Ipv4Addr};
@@ -76,9 +74,18 @@ impl Netlink {
     }
     // ANCHOR_END: open_in
 
+    // ANCHOR: request
     /// Send one request and wait for the kernel's answer: Ok on its ACK,
-    /// the errno as an error otherwise.
-    fn request(&mut self, message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
+    /// the errno as an error otherwise (`EEXIST`, `ENODEV`, `ENETUNREACH`
+    /// ... as an [`std::io::Error`], which `ip` would print as "File
+    /// exists" and so on).
+    ///
+    /// `flags` are the request's own, beside `NLM_F_REQUEST` and
+    /// `NLM_F_ACK` which are always set: `NLM_F_CREATE` (make it if it is
+    /// missing) and `NLM_F_EXCL` (fail if it exists) for a new object, as
+    /// `ip ... add` sends them; none to change one that exists (`ip link
+    /// set`).
+    pub fn request(&mut self, message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
         self.send(message, flags | NLM_F_ACK)?;
         loop {
             for answer in self.receive()? {
@@ -91,6 +98,7 @@ impl Netlink {
             }
         }
     }
+    // ANCHOR_END: request
 
     fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
         self.sequence += 1;
@@ -161,6 +169,7 @@ impl Netlink {
         }
     }
 
+    // ANCHOR: add_bridge
     /// `ip link add NAME type bridge`.
     pub fn add_bridge(&mut self, name: &str) -> anyhow::Result<()> {
         let mut message = LinkMessage::default();
@@ -185,47 +194,7 @@ impl Netlink {
         )
         .with_context(|| format!("cannot create the bridge {name}"))
     }
-
-    // ANCHOR: add_veth
-    /// `ip link add NAME type veth peer name PEER netns PID`: a pair of
-    /// linked interfaces, the peer made directly in the namespace of `pid`.
-    pub fn add_veth(&mut self, name: &str, peer: &str, peer_pid: i32) -> anyhow::Result<()> {
-        let mut other = LinkMessage::default();
-        other
-            .attributes
-            .push(LinkAttribute::IfName(peer.to_string()));
-        other
-            .attributes
-            .push(LinkAttribute::NetNsPid(peer_pid as u32));
-        let mut message = LinkMessage::default();
-        message
-            .attributes
-            .push(LinkAttribute::IfName(name.to_string()));
-        message.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(other))),
-        ]));
-        self.request(
-            RouteNetlinkMessage::NewLink(message),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .with_context(|| format!("cannot create the veth pair {name}"))
-    }
-    // ANCHOR_END: add_veth
-
-    /// `ip link set NAME master BRIDGE up` (with `master`), or `ip link set
-    /// NAME up`.
-    pub fn set_up(&mut self, index: u32, master: Option<u32>) -> anyhow::Result<()> {
-        let mut message = LinkMessage::default();
-        message.header.index = index;
-        message.header.flags = LinkFlags::Up;
-        message.header.change_mask = LinkFlags::Up;
-        if let Some(bridge) = master {
-            message.attributes.push(LinkAttribute::Controller(bridge));
-        }
-        self.request(RouteNetlinkMessage::SetLink(message), 0)
-            .context("cannot bring an interface up")
-    }
+    // ANCHOR_END: add_bridge
 
     /// `ip link del NAME` (a veth takes its peer with it).
     pub fn delete(&mut self, index: u32) -> anyhow::Result<()> {
@@ -233,44 +202,6 @@ impl Netlink {
         message.header.index = index;
         self.request(RouteNetlinkMessage::DelLink(message), 0)
             .context("cannot delete an interface")
-    }
-
-    /// `ip addr add ADDRESS/PREFIX dev INDEX`.
-    pub fn add_address(&mut self, index: u32, address: Ipv4Addr, prefix: u8) -> anyhow::Result<()> {
-        let mut message = AddressMessage::default();
-        message.header.family = AddressFamily::Inet;
-        message.header.prefix_len = prefix;
-        message.header.index = index;
-        message
-            .attributes
-            .push(AddressAttribute::Local(IpAddr::V4(address)));
-        message
-            .attributes
-            .push(AddressAttribute::Address(IpAddr::V4(address)));
-        self.request(
-            RouteNetlinkMessage::NewAddress(message),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .with_context(|| format!("cannot add the address {address}/{prefix}"))
-    }
-
-    /// `ip route add default via GATEWAY dev INDEX`.
-    pub fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> anyhow::Result<()> {
-        let mut message = RouteMessage::default();
-        message.header.address_family = AddressFamily::Inet;
-        message.header.table = netlink_packet_route::route::RouteHeader::RT_TABLE_MAIN;
-        message.header.protocol = RouteProtocol::Boot;
-        message.header.scope = RouteScope::Universe;
-        message.header.kind = RouteType::Unicast;
-        message
-            .attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        message.attributes.push(RouteAttribute::Oif(index));
-        self.request(
-            RouteNetlinkMessage::NewRoute(message),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .with_context(|| format!("cannot add the default route via {gateway}"))
     }
 
     /// The MAC address of a link, as `aa:bb:cc:dd:ee:ff`.

@@ -1,0 +1,145 @@
+//! The rtnetlink requests that plumb a container into a bridge network:
+//! what `ip link`, `ip addr` and `ip route` send the kernel.
+//!
+//! Each request is one `netlink-packet-route` message (a header with the
+//! fixed fields, then a list of attributes, some nested), sent with
+//! [`Netlink::request`], which waits for the kernel's answer and turns an
+//! error into an `io::Error`. [`Netlink::add_bridge`] is a worked example:
+//! a `LinkMessage` with the name and a nested `IFLA_LINKINFO` saying what
+//! kind of link to make.
+//!
+//! ```text
+//!   host (or the lab)                      container
+//!   ┌──────────── minibox0 (bridge, 10.200.0.1/16) ───┐
+//!   │    mbx3f2a9c1d0e  <── veth pair ──>  eth0 10.200.0.2/16
+//!   └─────────────────────────────────────────────────┘
+//!        default route inside: via 10.200.0.1 (the bridge)
+//! ```
+
+use crate::netlink::Netlink;
+use anyhow::Context;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use std::net::{IpAddr, Ipv4Addr};
+
+// ANCHOR: add_veth
+/// `ip link add NAME type veth peer name PEER netns PID`: a pair of linked
+/// interfaces, `name` here, `peer` made directly in the network namespace
+/// of process `peer_pid`. Fails if `name` exists.
+pub fn add_veth(
+    netlink: &mut Netlink,
+    name: &str,
+    peer: &str,
+    peer_pid: i32,
+) -> anyhow::Result<()> {
+    // TODO(lesson-05): afterwards a veth pair exists: `name` in the socket's namespace, `peer` in the namespace of process `peer_pid`; if `name` already exists, fail and make nothing
+    // An RTM_NEWLINK. Its IFLA_LINKINFO says the kind (veth) and, nested
+    // in the kind's data, describes the peer as a link message of its own:
+    // its name and IFLA_NET_NS_PID, the namespace it is born in. Born
+    // there, it never shows up on the host (no race with udev or another
+    // run, no move afterwards). Shell: ip link add NAME type veth peer
+    // name PEER netns PID
+    todo!(
+        "lesson-05: afterwards a veth pair exists: `name` in the socket's namespace, `peer` in the namespace of process `peer_pid`; if `name` already exists, fail and make nothing"
+    );
+}
+// ANCHOR_END: add_veth
+
+// ANCHOR: set_up
+/// `ip link set dev INDEX master BRIDGE up` (with `master`), or `ip link
+/// set dev INDEX up`.
+pub fn set_up(netlink: &mut Netlink, index: u32, master: Option<u32>) -> anyhow::Result<()> {
+    // TODO(lesson-05): afterwards the link with this index is up and, when a master is given, a port of that bridge
+    // An RTM_SETLINK for an existing link, named by its index in the
+    // header. The header's flags are the new values and its change mask
+    // says which of them to change (leave the others as they are); the
+    // bridge is the link's IFLA_MASTER attribute (a "controller" in the
+    // crate). Shell: ip link set dev NAME master BRIDGE up
+    todo!(
+        "lesson-05: afterwards the link with this index is up and, when a master is given, a port of that bridge"
+    );
+}
+// ANCHOR_END: set_up
+
+// ANCHOR: add_address
+/// `ip addr add ADDRESS/PREFIX dev INDEX`: the address, and with it the
+/// kernel's route to its subnet on that link (once the link is up).
+pub fn add_address(
+    netlink: &mut Netlink,
+    index: u32,
+    address: Ipv4Addr,
+    prefix: u8,
+) -> anyhow::Result<()> {
+    // TODO(lesson-05): afterwards the link with this index has the IPv4 address with this prefix length (fail if it has it already)
+    // An RTM_NEWADDR: family, prefix length and the link's index in the
+    // header; the address itself as IFA_LOCAL (the interface's own) and
+    // IFA_ADDRESS (the same on a broadcast link; the far end on a
+    // point-to-point one). Shell: ip addr add 10.200.0.2/16 dev eth0
+    todo!(
+        "lesson-05: afterwards the link with this index has the IPv4 address with this prefix length (fail if it has it already)"
+    );
+}
+// ANCHOR_END: add_address
+
+// ANCHOR: add_default_route
+/// `ip route add default via GATEWAY dev INDEX`.
+pub fn add_default_route(
+    netlink: &mut Netlink,
+    index: u32,
+    gateway: Ipv4Addr,
+) -> anyhow::Result<()> {
+    // TODO(lesson-05): afterwards the main routing table has a default route (every destination, prefix length 0) via the gateway, out of the link with this index
+    // An RTM_NEWROUTE. The header says the family, the table (main), who
+    // made it (the protocol: `ip route` says boot), the scope (universe:
+    // beyond this link) and the type (unicast); the attributes say the
+    // gateway (RTA_GATEWAY) and the output link (RTA_OIF). No destination
+    // attribute and a prefix length of 0: the default. The gateway must be
+    // on a subnet the link reaches, or the kernel answers ENETUNREACH.
+    // Shell: ip route add default via 10.200.0.1 dev eth0
+    todo!(
+        "lesson-05: afterwards the main routing table has a default route (every destination, prefix length 0) via the gateway, out of the link with this index"
+    );
+}
+// ANCHOR_END: add_default_route
+
+// ANCHOR: plumb
+/// The host's side of a container's network: its veth pair, `host` on
+/// the host and `eth0` in the namespace of `pid`, the host end on the
+/// bridge (whose index is `bridge`) and up.
+pub fn plumb(netlink: &mut Netlink, host: &str, pid: i32, bridge: u32) -> anyhow::Result<()> {
+    // TODO(lesson-05): afterwards the container (process `pid`) has an eth0 whose other end, `host`, is a port of the bridge and up
+    // Shell: ip link add HOST type veth peer name eth0 netns PID; ip link
+    // set HOST master BRIDGE up. Links are named by index in requests that
+    // change them: look the new one up by its name.
+    todo!(
+        "lesson-05: afterwards the container (process `pid`) has an eth0 whose other end, `host`, is a port of the bridge and up"
+    );
+}
+// ANCHOR_END: plumb
+
+// ANCHOR: configure_inside
+/// The container's side, through a socket of its network namespace: eth0
+/// with its address and up, lo up, the default route via the gateway.
+pub fn configure_inside(
+    inside: &mut Netlink,
+    address: Ipv4Addr,
+    prefix: u8,
+    gateway: Ipv4Addr,
+) -> anyhow::Result<()> {
+    // TODO(lesson-05): afterwards, in the container's namespace: eth0 has ADDRESS/PREFIX and is up, lo is up, and the default route goes via the gateway on eth0
+    // Order matters: the kernel accepts a route only via a gateway that a
+    // link which is up reaches (its address's subnet), else ENETUNREACH.
+    // Shell: ip addr add ADDRESS/PREFIX dev eth0; ip link set eth0 up; ip
+    // link set lo up; ip route add default via GATEWAY dev eth0
+    todo!(
+        "lesson-05: afterwards, in the container's namespace: eth0 has ADDRESS/PREFIX and is up, lo is up, and the default route goes via the gateway on eth0"
+    );
+}
+// ANCHOR_END: configure_inside
