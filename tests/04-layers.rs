@@ -3085,8 +3085,10 @@ fn unpacking_restores_whiteouts(ctx: &Ctx) -> Outcome {
 fn a_step_is_committed_once(ctx: &Ctx) -> Outcome {
     let dir = ctx.temp_dir();
     let root = dir.path().join("root");
-    let store = step04::store::Store::open(&root)
-        .map_err(|e| Fail::new("the store should open").seen(format!("{e:#}")))?;
+    let store = call("Store::open (it makes the store's private dirs)", || {
+        step04::store::Store::open(&root)
+    })?
+    .map_err(|e| Fail::new("the store should open").seen(format!("{e:#}")))?;
     let make = |name: &str, text: &str| -> Result<PathBuf, Fail> {
         let tree = dir.path().join(name);
         write(&tree.join("etc/conf"), text)?;
