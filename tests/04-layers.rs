@@ -16,16 +16,149 @@ use std::path::Path;
 use std::time::Duration;
 
 fn main() {
+    if let Ok(spec) = std::env::var(MOUNT_HELPER) {
+        overlay_mount_helper(&spec);
+    }
     grader::main(
         grader::step!("04-layers", Needs::Root),
         vec![
+            Check {
+                name: "diff_id_hashes_every_byte",
+                points: 1,
+                section: "naming-layers-by-their-content",
+                hint: "A layer's diff_id is the sha256 of every byte of its tar, read to the end in pieces; the byte count returned is all of them; a read error is an error.",
+                more: "digest::diff_id: std::io::Read::read into a buffer, sha2::Sha256 (Digest::new, update, finalize), Digest::from_sha256; io::ErrorKind::Interrupted means try again.",
+                shape: "1. hasher = new sha256; total = 0. 2. loop: n = read(buffer); 0 -> stop; EINTR -> again; error -> return it. 3. hash buffer[..n]; total += n. 4. return (digest of hasher, total).",
+                requires: Requires::Nothing,
+                run: diff_id_hashes_every_byte,
+            },
+            Check {
+                name: "chain_ids_follow_the_oci_spec",
+                points: 1,
+                section: "naming-layers-by-their-content",
+                hint: "A chain_id names a layer on top of exactly the layers below it: the first is the bottom diff_id, each next the sha256 of the text \"<chain_id below> <diff_id>\".",
+                more: "digest::chain_ids; digest::of_bytes; Digest implements Display as sha256:<hex>. The OCI image spec, config.md, \"Layer ChainID\".",
+                shape: "1. chain = []. 2. for each diff_id: if chain is empty push diff_id, else push of_bytes(format of last chain_id, space, diff_id). 3. return chain.",
+                requires: Requires::Nothing,
+                run: chain_ids_follow_the_oci_spec,
+            },
+            Check {
+                name: "a_whiteout_is_a_char_device_0_0",
+                points: 1,
+                section: "whiteouts-deleting-what-a-lower-layer-has",
+                hint: "overlayfs marks a deleted lower file with a character device numbered 0/0 in the upper dir, with no permission bits; unpacking a .wh. marker must leave exactly that.",
+                more: "whiteout::make_overlay_whiteout: mknod(2) through nix::sys::stat::mknod with SFlag::S_IFCHR, Mode::empty() and makedev(0, 0).",
+                shape: "1. mknod(path, char device, mode 0, device 0/0). 2. return the kernel's result as it is.",
+                requires: Requires::Nothing,
+                run: a_whiteout_is_a_char_device_0_0,
+            },
+            Check {
+                name: "only_0_0_is_a_whiteout",
+                points: 1,
+                section: "whiteouts-deleting-what-a-lower-layer-has",
+                hint: "Only a character device numbered 0/0 is a whiteout; /dev/null (1/3), a block device, a file, a dir or a FIFO are not, and must not become deletions in a layer.",
+                more: "whiteout::is_overlay_whiteout: std::os::unix::fs::FileTypeExt::is_char_device and MetadataExt::rdev on the lstat metadata.",
+                shape: "1. is it a character device? 2. is its rdev 0? 3. whiteout = both.",
+                requires: Requires::Nothing,
+                run: only_0_0_is_a_whiteout,
+            },
+            Check {
+                name: "layer_tars_are_sorted_and_plain",
+                points: 3,
+                section: "reproducible-layers",
+                hint: "Same tree, same tar bytes: each dir's entries sorted by name as bytes, a dir right before its content, one GNU header format, numeric owners, no user names, atime or ctime, mtimes clamped to the epoch.",
+                more: "layer_tar: sorted_children (fs::read_dir, fs::symlink_metadata, sort by OsStr bytes), LayerWriter::entry and ::directory (FileType is_dir/is_file/is_symlink/is_fifo/is_socket), LayerWriter::header (tar::Header::new_gnu, set_entry_type, set_mode, set_uid, set_gid, set_mtime, set_size).",
+                shape: "sorted_children: 1. for each readdir entry: lstat; layer name = .wh.NAME for a whiteout, refuse a real .wh. name, else NAME. 2. sort by layer name bytes.\nheader: 1. a GNU header of the kind. 2. mode & 07777, numeric uid and gid, mtime = min(mtime, epoch), size 0.\nentry: dir -> directory; file -> file; symlink -> symlink; FIFO -> an empty entry; whiteout -> marker; socket -> skip; else error.\ndirectory: 1. append REL/. 2. if opaque, marker REL/.wh..wh..opq. 3. children.",
+                requires: Requires::Nothing,
+                run: layer_tars_are_sorted_and_plain,
+            },
+            Check {
+                name: "deletions_become_oci_markers",
+                points: 2,
+                section: "whiteouts-deleting-what-a-lower-layer-has",
+                hint: "In the layer tar, an upper dir's whiteout (c 0 0) is an empty file .wh.NAME and an opaque dir gets DIR/.wh..wh..opq right after DIR/; a real device and a real file named .wh.* are refused.",
+                more: "layer_tar: whiteout::is_overlay_whiteout, whiteout::oci_whiteout_name, whiteout::is_opaque_dir (lgetxattr trusted.overlay.opaque), whiteout::OPAQUE_MARKER, WHITEOUT_PREFIX; LayerWriter::marker writes an empty file owned by root.",
+                shape: "1. naming: a whiteout gets .wh.NAME; a name starting with .wh. is an error. 2. entry: whiteout -> marker; other char or block device -> error. 3. directory: after DIR/ and before its children, if opaque, a marker DIR/.wh..wh..opq.",
+                requires: Requires::Nothing,
+                run: deletions_become_oci_markers,
+            },
+            Check {
+                name: "unpacking_stays_inside",
+                points: 3,
+                section: "reproducible-layers",
+                hint: "Unpacking a layer must never write outside its dir: refuse absolute paths and `..`, never go through a symlink (not even one the tar made), replace what stands where a file goes instead of opening it, and allow hard links only to regular files already in the layer.",
+                more: "unpack: layer_path (std::path::Component: RootDir, ParentDir, Normal), enter_parents (fs::symlink_metadata, is_symlink), unpack_file (OpenOptions create_new + custom_flags O_NOFOLLOW, fchown then set_permissions, set_times), unpack_hard_link (fs::hard_link after checking the target); remove_existing is given.",
+                shape: "layer_path: 1. NUL -> error. 2. for each component: root or prefix -> error; .. -> error; . -> skip; name -> keep. 3. none left -> None.\nenter_parents: for each parent: lstat; symlink -> error; dir -> go on; missing -> mkdir 0755 root if create, else error; else error.\nunpack_file: 1. remove what is there. 2. create exclusively, no follow, 0600. 3. copy the data. 4. owner, then mode, then mtime.\nunpack_hard_link: 1. check the target like a path. 2. not the entry itself. 3. its parents via enter_parents without create. 4. lstat: a regular file? 5. remove what is at the path; link.",
+                requires: Requires::Nothing,
+                run: unpacking_stays_inside,
+            },
+            Check {
+                name: "unpacking_restores_whiteouts",
+                points: 2,
+                section: "whiteouts-deleting-what-a-lower-layer-has",
+                hint: "Unpacking turns .wh.NAME back into an overlayfs whiteout (c 0 0) that replaces whatever NAME the layer had, and .wh..wh..opq into the opaque xattr; a marker naming the dir itself or its parent is refused.",
+                more: "unpack::unpack_whiteout: remove_existing (given), whiteout::make_overlay_whiteout; unpack_entry (given) dispatches on the .wh. prefix.",
+                shape: "1. NAME empty, . or .. -> error. 2. path = parent/NAME. 3. remove what is at path. 4. make the whiteout at path.",
+                requires: Requires::Nothing,
+                run: unpacking_restores_whiteouts,
+            },
+            Check {
+                name: "a_step_is_committed_once",
+                points: 3,
+                section: "naming-layers-by-their-content",
+                hint: "A RUN or COPY becomes a layer: the tree's deterministic tar, named by its sha256, unpacked beside it, stored under layers/sha256/<hex>/ exactly once, whole or not at all, even when two builds store the same layer at once.",
+                more: "commit::commit_layer: Store::temp_dir (a Staging, removed when dropped unless keep()), layer_tar::write_layer, digest::diff_id, Store::has_layer, unpack::unpack_layer, Store::lock (flock), Store::layer_dir, fs::rename.",
+                shape: "1. staging = a temp dir of the store. 2. write the tar of dir into staging/layer.tar (flush, fsync). 3. diff_id of that file. 4. store has it -> return it. 5. unpack into staging/diff. 6. under the store lock: still missing -> rename staging to the layer's dir. 7. return diff_id.",
+                requires: Requires::Nothing,
+                run: a_step_is_committed_once,
+            },
+            Check {
+                name: "the_config_records_each_step",
+                points: 1,
+                section: "an-image-is-a-stack-of-layers",
+                hint: "Every step adds one history entry (created, created_by, empty_layer when it made no layer); a layer step also appends its diff_id to rootfs.diff_ids, so history and diff_ids stay in step.",
+                more: "commit::record_step: image::ImageConfig (rootfs.diff_ids, history), image::History, image::rfc3339.",
+                shape: "1. if a layer: push it to rootfs.diff_ids. 2. push a History { created: rfc3339(epoch), created_by, empty_layer: no layer }.",
+                requires: Requires::Nothing,
+                run: the_config_records_each_step,
+            },
+            Check {
+                name: "cache_keys_cover_their_inputs",
+                points: 2,
+                section: "the-build-cache",
+                hint: "A step's cache key is a digest of everything that can change its layer: the parent's key, the instruction, the files copied, the epoch; change any one and the key changes, keep them and it stays.",
+                more: "cache_key::cache_key; digest::of_bytes; Digest's Display text.",
+                shape: "1. text = parent key, newline, copied digest or a mark for none, newline, epoch, newline, instruction. 2. return of_bytes(text).",
+                requires: Requires::Nothing,
+                run: cache_keys_cover_their_inputs,
+            },
+            Check {
+                name: "overlay_options_describe_the_stack",
+                points: 1,
+                section: "overlayfs-many-layers-one-tree",
+                hint: "The overlay's options list the layers top first in lowerdir (colon-separated), the container's upperdir and workdir, redirect_dir=off, and volatile only for a container removed when it ends.",
+                more: "overlay::Overlay::options; Documentation/filesystems/overlayfs.rst: lowerdir, upperdir, workdir, redirect_dir, volatile.",
+                shape: "1. lower = the lower paths joined by ':'. 2. text = lowerdir=..., upperdir=..., workdir=..., redirect_dir=off, joined by ','. 3. volatile -> add ,volatile.",
+                requires: Requires::Nothing,
+                run: overlay_options_describe_the_stack,
+            },
+            Check {
+                name: "the_overlay_mount_is_the_kernels",
+                points: 2,
+                section: "overlayfs-many-layers-one-tree",
+                hint: "Overlay::mount must leave an overlayfs on the target, as /proc/self/mountinfo shows: the top layer's file wins, lower files show through, writes and deletions land in the upper dir.",
+                more: "overlay::Overlay::mount: mount(2) through nix::mount::mount with fstype \"overlay\", MsFlags::empty(), data = the options.",
+                shape: "1. mount(source \"overlay\", target, type \"overlay\", no flags, options()). 2. return the kernel's result.",
+                requires: Requires::Nothing,
+                run: the_overlay_mount_is_the_kernels,
+            },
             Check {
                 name: "layer_digests_are_honest",
                 points: 3,
                 section: "naming-layers-by-their-content",
                 hint: "A diff_id is sha256 of the whole uncompressed layer tar, written `sha256:<64 hex>`; the store keeps it under layers/sha256/<hex>; chain_id(n) = sha256(\"<chain_id(n-1)> <diff_id(n)>\").",
-                more: "",
-                shape: "",
+                more: "digest::diff_id, digest::chain_ids, commit::commit_layer and commit::record_step; Store::layer_dir; inspect shows RootFS.Layers and ChainIDs; sha256sum of layers/sha256/<hex>/layer.tar.",
+                shape: "1. each RUN/COPY: tar the tree, diff_id = sha256 of the tar, store it under its hex. 2. record the diff_id in rootfs.diff_ids, bottom first. 3. chain_ids: the first diff_id, then sha256 of \"<below> <diff_id>\".",
                 requires: Requires::Nothing,
                 run: layer_digests_are_honest,
             },
@@ -34,8 +167,8 @@ fn main() {
                 points: 4,
                 section: "the-layering-experiment",
                 hint: "Each RUN, COPY and ADD adds exactly one layer on top of FROM's: seven RUN lines give 8 layers, two give 3. Identical steps on an identical parent give an identical tar, hence the same diff_id. A file several layers changed reads as the topmost copy: lowerdir lists the layers top first.",
-                more: "",
-                shape: "",
+                more: "commit::commit_layer (one layer per RUN), layer_tar::write_layer (same tree, same bytes), overlay::Overlay::options (lowerdir top first).",
+                shape: "1. every RUN commits its upper dir as one layer. 2. identical trees give identical tars, so identical diff_ids. 3. lowerdir lists the image's layers from the top one down.",
                 requires: Requires::Nothing,
                 run: the_layering_experiment,
             },
@@ -44,8 +177,8 @@ fn main() {
                 points: 2,
                 section: "an-image-is-a-stack-of-layers",
                 hint: "LABEL, ENV, WORKDIR, CMD, ENTRYPOINT and USER only change the config (history entry with empty_layer: true); RUN, COPY and ADD each add one diff_id. A container of the image then starts in WORKDIR with ENV set and runs CMD.",
-                more: "",
-                shape: "",
+                more: "commit::record_step: ImageConfig.rootfs.diff_ids, History.empty_layer; the builder calls it for every step.",
+                shape: "1. config-only step: a history entry with empty_layer, no diff_id. 2. RUN/COPY/ADD: commit the layer, push its diff_id, a history entry without empty_layer.",
                 requires: Requires::Nothing,
                 run: only_run_copy_add_make_layers,
             },
@@ -54,8 +187,8 @@ fn main() {
                 points: 3,
                 section: "the-build-cache",
                 hint: "A step's cache key covers its parent's key, its instruction, and for COPY/ADD the digest of the files copied; a change at step k changes every key from k on.",
-                more: "",
-                shape: "",
+                more: "cache_key::cache_key (digest::of_bytes); Store::cached and Store::remember keep cache/<key hex> -> diff_id.",
+                shape: "1. key = digest of parent key, instruction text, copied files' digest (or none), epoch. 2. the builder looks the key up before running the step.",
                 requires: Requires::Nothing,
                 run: the_build_cache,
             },
@@ -64,8 +197,8 @@ fn main() {
                 points: 2,
                 section: "reproducible-layers",
                 hint: "Same tree, same tar bytes: entries sorted, numeric owners, mtimes clamped to the epoch, no atime/ctime, one header format. Then the same Dockerfile gives the same diff_ids and image id in any empty store.",
-                more: "",
-                shape: "",
+                more: "layer_tar: sorted_children, LayerWriter::header (tar::Header::new_gnu, set_mtime with the epoch); SOURCE_DATE_EPOCH sets the epoch.",
+                shape: "1. sort each dir's entries by name bytes. 2. headers: GNU, numeric ids, no names, mtime = min(mtime, epoch). 3. the same tree then gives the same tar, diff_id and image id.",
                 requires: Requires::Nothing,
                 run: builds_are_reproducible,
             },
@@ -74,8 +207,8 @@ fn main() {
                 points: 3,
                 section: "overlayfs-many-layers-one-tree",
                 hint: "Mount overlay with lowerdir = the image's layers, top first, and upperdir/workdir of the container's own: writes and deletions land in the upper dir, never in a layer. A container removed when it ends adds volatile.",
-                more: "",
-                shape: "",
+                more: "overlay::Overlay::options and ::mount: mount(2) type overlay, lowerdir/upperdir/workdir, volatile; /proc/self/mountinfo shows it.",
+                shape: "1. options: lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W,redirect_dir=off[,volatile]. 2. mount(\"overlay\", merged, \"overlay\", no flags, options).",
                 requires: Requires::Nothing,
                 run: copy_on_write,
             },
@@ -84,8 +217,8 @@ fn main() {
                 points: 3,
                 section: "whiteouts-deleting-what-a-lower-layer-has",
                 hint: "In the upper dir a deleted file is a char device 0/0 and a re-created dir has trusted.overlay.opaque=y; in the layer tar they are `.wh.NAME` and `DIR/.wh..wh..opq`. Unpacking turns them back.",
-                more: "",
-                shape: "",
+                more: "whiteout::is_overlay_whiteout, whiteout::is_opaque_dir, layer_tar's entry/directory/sorted_children, unpack::unpack_whiteout, whiteout::make_overlay_whiteout.",
+                shape: "1. writing: a c 0 0 in the upper dir -> an empty .wh.NAME; an opaque dir -> DIR/ then DIR/.wh..wh..opq. 2. unpacking: .wh.NAME -> remove NAME, mknod c 0 0; .wh..wh..opq -> the opaque xattr.",
                 requires: Requires::Nothing,
                 run: deletions_become_whiteouts,
             },
@@ -94,8 +227,8 @@ fn main() {
                 points: 2,
                 section: "naming-layers-by-their-content",
                 hint: "Name each layer by its diff_id and add it only when that name is not in the store yet; rmi removes only the layers no image uses any more.",
-                more: "",
-                shape: "",
+                more: "commit::commit_layer: Store::has_layer, Store::lock, fs::rename of a staging dir to Store::layer_dir.",
+                shape: "1. diff_id of the tar. 2. store has it -> done. 3. else unpack into staging, then under the lock rename staging into place if still missing.",
                 requires: Requires::Nothing,
                 run: layers_are_stored_once,
             },
@@ -104,8 +237,8 @@ fn main() {
                 points: 1,
                 section: "the-exercise",
                 hint: "images, history and inspect of a FROM scratch image are the same on every machine (its digests too): compare with tests/snapshots/.",
-                more: "",
-                shape: "",
+                more: "commit::record_step (history entries, created from the epoch via image::rfc3339), digest::chain_ids; tests/snapshots/04-layers-*.snap.",
+                shape: "1. FROM scratch plus steps: every history entry and digest depends only on the Dockerfile and the epoch. 2. diff against the .snap.new the check leaves.",
                 requires: Requires::Nothing,
                 run: outputs_match_the_snapshots,
             },
@@ -114,8 +247,8 @@ fn main() {
                 points: 2,
                 section: "copy-safely",
                 hint: "COPY stages files in an empty dir: check every parent with lstat, remove what stands where an entry goes, create files with O_EXCL|O_NOFOLLOW, set modes on the open fd; resolve the destination's links inside the image, not on the host. A layer that appears twice in a stack goes in lowerdir once, at its topmost place.",
-                more: "",
-                shape: "",
+                more: "unpack: enter_parents (lstat each parent), unpack_file (create_new + O_NOFOLLOW); commit::commit_layer stores the staged COPY tree.",
+                shape: "1. never go through a symlink while writing. 2. replace what stands at a path, never open it. 3. commit the staged tree as the layer.",
                 requires: Requires::Nothing,
                 run: copy_stays_in_the_layer,
             },
@@ -124,8 +257,8 @@ fn main() {
                 points: 3,
                 section: "copy-safely",
                 hint: "A path checked, then opened, can be renamed in between: open each COPY source from a descriptor of the context dir, with openat2(2) and RESOLVE_BENEATH, so that links are followed only while they stay beneath it (EXDEV otherwise), and read what you opened, not the path again.",
-                more: "",
-                shape: "",
+                more: "beneath::open_beneath: openat2(2) via nix::fcntl::openat2, OpenHow, ResolveFlag::RESOLVE_BENEATH and RESOLVE_NO_MAGICLINKS, context::READ_FLAGS.",
+                shape: "1. strip a leading /; empty -> \".\". 2. openat2(context fd, path, flags READ_FLAGS, resolve beneath + no magic links). 3. return the kernel's result.",
                 requires: Requires::Nothing,
                 run: copy_cannot_be_raced_out_of_the_context,
             },
@@ -134,8 +267,8 @@ fn main() {
                 points: 3,
                 section: "exec-joining-a-running-container",
                 hint: "Open /proc/PID/ns/{user,ipc,uts,net,pid,cgroup,mnt} of the container's init first, then setns each (user first, mnt last, skipping those you already share), then fork: only children enter a PID namespace.",
-                more: "",
-                shape: "",
+                more: "exec::join_namespaces: File::open /proc/PID/ns/KIND, MetadataExt::ino against /proc/self/ns/KIND, nix::sched::setns with the CloneFlags of ORDER.",
+                shape: "1. for each kind of ORDER: open the init's ns file; keep it if its inode differs from ours. 2. then setns each kept file, in ORDER. 3. any failure -> an error naming the kind.",
                 requires: Requires::Nothing,
                 run: exec_joins_the_namespaces,
             },
@@ -144,8 +277,8 @@ fn main() {
                 points: 3,
                 section: "pipes-never-your-terminal",
                 hint: "Without -t the container's fds 0, 1 and 2 must be pipes whose other ends the runtime holds and copies, never the runtime's own fds: from a shell those are your terminal, and a process holding a terminal can type into it (TIOCSTI). run, run -i, exec, exec -i and a build's RUN are tried.",
-                more: "",
-                shape: "",
+                more: "pipes::Inside::in_child: dup2(2) (libc::dup2), close(2) (nix::unistd::close); Errno::result for the error.",
+                shape: "1. close this process's copies of the runtime's ends. 2. dup2 each container end onto 0, 1, 2. 3. a failure -> (what failed, errno).",
                 requires: Requires::Nothing,
                 run: the_callers_terminal_is_out_of_reach,
             },
@@ -154,8 +287,8 @@ fn main() {
                 points: 3,
                 section: "the-store",
                 hint: "The store's layers, containers, images, cache and tmp dirs must be 0700 (their owner's alone): under them are setuid-root files in layers and writable layers, and records with the -e environment. A store made open before is closed again when opened; a root of another user's is refused. The log is the runtime's file, written from a pipe: the container never holds it.",
-                more: "",
-                shape: "",
+                more: "private_dirs::private_dirs: fs::DirBuilder with DirBuilderExt::mode(0o700), fs::symlink_metadata, MetadataExt::uid and mode, nix::unistd::geteuid, fs::set_permissions.",
+                shape: "1. make root (0700) if missing; it must be a dir of yours. 2. for each dir: mkdir 0700 or find it; lstat: a real dir of yours, else error. 3. any group/other bit -> chmod 0700.",
                 requires: Requires::Nothing,
                 run: the_store_is_roots_alone,
             },
@@ -164,8 +297,8 @@ fn main() {
                 points: 2,
                 section: "the-exercise",
                 hint: "Each bad input gives one line and exit 125 before anything is stored: an unknown instruction (with its line number), COPY from outside the context, a missing base image, tars with absolute paths, `..`, or a file written through a symlink that points outside.",
-                more: "",
-                shape: "",
+                more: "unpack::layer_path, enter_parents, unpack_hard_link refuse what `import` must not unpack; beneath::open_beneath refuses COPY ../outside (EXDEV).",
+                shape: "1. every hostile tar entry is an error before anything is written outside. 2. the CLI turns the error into one line and exit 125.",
                 requires: Requires::Nothing,
                 run: bad_input_is_one_line,
             },
@@ -1619,4 +1752,929 @@ fn copy_cannot_be_raced_out_of_the_context(ctx: &Ctx) -> Outcome {
                 .seen(format!("{failed} of the {builds} builds failed"))
         })
     })
+}
+
+// ---- library checks: the learner's functions, called on fixture trees ----
+//
+// Each calls one function of the step's library directly, so that it
+// grades that function and as few others as the concept allows, then
+// looks at the files, the tar bytes and the digests itself.
+
+const EPOCH: u64 = 1_700_000_000;
+
+/// Call the step's library; a panic (a `todo!()` left in it) fails the check.
+fn call<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Fail> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into());
+        let seen = match message.strip_prefix("not yet implemented: ") {
+            Some(todo) => format!("not written yet: {todo}"),
+            None => format!("it panicked: {message}"),
+        };
+        Fail::new(format!("{what} should return")).seen(seen)
+    })
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> Fail + '_ {
+    move |e| Fail::new(format!("setup: {what}")).seen(e)
+}
+
+fn mknod_char(path: &Path, major: u64, minor: u64) -> Result<(), Fail> {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    mknod(path, SFlag::S_IFCHR, Mode::empty(), makedev(major, minor)).map_err(setup("mknod"))
+}
+
+fn set_opaque(dir: &Path) -> Result<(), Fail> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: NUL-terminated strings that live across the call.
+    let rc = unsafe {
+        libc::lsetxattr(
+            path.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            b"y".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    ensure(rc == 0, || {
+        Fail::new("setup: setfattr -n trusted.overlay.opaque -v y")
+            .seen(std::io::Error::last_os_error())
+    })
+}
+
+fn opaque_value(dir: &Path) -> Option<Vec<u8>> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut value = [0u8; 16];
+    // SAFETY: NUL-terminated strings; the kernel writes at most 16 bytes.
+    let len = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    (len >= 0).then(|| value[..len as usize].to_vec())
+}
+
+fn set_mtime(path: &Path, mtime: u64) -> Result<(), Fail> {
+    let time = nix::sys::time::TimeSpec::new(mtime as i64, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        &time,
+        &time,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(setup("utimensat"))
+}
+
+fn is_whiteout_file(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0)
+}
+
+/// A reader that gives its bytes in odd-sized pieces, and is interrupted
+/// by a signal once (EINTR: no error, try again).
+struct Dribble {
+    data: Vec<u8>,
+    at: usize,
+    calls: usize,
+    fail_at: Option<usize>,
+}
+
+impl std::io::Read for Dribble {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        if self.calls == 2 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        if self.fail_at.is_some_and(|at| self.at >= at) {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        let n = buf.len().min(4093).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn diff_id_hashes_every_byte(_ctx: &Ctx) -> Outcome {
+    let data: Vec<u8> = (0..300_007u32).map(|i| (i * 31 % 251) as u8).collect();
+    let expected = format!("sha256:{:x}", Sha256::digest(&data));
+    let reader = Dribble {
+        data: data.clone(),
+        at: 0,
+        calls: 0,
+        fail_at: None,
+    };
+    let result = call("diff_id", || step04::digest::diff_id(reader))?;
+    let (digest, bytes) = result
+        .map_err(|e| Fail::new("diff_id of a readable tar should be Ok").seen(format!("{e:#}")))?;
+    expect_eq(
+        "diff_id of 300,007 bytes given in pieces (once interrupted by a signal): the sha256 of them all",
+        expected,
+        digest.to_string(),
+    )?;
+    expect_eq("the number of bytes diff_id read", data.len() as u64, bytes)?;
+    let (empty, none) = call("diff_id", || step04::digest::diff_id(std::io::empty()))?
+        .map_err(|e| Fail::new("diff_id of an empty tar should be Ok").seen(format!("{e:#}")))?;
+    expect_eq("diff_id of nothing", sha256_text(""), empty.to_string())?;
+    expect_eq("bytes read of nothing", 0, none)?;
+    let broken = Dribble {
+        data,
+        at: 0,
+        calls: 0,
+        fail_at: Some(100_000),
+    };
+    let result = call("diff_id", || step04::digest::diff_id(broken))?;
+    ensure(result.is_err(), || {
+        Fail::new("a read error in the middle of the tar should be an error, not a digest of half a layer")
+            .seen(format!("{:?}", result.map(|(d, n)| (d.to_string(), n))))
+    })
+}
+
+fn chain_ids_follow_the_oci_spec(_ctx: &Ctx) -> Outcome {
+    use step04::digest::of_bytes;
+    let layers = vec![of_bytes(b"a"), of_bytes(b"b"), of_bytes(b"c")];
+    let mut expected: Vec<String> = Vec::new();
+    for layer in &layers {
+        let next = match expected.last() {
+            None => layer.to_string(),
+            Some(below) => sha256_text(&format!("{below} {layer}")),
+        };
+        expected.push(next);
+    }
+    let seen = call("chain_ids", || step04::digest::chain_ids(&layers))?;
+    expect_eq(
+        "chain_ids of three layers: the first diff_id, then sha256(\"<chain_id below> <diff_id>\")",
+        expected,
+        seen.iter().map(|d| d.to_string()).collect(),
+    )?;
+    let none = call("chain_ids", || step04::digest::chain_ids(&[]))?;
+    expect_eq("chain_ids of no layer", 0, none.len())
+}
+
+fn a_whiteout_is_a_char_device_0_0(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let path = dir.path().join("gone");
+    call("make_overlay_whiteout", || {
+        step04::whiteout::make_overlay_whiteout(&path)
+    })?
+    .map_err(|e| Fail::new("make_overlay_whiteout on a free path should be Ok").seen(e))?;
+    let meta = std::fs::symlink_metadata(&path)
+        .map_err(|e| Fail::new("make_overlay_whiteout should create the path").seen(e))?;
+    let (major, minor) = (
+        nix::sys::stat::major(meta.rdev()),
+        nix::sys::stat::minor(meta.rdev()),
+    );
+    expect_eq(
+        "what lstat says of the whiteout made: (char device, major, minor, permission bits)",
+        (true, 0, 0, 0),
+        (
+            meta.file_type().is_char_device(),
+            major,
+            minor,
+            meta.mode() & 0o7777,
+        ),
+    )
+}
+
+fn only_0_0_is_a_whiteout(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let d = dir.path();
+    mknod_char(&d.join("whiteout"), 0, 0)?;
+    mknod_char(&d.join("null"), 1, 3)?;
+    mknod_char(&d.join("minor"), 0, 5)?;
+    nix::sys::stat::mknod(
+        &d.join("block"),
+        nix::sys::stat::SFlag::S_IFBLK,
+        nix::sys::stat::Mode::empty(),
+        0,
+    )
+    .map_err(setup("mknod b 0 0"))?;
+    write(&d.join("file"), "")?;
+    std::fs::create_dir(d.join("dir")).map_err(setup("mkdir"))?;
+    nix::unistd::mkfifo(
+        &d.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .map_err(setup("mkfifo"))?;
+    let mut seen = BTreeMap::new();
+    for name in ["whiteout", "null", "minor", "block", "file", "dir", "fifo"] {
+        let meta = std::fs::symlink_metadata(d.join(name)).map_err(setup("lstat"))?;
+        let answer = call("is_overlay_whiteout", || {
+            step04::whiteout::is_overlay_whiteout(&meta)
+        })?;
+        seen.insert(name, answer);
+    }
+    let expected: BTreeMap<_, _> = [
+        ("whiteout", true),
+        ("null", false),
+        ("minor", false),
+        ("block", false),
+        ("file", false),
+        ("dir", false),
+        ("fifo", false),
+    ]
+    .into_iter()
+    .collect();
+    expect_eq(
+        "is_overlay_whiteout of: c 0 0, c 1 3 (/dev/null), c 0 5, b 0 0, a file, a dir, a FIFO",
+        expected,
+        seen,
+    )
+}
+
+/// write_layer of `dir` into memory.
+fn layer_of(dir: &Path) -> Result<anyhow::Result<Vec<u8>>, Fail> {
+    call("write_layer", || {
+        let mut out = Vec::new();
+        step04::layer_tar::write_layer(dir, &mut out, EPOCH).map(|()| out)
+    })
+}
+
+fn headers_of(tar: &[u8]) -> Result<Vec<(String, tar::Header)>, Fail> {
+    let mut archive = tar::Archive::new(tar);
+    let bad = |e: std::io::Error| Fail::new("the layer should be a readable tar").seen(e);
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(bad)? {
+        let entry = entry.map_err(bad)?;
+        out.push((
+            String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+            entry.header().clone(),
+        ));
+    }
+    Ok(out)
+}
+
+/// The same tree, made in the order `names` gives, with build-time mtimes
+/// `late` (later than EPOCH).
+fn sample_tree(root: &Path, reverse: bool, late: u64) -> Result<(), Fail> {
+    let mut steps: Vec<&str> = vec!["z", "a", "a/b", "B", "a-b", "fifo"];
+    if reverse {
+        steps.reverse();
+    }
+    std::fs::create_dir_all(root).map_err(setup("mkdir"))?;
+    std::fs::create_dir_all(root.join("a")).map_err(setup("mkdir"))?;
+    for step in steps {
+        let path = root.join(step);
+        match step {
+            "a" => {}
+            "a-b" => std::os::unix::fs::symlink("a/b", &path).map_err(setup("symlink"))?,
+            "fifo" => nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o640))
+                .map_err(setup("mkfifo"))?,
+            _ => write(&path, &format!("{step}\n"))?,
+        }
+    }
+    std::fs::set_permissions(root.join("a/b"), std::fs::Permissions::from_mode(0o4755))
+        .map_err(setup("chmod"))?;
+    std::os::unix::fs::lchown(root.join("z"), Some(1234), Some(5678)).map_err(setup("chown"))?;
+    for step in ["z", "a/b", "a-b", "fifo", "a"] {
+        set_mtime(&root.join(step), late)?;
+    }
+    set_mtime(&root.join("B"), EPOCH - 1000)?;
+    Ok(())
+}
+
+fn layer_tars_are_sorted_and_plain(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    sample_tree(&one, false, EPOCH + 1000)?;
+    sample_tree(&two, true, EPOCH + 99_999)?;
+    let first = layer_of(&one)?.map_err(|e| {
+        Fail::new("write_layer of a plain tree should be Ok").seen(format!("{e:#}"))
+    })?;
+    let headers = headers_of(&first)?;
+    let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    expect_eq(
+        "the entries, in tar order (each dir's entries sorted by name as bytes, a dir right before what is in it, dirs named with a trailing /)",
+        vec!["B", "a/", "a/b", "a-b", "fifo", "z"],
+        names,
+    )?;
+    for (name, header) in &headers {
+        let what = |fact: &str| format!("{name}: {fact}");
+        ensure(header.as_gnu().is_some(), || {
+            Fail::new(what(
+                "every header in one format, GNU's (magic \"ustar  \")",
+            ))
+            .seen(String::from_utf8_lossy(&header.as_bytes()[257..265]))
+        })?;
+        expect_eq(
+            &what("user and group names (machine-local: none)"),
+            (String::new(), String::new()),
+            (
+                String::from_utf8_lossy(header.username_bytes().unwrap_or_default()).into_owned(),
+                String::from_utf8_lossy(header.groupname_bytes().unwrap_or_default()).into_owned(),
+            ),
+        )?;
+        let gnu = header.as_gnu().unwrap();
+        let unset = |field: &[u8]| field.iter().all(|b| matches!(b, 0 | b'0' | b' '));
+        expect_eq(
+            &what("atime and ctime (they change when the tree is only read: none)"),
+            (true, true),
+            (unset(&gnu.atime), unset(&gnu.ctime)),
+        )?;
+        let (mtime, mode, ids) = match name.as_str() {
+            "B" => (EPOCH - 1000, 0o644, (0, 0)),
+            "z" => (EPOCH, 0o644, (1234, 5678)),
+            "a/b" => (EPOCH, 0o4755, (0, 0)),
+            "fifo" => (EPOCH, 0o640, (0, 0)),
+            _ => (EPOCH, header.mode().unwrap_or(0), (0, 0)),
+        };
+        expect_eq(
+            &what("mtime (clamped to the epoch), permission bits, numeric uid:gid"),
+            (mtime, mode, ids),
+            (
+                header.mtime().unwrap_or(0),
+                header.mode().unwrap_or(0),
+                (header.uid().unwrap_or(9), header.gid().unwrap_or(9)),
+            ),
+        )?;
+    }
+    let kinds: Vec<char> = headers
+        .iter()
+        .map(|(_, h)| h.entry_type().as_byte() as char)
+        .collect();
+    expect_eq(
+        "the entry types (5 dir, 0 file, 2 symlink, 6 FIFO)",
+        vec!['0', '5', '0', '2', '6', '0'],
+        kinds,
+    )?;
+    let second = layer_of(&two)?.map_err(|e| {
+        Fail::new("write_layer of a plain tree should be Ok").seen(format!("{e:#}"))
+    })?;
+    ensure(first == second, || {
+        Fail::new(
+            "the same tree, made in another order at another time, should give the same tar bytes",
+        )
+        .expected(format!(
+            "{} bytes, {}",
+            first.len(),
+            sha256_text_bytes(&first)
+        ))
+        .seen(format!(
+            "{} bytes, {}",
+            second.len(),
+            sha256_text_bytes(&second)
+        ))
+    })
+}
+
+fn sha256_text_bytes(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+fn deletions_become_oci_markers(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let upper = dir.path().join("upper");
+    std::fs::create_dir_all(upper.join("d")).map_err(setup("mkdir"))?;
+    mknod_char(&upper.join("gone"), 0, 0)?;
+    write(&upper.join("d/new"), "new\n")?;
+    write(&upper.join("keep"), "keep\n")?;
+    set_opaque(&upper.join("d"))?;
+    let tar = layer_of(&upper)?.map_err(|e| {
+        Fail::new("write_layer of an upper dir with a whiteout and an opaque dir should be Ok")
+            .seen(format!("{e:#}"))
+    })?;
+    let headers = headers_of(&tar)?;
+    let seen: Vec<(String, char, u64)> = headers
+        .iter()
+        .map(|(n, h)| {
+            (
+                n.clone(),
+                h.entry_type().as_byte() as char,
+                h.size().unwrap_or(9),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, char, u64)> = [
+        (".wh.gone", '0', 0),
+        ("d/", '5', 0),
+        ("d/.wh..wh..opq", '0', 0),
+        ("d/new", '0', 4),
+        ("keep", '0', 5),
+    ]
+    .into_iter()
+    .map(|(n, k, s)| (n.to_string(), k, s))
+    .collect();
+    expect_eq(
+        "the layer of: gone (c 0 0), d/ (opaque) with d/new, keep: (name, type, size), in order",
+        expected,
+        seen,
+    )?;
+    // A real device is no deletion: it must not slip into a layer.
+    let devices = dir.path().join("devices");
+    std::fs::create_dir_all(&devices).map_err(setup("mkdir"))?;
+    mknod_char(&devices.join("null"), 1, 3)?;
+    let result = layer_of(&devices)?;
+    ensure(result.is_err(), || {
+        Fail::new("write_layer of a tree holding a real device (c 1 3) should be an error").seen(
+            format!(
+                "Ok, with entries {:?}",
+                headers_of(result.as_ref().unwrap())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .collect::<Vec<_>>()
+            ),
+        )
+    })?;
+    let reserved = dir.path().join("reserved");
+    write(&reserved.join(".wh.sneaky"), "a file, not a deletion\n")?;
+    let result = layer_of(&reserved)?;
+    ensure(result.is_err(), || {
+        Fail::new("write_layer of a tree holding a real file named .wh.sneaky should be an error (unpacking would take it for a deletion)")
+            .seen("Ok")
+    })
+}
+
+/// A raw tar entry: (name, type, link target, data).
+type RawTarEntry<'a> = (&'a str, tar::EntryType, &'a str, &'a str);
+
+/// A tar of raw entries, names as they are.
+fn raw_tar(entries: &[RawTarEntry]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, kind, link, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_entry_type(*kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(if *kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1000);
+        header.set_cksum();
+        tar.append(&header, data.as_bytes()).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+fn unpack(tar: &[u8], dest: &Path) -> Result<anyhow::Result<()>, Fail> {
+    std::fs::create_dir_all(dest).map_err(setup("mkdir"))?;
+    call("unpack_layer", || step04::unpack::unpack_layer(tar, dest))
+}
+
+fn unpacking_stays_inside(ctx: &Ctx) -> Outcome {
+    use tar::EntryType::{Directory as DIR, Link as HARD, Regular as FILE, Symlink as SYM};
+    let dir = ctx.temp_dir();
+    let outside = dir.path().join("outside");
+    write(&outside.join("victim"), "the host's\n")?;
+    let out = outside.to_string_lossy().into_owned();
+    let before = fingerprint(&outside)?;
+    let victim = format!("{out}/victim");
+    let abs_evil = format!("{out}/evil-absolute");
+    let hostile: Vec<(&str, Vec<RawTarEntry>)> = vec![
+        (
+            "`../outside/evil`",
+            vec![("../outside/evil", FILE, "", "pwned\n")],
+        ),
+        (
+            "an absolute path into outside/",
+            vec![(&abs_evil, FILE, "", "pwned\n")],
+        ),
+        (
+            "a symlink `link` -> outside/, then `link/evil`",
+            vec![("link", SYM, &out, ""), ("link/evil", FILE, "", "pwned\n")],
+        ),
+        (
+            "a hard link to `../outside/victim`",
+            vec![("h", HARD, "../outside/victim", "")],
+        ),
+        (
+            "a hard link to outside/victim's absolute path",
+            vec![("h", HARD, &victim, "")],
+        ),
+        (
+            "a symlink `ld` -> outside/, then a hard link to `ld/victim`",
+            vec![("ld", SYM, &out, ""), ("h", HARD, "ld/victim", "")],
+        ),
+    ];
+    for (n, (what, entries)) in hostile.iter().enumerate() {
+        let dest = dir.path().join(format!("dest{n}"));
+        let result = unpack(&raw_tar(entries), &dest)?;
+        expect_eq(
+            &format!("nothing outside the layer changed by a tar with {what}"),
+            &before,
+            &fingerprint(&outside)?,
+        )?;
+        ensure(result.is_err(), || {
+            Fail::new(format!("unpacking a tar with {what} should be an error")).seen("Ok")
+        })?;
+    }
+    // What may stand where a file goes is replaced, never written through.
+    let dest = dir.path().join("replace");
+    let fine = raw_tar(&[
+        ("s", SYM, &victim, ""),
+        ("s", FILE, "", "mine\n"),
+        ("a/", DIR, "", ""),
+        ("a/f", FILE, "", "f\n"),
+        ("a/g", HARD, "a/f", ""),
+        ("x/y/z", FILE, "", "deep\n"),
+    ]);
+    unpack(&fine, &dest)?.map_err(|e| {
+        Fail::new("unpacking a symlink then a file of the same name, a hard link inside, a file with missing parents should be Ok")
+            .seen(format!("{e:#}"))
+    })?;
+    expect_eq(
+        "outside/ after a symlink to outside/victim was replaced by a file",
+        &before,
+        &fingerprint(&outside)?,
+    )?;
+    let s = std::fs::symlink_metadata(dest.join("s"))
+        .map_err(|e| Fail::new("s should exist").seen(e))?;
+    expect_eq(
+        "`s` (a symlink, then a file): a regular file with the file's data",
+        (true, "mine\n".to_string()),
+        (
+            s.is_file(),
+            std::fs::read_to_string(dest.join("s")).unwrap_or_default(),
+        ),
+    )?;
+    let (f, g) = (
+        std::fs::metadata(dest.join("a/f")).map_err(|e| Fail::new("a/f should exist").seen(e))?,
+        std::fs::metadata(dest.join("a/g")).map_err(|e| Fail::new("a/g should exist").seen(e))?,
+    );
+    expect_eq("a/g, a hard link to a/f: the same inode", f.ino(), g.ino())?;
+    expect_eq(
+        "x/y/z, whose parents the tar never named",
+        "deep\n".to_string(),
+        std::fs::read_to_string(dest.join("x/y/z")).unwrap_or_default(),
+    )
+}
+
+fn unpacking_restores_whiteouts(ctx: &Ctx) -> Outcome {
+    use tar::EntryType::{Directory as DIR, Regular as FILE};
+    let dir = ctx.temp_dir();
+    let dest = dir.path().join("box/dest");
+    let tar = raw_tar(&[
+        ("gone", FILE, "", "soon gone\n"),
+        ("d/", DIR, "", ""),
+        ("d/old", FILE, "", "old\n"),
+        (".wh.gone", FILE, "", ""),
+        ("d/.wh..wh..opq", FILE, "", ""),
+        ("e/", DIR, "", ""),
+        ("e/.wh.x", FILE, "", ""),
+    ]);
+    unpack(&tar, &dest)?.map_err(|e| {
+        Fail::new("unpacking a layer with OCI whiteouts should be Ok").seen(format!("{e:#}"))
+    })?;
+    expect_eq(
+        "gone (a file, then .wh.gone) and e/x (.wh.x): overlayfs whiteouts (c 0 0)",
+        (true, true),
+        (
+            is_whiteout_file(&dest.join("gone")),
+            is_whiteout_file(&dest.join("e/x")),
+        ),
+    )?;
+    expect_eq(
+        "d (with d/.wh..wh..opq): xattr trusted.overlay.opaque",
+        Some(b"y".to_vec()),
+        opaque_value(&dest.join("d")),
+    )?;
+    ensure(
+        !dest.join(".wh.gone").exists() && !dest.join("e/.wh.x").exists(),
+        || {
+            Fail::new("the .wh. markers themselves should not be unpacked as files")
+                .seen("a .wh. file in the layer dir")
+        },
+    )?;
+    for bad in [".wh..", ".wh.", ".wh..."] {
+        let target = dir.path().join(format!("box/bad{}", bad.len()));
+        let result = unpack(
+            &raw_tar(&[("keep", FILE, "", "k\n"), (bad, FILE, "", "")]),
+            &target,
+        )?;
+        ensure(result.is_err() && target.join("keep").is_file(), || {
+            Fail::new(format!("a marker `{bad}` (a whiteout of the layer dir itself or its parent) should be refused, the rest kept"))
+                .seen(format!("{}, keep {}", if result.is_ok() { "Ok" } else { "an error" }, if target.join("keep").is_file() { "still there" } else { "gone" }))
+        })?;
+    }
+    Ok(())
+}
+
+fn a_step_is_committed_once(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let root = dir.path().join("root");
+    let store = call("Store::open (it makes the store's private dirs)", || {
+        step04::store::Store::open(&root)
+    })?
+    .map_err(|e| Fail::new("the store should open").seen(format!("{e:#}")))?;
+    let make = |name: &str, text: &str| -> Result<PathBuf, Fail> {
+        let tree = dir.path().join(name);
+        write(&tree.join("etc/conf"), text)?;
+        write(&tree.join("hello"), "hello\n")?;
+        mknod_char(&tree.join("gone"), 0, 0)?;
+        Ok(tree)
+    };
+    let tree = make("upper", "a=1\n")?;
+    let commit = |tree: &Path| {
+        call("commit_layer", || {
+            step04::commit::commit_layer(&store, tree, EPOCH)
+        })?
+        .map_err(|e| Fail::new("commit_layer of an upper dir should be Ok").seen(format!("{e:#}")))
+    };
+    let diff_id = commit(&tree)?.to_string();
+    let layer = root
+        .join("layers/sha256")
+        .join(diff_id.trim_start_matches("sha256:"));
+    expect_eq(
+        "the diff_id returned: the sha256 of layers/sha256/<hex>/layer.tar (recomputed here)",
+        diff_id.clone(),
+        sha256_of_file(&layer.join("layer.tar"))?,
+    )?;
+    let names: Vec<String> = tar_names(&layer.join("layer.tar"))?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    expect_eq(
+        "the entries of layer.tar: the tree committed, the whiteout as .wh.gone",
+        vec![".wh.gone", "etc/", "etc/conf", "hello"],
+        names.iter().map(String::as_str).collect(),
+    )?;
+    expect_eq(
+        "diff/: the layer unpacked (hello, etc/conf, gone as c 0 0)",
+        ("hello\n".to_string(), "a=1\n".to_string(), true),
+        (
+            std::fs::read_to_string(layer.join("diff/hello")).unwrap_or_default(),
+            std::fs::read_to_string(layer.join("diff/etc/conf")).unwrap_or_default(),
+            is_whiteout_file(&layer.join("diff/gone")),
+        ),
+    )?;
+    let again = commit(&make("again", "a=1\n")?)?.to_string();
+    expect_eq(
+        "the diff_id of the same tree committed again",
+        diff_id.clone(),
+        again,
+    )?;
+    // Two builds at once, the same new layer.
+    let other = make("other", "a=2\n")?;
+    let both: Vec<Result<String, Fail>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| commit(&other).map(|d| d.to_string())))
+            .collect();
+        runs.into_iter()
+            .map(|r| {
+                r.join().unwrap_or_else(|_| {
+                    Err(Fail::new("commit_layer should return").seen("it panicked"))
+                })
+            })
+            .collect()
+    });
+    let both: Vec<String> = both.into_iter().collect::<Result<_, _>>()?;
+    ensure(both[0] == both[1], || {
+        Fail::new("two commits of one tree at once: one diff_id").seen(format!("{both:?}"))
+    })?;
+    let stored = std::fs::read_dir(root.join("layers/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    expect_eq(
+        "layers in the store after four commits of two trees",
+        2,
+        stored,
+    )?;
+    let left: Vec<String> = std::fs::read_dir(root.join("tmp"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    expect_eq(
+        "what the commits left in tmp/ (staging)",
+        Vec::<String>::new(),
+        left,
+    )
+}
+
+fn the_config_records_each_step(_ctx: &Ctx) -> Outcome {
+    use step04::digest::of_bytes;
+    let mut image = step04::image::ImageConfig::default();
+    let (one, two) = (of_bytes(b"one"), of_bytes(b"two"));
+    call("record_step", || {
+        step04::commit::record_step(&mut image, "ENV A=1", None, EPOCH);
+        step04::commit::record_step(&mut image, "RUN make", Some(one.clone()), EPOCH);
+        step04::commit::record_step(&mut image, "CMD [\"sh\"]", None, EPOCH);
+        step04::commit::record_step(&mut image, "COPY . /app", Some(two.clone()), EPOCH);
+    })?;
+    expect_eq(
+        "rootfs.diff_ids after ENV, RUN (layer one), CMD, COPY (layer two)",
+        vec![one.to_string(), two.to_string()],
+        image
+            .rootfs
+            .diff_ids
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+    )?;
+    let created = step04::image::rfc3339(EPOCH);
+    let expected: Vec<(String, String, bool)> = [
+        ("ENV A=1", true),
+        ("RUN make", false),
+        ("CMD [\"sh\"]", true),
+        ("COPY . /app", false),
+    ]
+    .into_iter()
+    .map(|(by, empty)| (created.clone(), by.to_string(), empty))
+    .collect();
+    expect_eq(
+        "history: (created, created_by, empty_layer) per step",
+        expected,
+        image
+            .history
+            .iter()
+            .map(|h| (h.created.clone(), h.created_by.clone(), h.empty_layer))
+            .collect(),
+    )
+}
+
+fn cache_keys_cover_their_inputs(_ctx: &Ctx) -> Outcome {
+    use step04::cache_key::cache_key;
+    use step04::digest::of_bytes;
+    let (parent, files) = (of_bytes(b"parent"), of_bytes(b"files"));
+    let key = |parent: &step04::digest::Digest,
+               text: &str,
+               copied: Option<&step04::digest::Digest>,
+               epoch: u64| {
+        call("cache_key", || cache_key(parent, text, copied, epoch)).map(|k| k.to_string())
+    };
+    let base = key(&parent, "COPY a /a", Some(&files), 0)?;
+    expect_eq(
+        "the key of the same step, asked twice",
+        base.clone(),
+        key(&parent, "COPY a /a", Some(&files), 0)?,
+    )?;
+    ensure(base.starts_with("sha256:") && base.len() == 71, || {
+        Fail::new("a key should be a sha256 digest").seen(&base)
+    })?;
+    let variants = [
+        (
+            "another parent",
+            key(&of_bytes(b"other"), "COPY a /a", Some(&files), 0)?,
+        ),
+        (
+            "another instruction",
+            key(&parent, "COPY a /b", Some(&files), 0)?,
+        ),
+        (
+            "other files copied",
+            key(&parent, "COPY a /a", Some(&of_bytes(b"changed")), 0)?,
+        ),
+        ("no files copied", key(&parent, "COPY a /a", None, 0)?),
+        ("another epoch", key(&parent, "COPY a /a", Some(&files), 1)?),
+    ];
+    for (what, other) in variants {
+        ensure(other != base, || {
+            Fail::new(format!("the key of a step with {what} should differ"))
+                .seen(format!("both {base}"))
+        })?;
+    }
+    Ok(())
+}
+
+fn overlay_options_describe_the_stack(_ctx: &Ctx) -> Outcome {
+    let overlay = |volatile| step04::overlay::Overlay {
+        lower: vec![
+            PathBuf::from("/l/top"),
+            PathBuf::from("/l/mid"),
+            PathBuf::from("/l/bottom"),
+        ],
+        upper: PathBuf::from("/c/upper"),
+        work: PathBuf::from("/c/work"),
+        volatile,
+    };
+    for volatile in [false, true] {
+        let text = call("Overlay::options", || overlay(volatile).options())?;
+        let mut seen: Vec<&str> = text.split(',').collect();
+        seen.sort();
+        let mut expected = vec![
+            "lowerdir=/l/top:/l/mid:/l/bottom",
+            "redirect_dir=off",
+            "upperdir=/c/upper",
+            "workdir=/c/work",
+        ];
+        if volatile {
+            expected.push("volatile");
+        }
+        expected.sort();
+        expect_eq(
+            &format!("the options of three layers (top first), volatile {volatile}, in any order"),
+            expected,
+            seen,
+        )?;
+    }
+    Ok(())
+}
+
+const MOUNT_HELPER: &str = "GRADE04_OVERLAY_MOUNT";
+
+/// In a child of the grader (single-threaded, at the start of main): a
+/// mount namespace of its own, the learner's overlay mount, what it shows.
+fn overlay_mount_helper(spec: &str) -> ! {
+    use nix::mount::{mount, MsFlags};
+    let parts: Vec<&str> = spec.split('\n').collect();
+    let [top, bottom, upper, work, merged] = parts[..] else {
+        std::process::exit(2)
+    };
+    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
+        println!("error={what}: {e}");
+        std::process::exit(1)
+    };
+    // unshare(2): the mount vanishes with this process; / made private
+    // first so nothing propagates to the host.
+    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS) {
+        fail("unshare", &e)
+    }
+    if let Err(e) = mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    ) {
+        fail("make / private", &e)
+    }
+    let overlay = step04::overlay::Overlay {
+        lower: vec![PathBuf::from(top), PathBuf::from(bottom)],
+        upper: PathBuf::from(upper),
+        work: PathBuf::from(work),
+        volatile: false,
+    };
+    if let Err(e) = overlay.mount(Path::new(merged)) {
+        fail("mount", &e)
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.get(4) == Some(&merged) {
+            let after = line.split(" - ").nth(1).unwrap_or("");
+            println!("fstype={}", after.split(' ').next().unwrap_or(""));
+        }
+    }
+    let merged = Path::new(merged);
+    println!(
+        "f={}",
+        std::fs::read_to_string(merged.join("f"))
+            .unwrap_or_default()
+            .trim()
+    );
+    println!(
+        "only1={}",
+        std::fs::read_to_string(merged.join("only1"))
+            .unwrap_or_default()
+            .trim()
+    );
+    let _ = std::fs::write(merged.join("new"), "new\n");
+    let _ = std::fs::remove_file(merged.join("only1"));
+    std::process::exit(0)
+}
+
+fn the_overlay_mount_is_the_kernels(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let d = dir.path();
+    write(&d.join("bottom/f"), "bottom\n")?;
+    write(&d.join("bottom/only1"), "only in the bottom layer\n")?;
+    write(&d.join("top/f"), "top\n")?;
+    for sub in ["upper", "work", "merged"] {
+        std::fs::create_dir_all(d.join(sub)).map_err(setup("mkdir"))?;
+    }
+    let spec = ["top", "bottom", "upper", "work", "merged"]
+        .map(|s| d.join(s).to_string_lossy().into_owned())
+        .join("\n");
+    let me = std::env::current_exe().map_err(setup("current_exe"))?;
+    let out = std::process::Command::new(me)
+        .env(MOUNT_HELPER, spec)
+        .output()
+        .map_err(setup("run the mount helper"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let panic = String::from_utf8_lossy(&out.stderr);
+    if let Some(todo) = panic
+        .lines()
+        .find_map(|l| l.strip_prefix("not yet implemented: "))
+    {
+        return Err(
+            Fail::new("Overlay::mount should return").seen(format!("not written yet: {todo}"))
+        );
+    }
+    expect_eq(
+        "in a mount namespace of the grader's: the mount's type in mountinfo, then merged/f (top layer wins) and merged/only1 (from below)",
+        "fstype=overlay\nf=top\nonly1=only in the bottom layer\n".to_string(),
+        text.clone(),
+    )?;
+    expect_eq(
+        "after writing merged/new and removing merged/only1: upper/new, upper/only1 a whiteout, bottom/only1 still there",
+        (true, true, true),
+        (
+            d.join("upper/new").is_file(),
+            is_whiteout_file(&d.join("upper/only1")),
+            d.join("bottom/only1").is_file(),
+        ),
+    )
 }
