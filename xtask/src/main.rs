@@ -8,6 +8,7 @@ mod doctor;
 mod files;
 mod grade;
 mod hint;
+mod knockout;
 mod leaks;
 mod lessons;
 mod progress;
@@ -46,7 +47,8 @@ for teachers:
 
 for the workshop's maintainers:
   lessons [--check]                generate lessons/ from solutions/ (--check: fail if stale)
-  verify                           every solution full marks, every starter zero, nothing leaked
+  verify [STEP]                    every solution full marks, every starter zero, every learner
+                                   region graded (each knocked out alone fails a check), nothing leaked
   leaks save|check FILE            the host's mounts, links, routes, rules, containers, temp dirs:
                                    save them, or fail with what changed since
   book                             build the book (mdbook) and check its links
@@ -172,10 +174,14 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             _ => wrong("lessons [--check]"),
         },
         "verify" => {
-            expect_no_args(rest)?;
+            let only = match rest {
+                [] => None,
+                [step] => Some(steps::find(&root, step).map_err(usage)?),
+                _ => return wrong("verify [STEP]"),
+            };
             // The leak guard: the host before, and after.
             let before = leaks::Host::snapshot();
-            let verified = grade::verify(&root);
+            let verified = grade::verify(&root, only.as_ref());
             let clean = leaks::check(&before, "verify");
             verified.and(clean)
         }

@@ -1,0 +1,259 @@
+//! Every learner region is graded: the proof `cargo xtask verify` gives.
+//!
+//! For each `// BEGIN SOLUTION` region of a step, the reference is built
+//! with that region alone put back to the starter's `todo!()` (the same
+//! transformation as `cargo xtask lessons`), and the step's graded checks
+//! run against it: at least one must fail. A region every check passes
+//! without is code the score does not see.
+//!
+//! The knock-outs are built in a copy of the workspace under
+//! `target/verify/workspace`, sharing the workspace's target directory, so
+//! that the dependencies are built once and each knock-out rebuilds only
+//! the step's own crate. In the copy every `solution-NN` package is named
+//! `verify-NN`: its binary (`target/debug/verify-NN`) never takes the place
+//! of the reference's. The grader runs in fail-fast mode: the first failed
+//! check is the answer, the rest need not run.
+//!
+//! `cargo xtask mutants` works in the same copy.
+
+use crate::cargo::{self, Graded};
+use crate::files::walk;
+use crate::lessons::{self, Region};
+use crate::steps::{self, Step};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What the copy holds of the workspace: what the steps' builds read.
+const COPIED: &[&str] = &["Cargo.toml", "Cargo.lock", ".cargo", "solutions", "tests"];
+
+/// The copy of the workspace the knock-outs are built in.
+pub struct Copy {
+    pub dir: PathBuf,
+    /// The workspace's own target directory, shared.
+    pub target: PathBuf,
+}
+
+/// The name of step `number`'s reference package in the copy.
+pub fn package(number: &str) -> String {
+    format!("verify-{number}")
+}
+
+impl Copy {
+    /// Bring the copy up to date with the workspace at `root`: files that
+    /// differ are written, files that are gone removed, the others left
+    /// alone (their times too, so cargo rebuilds nothing for them).
+    pub fn sync(root: &Path) -> anyhow::Result<Copy> {
+        let target = cargo::target_dir(root);
+        let dir = target.join("verify").join("workspace");
+        let steps = steps::all(root)?;
+        let mut wanted = Vec::new();
+        for entry in COPIED {
+            let path = root.join(entry);
+            if path.is_dir() {
+                // `walk` leaves hidden names out; `.cargo` is listed by hand.
+                let files = if entry.starts_with('.') {
+                    std::fs::read_dir(&path)?
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_file())
+                        .collect()
+                } else {
+                    walk(&path)?
+                };
+                wanted.extend(files);
+            } else if path.is_file() {
+                wanted.push(path);
+            }
+        }
+        let mut kept = std::collections::BTreeSet::new();
+        for file in &wanted {
+            let relative = file.strip_prefix(root)?.to_path_buf();
+            let text = std::fs::read(file)?;
+            let mut text = rename(&relative, text, &steps);
+            if relative == Path::new("Cargo.toml") {
+                // The members the copy leaves out (lessons, tools) are left
+                // out of its workspace too.
+                text = copy_manifest(&String::from_utf8_lossy(&text)).into_bytes();
+            }
+            write_if_changed(&dir.join(&relative), &text)?;
+            kept.insert(relative);
+        }
+        if dir.exists() {
+            for file in walk(&dir)? {
+                let relative = file.strip_prefix(&dir)?;
+                if !kept.contains(relative) {
+                    std::fs::remove_file(&file)?;
+                }
+            }
+        }
+        Ok(Copy { dir, target })
+    }
+
+    /// Put one file of step `step` (relative to its directory) to `text`.
+    pub fn put(&self, step: &Step, relative: &Path, text: &str) -> anyhow::Result<()> {
+        let path = self.dir.join("solutions").join(&step.id).join(relative);
+        write_if_changed(&path, text.as_bytes())
+    }
+
+    /// Put every file of step `step` back to the reference's.
+    pub fn restore(&self, root: &Path, step: &Step) -> anyhow::Result<()> {
+        let source = step.solution_dir(root);
+        for file in walk(&source)? {
+            if file.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&file)?;
+                self.put(step, file.strip_prefix(&source)?, &text)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Grade step `step` of the copy, stopping at the first failed check.
+    pub fn grade(&self, step: &Step) -> anyhow::Result<Graded> {
+        cargo::grade_in(&self.dir, &self.target, &package(&step.number), false, true)
+    }
+}
+
+/// A file of the copy: the steps' packages renamed (see the module's text).
+fn rename(relative: &Path, text: Vec<u8>, steps: &[Step]) -> Vec<u8> {
+    let is_manifest = relative
+        .file_name()
+        .is_some_and(|n| n == "Cargo.toml" || n == "Cargo.lock");
+    if !is_manifest {
+        return text;
+    }
+    let mut text = String::from_utf8_lossy(&text).into_owned();
+    for step in steps {
+        let (old, new) = (step.solution(), package(&step.number));
+        if relative == Path::new("Cargo.toml") {
+            // `solution-01 = { path = "solutions/01-fork" }`: same key,
+            // another package.
+            let path = format!("path = \"solutions/{}\"", step.id);
+            text = text.replace(&path, &format!("{path}, package = \"{new}\""));
+        } else {
+            // A package's and its binary's `name = "solution-01"`; the
+            // lock's entries and dependency lists.
+            text = text.replace(&format!("\"{old}\""), &format!("\"{new}\""));
+        }
+    }
+    text.into_bytes()
+}
+
+/// The copy's workspace manifest: the references and the grader only.
+pub fn copy_manifest(manifest: &str) -> String {
+    let mut out = String::new();
+    for line in manifest.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("members =") {
+            out.push_str("members = [\"solutions/*\", \"tests/grader\", \"tests/rootfs\"]\n");
+        } else if trimmed.starts_with("default-members =") {
+            continue;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn write_if_changed(path: &Path, text: &[u8]) -> anyhow::Result<()> {
+    if std::fs::read(path).ok().as_deref() == Some(text) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// What came of grading the reference without one region.
+#[derive(Debug)]
+pub enum Verdict {
+    /// A check failed: the region is graded (the first failing check).
+    Graded(String),
+    /// Every check passed: the region is not graded.
+    NotGraded,
+    /// The checks could not tell (no build, no report, a skipped check).
+    Unknown(String),
+}
+
+/// Read a knock-out's grading.
+pub fn verdict(graded: &Graded) -> Verdict {
+    match graded {
+        Graded::Report(report) => {
+            if let Some(error) = &report.error {
+                return Verdict::Unknown(format!("the checks could not run: {error}"));
+            }
+            if let Some(failed) = report.checks.iter().find(|c| !c.passed) {
+                return Verdict::Graded(failed.check.clone());
+            }
+            if let Some(skipped) = report.skipped.first() {
+                return Verdict::Unknown(format!(
+                    "{} was not run on this machine ({})",
+                    skipped.check, skipped.reason
+                ));
+            }
+            Verdict::NotGraded
+        }
+        Graded::DoesNotCompile(error) => Verdict::Unknown(format!(
+            "the reference does not compile without it (does a binding of the region outlive END SOLUTION?):\n{error}"
+        )),
+        Graded::Crashed(tail) => Verdict::Unknown(format!("the checks ended without a report:\n{tail}")),
+    }
+}
+
+/// The line `verify` fails with for a region no check grades.
+pub fn not_graded(step: &Step, region: &Region) -> String {
+    format!(
+        "step {}: the region at {} (TODO: {}) is not graded: every check passes without it",
+        step.number, region.place, region.goal
+    )
+}
+
+/// Knock out each region of `step` in turn; the problems found, and how
+/// long it took.
+pub fn check_step(
+    root: &Path,
+    copy: &Copy,
+    step: &Step,
+) -> anyhow::Result<(Vec<String>, Duration)> {
+    let started = Instant::now();
+    let regions = lessons::regions(root, step)?;
+    let mut problems = Vec::new();
+    copy.restore(root, step)?;
+    for region in &regions {
+        let source = step.solution_dir(root).join(&region.file);
+        let text = std::fs::read_to_string(&source)?;
+        let shown = format!("solutions/{}/{}", step.id, region.file.display());
+        let knocked = lessons::knock_out(&text, &step.number, &shown, region.index_in_file)?;
+        copy.put(step, &region.file, &knocked)?;
+        let one = Instant::now();
+        let graded = copy.grade(step)?;
+        copy.put(step, &region.file, &text)?;
+        let seconds = one.elapsed().as_secs_f64();
+        match verdict(&graded) {
+            Verdict::Graded(check) => println!(
+                "    {:<44} {seconds:>5.1} s  graded: {check} fails without it",
+                format!("{} {}", region.place, region.function)
+            ),
+            Verdict::NotGraded => {
+                println!(
+                    "    {:<44} {seconds:>5.1} s  NOT GRADED",
+                    format!("{} {}", region.place, region.function)
+                );
+                problems.push(not_graded(step, region));
+            }
+            Verdict::Unknown(why) => {
+                println!(
+                    "    {:<44} {seconds:>5.1} s  unknown",
+                    format!("{} {}", region.place, region.function)
+                );
+                problems.push(format!(
+                    "step {}: the region at {} (TODO: {}) could not be checked: {why}",
+                    step.number, region.place, region.goal
+                ));
+            }
+        }
+    }
+    Ok((problems, started.elapsed()))
+}
