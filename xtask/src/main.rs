@@ -11,6 +11,7 @@ mod hint;
 mod knockout;
 mod leaks;
 mod lessons;
+mod mutants;
 mod progress;
 mod reset;
 #[cfg(test)]
@@ -49,6 +50,8 @@ for the workshop's maintainers:
   lessons [--check]                generate lessons/ from solutions/ (--check: fail if stale)
   verify [STEP]                    every solution full marks, every starter zero, every learner
                                    region graded (each knocked out alone fails a check), nothing leaked
+  mutants STEP                     cargo-mutants over the step's learner regions, against its
+                                   graded checks: caught, missed, the kill rate, the survivors
   leaks save|check FILE            the host's mounts, links, routes, rules, containers, temp dirs:
                                    save them, or fail with what changed since
   book                             build the book (mdbook) and check its links
@@ -185,6 +188,10 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             let clean = leaks::check(&before, "verify");
             verified.and(clean)
         }
+        "mutants" => match rest {
+            [step] => mutants::run(&root, step),
+            _ => wrong("mutants STEP"),
+        },
         "leaks" => match rest {
             [verb, file] if verb == "save" => {
                 leaks::Host::snapshot().save(std::path::Path::new(file))
