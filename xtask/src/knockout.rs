@@ -124,17 +124,10 @@ fn rename(relative: &Path, text: Vec<u8>, steps: &[Step]) -> Vec<u8> {
     }
     let mut text = String::from_utf8_lossy(&text).into_owned();
     for step in steps {
-        let (old, new) = (step.solution(), package(&step.number));
-        if relative == Path::new("Cargo.toml") {
-            // `solution-01 = { path = "solutions/01-fork" }`: same key,
-            // another package.
-            let path = format!("path = \"solutions/{}\"", step.id);
-            text = text.replace(&path, &format!("{path}, package = \"{new}\""));
-        } else {
-            // A package's and its binary's `name = "solution-01"`; the
-            // lock's entries and dependency lists.
-            text = text.replace(&format!("\"{old}\""), &format!("\"{new}\""));
-        }
+        // Packages, binaries, dependency keys (`solution-01.workspace =
+        // true`; a key that differs from its package would rename the
+        // library), the lock's entries. `solutions/01-fork` is no match.
+        text = text.replace(&step.solution(), &package(&step.number));
     }
     text.into_bytes()
 }

@@ -12,6 +12,7 @@ mod knockout;
 mod leaks;
 mod lessons;
 mod mutants;
+mod numbers;
 mod progress;
 mod reset;
 #[cfg(test)]
@@ -54,7 +55,8 @@ for the workshop's maintainers:
                                    graded checks: caught, missed, the kill rate, the survivors
   leaks save|check FILE            the host's mounts, links, routes, rules, containers, temp dirs:
                                    save them, or fail with what changed since
-  book                             build the book (mdbook) and check its links
+  book [--write]                   build the book (mdbook) and check its links and generated
+                                   numbers (--write: write the numbers from the checks and regions)
   bench [--quick] [--book]         measure minibox against crun, runc, the kernel's floor and a VM
                                    (as root; --book writes the results into the book)
   rootfs DIR [--busybox | --host-programs]
@@ -225,10 +227,11 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             }
             grade::grade(&root, &options)
         }
-        "book" => {
-            expect_no_args(rest)?;
-            book::build_and_check(&root)
-        }
+        "book" => match rest {
+            [] => book::build_and_check(&root),
+            [flag] if flag == "--write" => numbers::write(&root),
+            _ => wrong("book [--write]"),
+        },
         "bench" => {
             let (set, rest) = flags(rest, &["--quick", "--book"])?;
             if !rest.is_empty() {

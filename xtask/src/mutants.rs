@@ -42,10 +42,7 @@ pub fn regions_diff(id: &str, regions: &[Region]) -> String {
         // The code starts on the line after `// BEGIN SOLUTION`.
         let first = region.begin + 1;
         let old_start = first - 1 - added_before;
-        out.push_str(&format!(
-            "@@ -{old_start},0 +{first},{} @@\n",
-            lines.len()
-        ));
+        out.push_str(&format!("@@ -{old_start},0 +{first},{} @@\n", lines.len()));
         for line in &lines {
             out.push('+');
             out.push_str(line);
