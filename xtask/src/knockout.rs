@@ -250,3 +250,90 @@ pub fn check_step(
     }
     Ok((problems, started.elapsed()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps() -> Vec<Step> {
+        ["01-fork", "02-namespaces"]
+            .iter()
+            .map(|id| Step {
+                id: id.to_string(),
+                number: id[..2].to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_copy_renames_the_references_but_not_their_paths() {
+        let manifest = "[package]\nname = \"solution-02\"\n[[bin]]\nname = \"solution-02\"\n[dependencies]\nsolution-01.workspace = true\n";
+        let renamed = String::from_utf8(rename(
+            Path::new("solutions/02-namespaces/Cargo.toml"),
+            manifest.into(),
+            &steps(),
+        ))
+        .unwrap();
+        assert_eq!(renamed, "[package]\nname = \"verify-02\"\n[[bin]]\nname = \"verify-02\"\n[dependencies]\nverify-01.workspace = true\n");
+        let root = "[workspace]\nmembers = [\"solutions/*\", \"lessons/*\", \"xtask\"]\ndefault-members = [\"xtask\"]\n[workspace.dependencies]\nsolution-01 = { path = \"solutions/01-fork\" }\n";
+        let renamed =
+            String::from_utf8(rename(Path::new("Cargo.toml"), root.into(), &steps())).unwrap();
+        assert_eq!(
+            copy_manifest(&renamed),
+            "[workspace]\nmembers = [\"solutions/*\", \"tests/grader\", \"tests/rootfs\"]\n[workspace.dependencies]\nverify-01 = { path = \"solutions/01-fork\" }\n"
+        );
+        // Sources are copied as they are.
+        let code = b"// solution-01\n".to_vec();
+        assert_eq!(
+            rename(
+                Path::new("solutions/01-fork/src/a.rs"),
+                code.clone(),
+                &steps()
+            ),
+            code
+        );
+    }
+
+    #[test]
+    fn a_region_is_graded_when_a_check_fails() {
+        use grader::report::{Record, Report};
+        let record = |check: &str, passed| Record {
+            step: "01-fork".into(),
+            check: check.into(),
+            points: 1,
+            passed,
+            message: String::new(),
+            book: String::new(),
+            hint: String::new(),
+            more: String::new(),
+            shape: String::new(),
+        };
+        let report = Report::new(
+            "01-fork",
+            "verify-01",
+            2,
+            vec![record("a", true), record("b", false)],
+        );
+        assert!(matches!(verdict(&Graded::Report(report)), Verdict::Graded(c) if c == "b"));
+        let report = Report::new(
+            "01-fork",
+            "verify-01",
+            2,
+            vec![record("a", true), record("b", true)],
+        );
+        assert!(matches!(
+            verdict(&Graded::Report(report)),
+            Verdict::NotGraded
+        ));
+        assert!(matches!(
+            verdict(&Graded::DoesNotCompile("e".into())),
+            Verdict::Unknown(_)
+        ));
+        let step = &steps()[0];
+        let region = &lessons::regions_of("fn a() {\n    // TODO(lesson-01): g\n    // BEGIN SOLUTION\n    x\n    // END SOLUTION\n}\n", "01-fork", "01", Path::new("src/a.rs"))[0];
+        assert_eq!(
+            not_graded(step, region),
+            "step 01: the region at solutions/01-fork/src/a.rs:4 (TODO: g) is not graded: every check passes without it"
+        );
+    }
+}

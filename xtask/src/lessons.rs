@@ -623,3 +623,70 @@ mod tests {
         assert!(starter.contains("[lints.rust]"));
     }
 }
+
+#[cfg(test)]
+mod knock_out_tests {
+    use super::*;
+
+    const TWO: &str = "fn a() -> u32 {\n    // TODO(lesson-01): return one\n    // BEGIN SOLUTION\n    1\n    // END SOLUTION\n}\n\nimpl Pair {\n    pub fn b(&self) -> u32 {\n        // TODO(lesson-01): return two\n        // BEGIN SOLUTION\n        2\n        // END SOLUTION\n    }\n}\n";
+
+    #[test]
+    fn one_region_is_knocked_out_the_others_stay() {
+        let first = knock_out(TWO, "01", "s.rs", 0).unwrap();
+        assert!(
+            first.contains("    todo!(\"lesson-01: return one\");\n"),
+            "{first}"
+        );
+        assert!(
+            first.contains("        // BEGIN SOLUTION\n        2\n        // END SOLUTION\n"),
+            "{first}"
+        );
+        let second = knock_out(TWO, "01", "s.rs", 1).unwrap();
+        assert!(
+            second.contains("    // BEGIN SOLUTION\n    1\n    // END SOLUTION\n"),
+            "{second}"
+        );
+        assert!(
+            second.contains("        todo!(\"lesson-01: return two\");\n"),
+            "{second}"
+        );
+        // Knocking out every region, one at a time, is the starter's change.
+        let starter = starter_source(TWO, "01", "s.rs").unwrap();
+        assert!(
+            first.contains("todo!(\"lesson-01: return one\")")
+                && starter.contains("todo!(\"lesson-01: return one\")")
+        );
+        // No such region: the reference unchanged.
+        assert_eq!(knock_out(TWO, "01", "s.rs", 2).unwrap(), TWO);
+    }
+
+    #[test]
+    fn regions_know_their_function_file_and_lines() {
+        let regions = regions_of(TWO, "01-x", "01", Path::new("src/s.rs"));
+        assert_eq!(regions.len(), 2);
+        assert_eq!(
+            (
+                regions[0].function.as_str(),
+                regions[0].begin,
+                regions[0].end
+            ),
+            ("a", 3, 5)
+        );
+        assert_eq!(regions[1].function, "Pair::b");
+        assert_eq!(regions[1].index_in_file, 1);
+        assert_eq!(regions[1].place, "solutions/01-x/src/s.rs:12");
+        assert_eq!(regions[1].code_lines(), 1);
+    }
+
+    #[test]
+    fn code_lines_leave_out_comments_and_blanks() {
+        assert_eq!(count_code_lines("    // why\n\n    let a = 1;\n    a\n"), 2);
+    }
+
+    #[test]
+    fn trait_impls_name_their_type() {
+        let text = "impl<T> Display for Wrapper<T> {\n    fn fmt(&self) {\n        x\n    }\n}\n";
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(enclosing_function(&lines, 2), "Wrapper::fmt");
+    }
+}

@@ -182,3 +182,42 @@ fn cargo_mutants(copy: &Copy, step: &Step) -> Command {
         .env("MINIBOX_GRADE_FAIL_FAST", "1");
     command
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_diff_adds_exactly_the_regions_lines() {
+        let text = "fn a() {\n    // TODO(lesson-01): one\n    // BEGIN SOLUTION\n    x();\n    y()\n    // END SOLUTION\n}\nfn b() {\n    // TODO(lesson-01): two\n    // BEGIN SOLUTION\n    z\n    // END SOLUTION\n}\n";
+        let regions = lessons::regions_of(text, "01-fork", "01", Path::new("src/a.rs"));
+        assert_eq!(
+            regions_diff("01-fork", &regions),
+            "--- a/solutions/01-fork/src/a.rs\n+++ b/solutions/01-fork/src/a.rs\n@@ -3,0 +4,2 @@\n+    x();\n+    y()\n@@ -8,0 +11,1 @@\n+    z\n"
+        );
+    }
+
+    #[test]
+    fn the_kill_rate_counts_viable_mutants() {
+        let outcome = Outcome {
+            caught: vec!["a".into(); 8],
+            missed: vec!["m".into()],
+            unviable: vec!["u".into(); 5],
+            timeout: vec!["t".into()],
+        };
+        assert_eq!(outcome.kill_rate(), Some(90.0));
+        let step = Step {
+            id: "01-fork".into(),
+            number: "01".into(),
+        };
+        let text = outcome.render(&step);
+        assert!(
+            text.starts_with(
+                "step 01-fork: 8 caught, 1 missed, 5 unviable, 1 timed out; kill rate 90%\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("  m\n"), "{text}");
+        assert_eq!(Outcome::default().kill_rate(), None);
+    }
+}

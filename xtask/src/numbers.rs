@@ -199,3 +199,56 @@ pub fn write(root: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures() -> Vec<Figures> {
+        let text = "fn a() {\n    // TODO(lesson-01): a | b holds\n    // BEGIN SOLUTION\n    x();\n    y()\n    // END SOLUTION\n}\n";
+        let step = Step {
+            id: "01-fork".into(),
+            number: "01".into(),
+        };
+        vec![Figures {
+            regions: lessons::regions_of(text, "01-fork", "01", Path::new("src/a.rs")),
+            step,
+            checks: 3,
+            points: 7,
+        }]
+    }
+
+    #[test]
+    fn a_stale_block_is_rewritten_and_others_kept() {
+        let blocks = blocks(&figures());
+        let page =
+            "# Guide\n\n<!-- generated: totals -->\n| step | 5 |\n<!-- end generated -->\n\ntext\n";
+        let (filled, unknown) = fill(page, &blocks);
+        assert!(unknown.is_empty());
+        assert!(filled.contains("| [01](01-fork.md) | 3 | 7 | 1 | 2 |\n| all | **3** | **7** | **1** | **2** |\n<!-- end generated -->\n\ntext\n"), "{filled}");
+        assert!(!filled.contains("| step | 5 |"));
+        // Filled once, it is up to date: filling again changes nothing.
+        assert_eq!(fill(&filled, &blocks).0, filled);
+    }
+
+    #[test]
+    fn what_you_write_lists_each_region() {
+        let text = what_you_write(&figures()[0]);
+        assert!(
+            text.starts_with("What you write: 1 part(s), 2 line(s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| `src/a.rs` | `a` | a \\| b holds |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_block_is_named() {
+        let page = "<!-- generated: nope -->\nold\n<!-- end generated -->\n";
+        let (filled, unknown) = fill(page, &blocks(&figures()));
+        assert_eq!(unknown, ["nope"]);
+        assert_eq!(filled, page);
+    }
+}
