@@ -273,7 +273,7 @@ mod tests {
     fn a_level_not_written_says_so() {
         let out = shown(&record("", ""), Level::Shape);
         assert!(
-            out.contains("--more: no the calls and types written for this check yet"),
+            out.contains("--more: none written for this check yet (the calls and types)"),
             "{out}"
         );
         assert!(out.contains("--shape: none written"), "{out}");
