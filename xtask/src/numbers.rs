@@ -86,12 +86,32 @@ pub fn what_you_write(figures: &Figures) -> String {
         figures.code_lines()
     );
     for region in &figures.regions {
-        let goal = region.goal.replace('|', "\\|");
+        let goal = table_cell(&region.goal);
         out.push_str(&format!(
             "| `{}` | `{}` | {goal} |\n",
             region.file.display(),
             region.function
         ));
+    }
+    out
+}
+
+/// Text for a Markdown table's cell: `|` escaped, and `<` `>` outside code
+/// spans too (`<previous chain_id>` is no HTML tag).
+pub fn table_cell(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_code = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                in_code = !in_code;
+                out.push(c);
+            }
+            '|' => out.push_str("\\|"),
+            '<' if !in_code => out.push_str("&lt;"),
+            '>' if !in_code => out.push_str("&gt;"),
+            c => out.push(c),
+        }
     }
     out
 }
@@ -241,6 +261,14 @@ mod tests {
         assert!(
             text.contains("| `src/a.rs` | `a` | a \\| b holds |"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn cells_escape_html_outside_code() {
+        assert_eq!(
+            table_cell("of_bytes(<previous> a|b) `Vec<u8>`"),
+            "of_bytes(&lt;previous&gt; a\\|b) `Vec<u8>`"
         );
     }
 
