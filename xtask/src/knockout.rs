@@ -74,7 +74,11 @@ impl Copy {
             if relative == Path::new("Cargo.toml") {
                 // The members the copy leaves out (lessons, tools) are left
                 // out of its workspace too.
-                text = copy_manifest(&String::from_utf8_lossy(&text)).into_bytes();
+                let members: Vec<&str> = ["solutions/*", "tests/grader", "tests/rootfs"]
+                    .into_iter()
+                    .filter(|m| m.ends_with('*') || root.join(m).is_dir())
+                    .collect();
+                text = copy_manifest(&String::from_utf8_lossy(&text), &members).into_bytes();
             }
             write_if_changed(&dir.join(&relative), &text)?;
             kept.insert(relative);
@@ -132,13 +136,15 @@ fn rename(relative: &Path, text: Vec<u8>, steps: &[Step]) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// The copy's workspace manifest: the references and the grader only.
-pub fn copy_manifest(manifest: &str) -> String {
+/// The copy's workspace manifest: `members` only (the references and the
+/// grader).
+pub fn copy_manifest(manifest: &str, members: &[&str]) -> String {
+    let listed: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
     let mut out = String::new();
     for line in manifest.lines() {
         let trimmed = line.trim_start();
         if trimmed.starts_with("members =") {
-            out.push_str("members = [\"solutions/*\", \"tests/grader\", \"tests/rootfs\"]\n");
+            out.push_str(&format!("members = [{}]\n", listed.join(", ")));
         } else if trimmed.starts_with("default-members =") {
             continue;
         } else {
@@ -279,7 +285,7 @@ mod tests {
         let renamed =
             String::from_utf8(rename(Path::new("Cargo.toml"), root.into(), &steps())).unwrap();
         assert_eq!(
-            copy_manifest(&renamed),
+            copy_manifest(&renamed, &["solutions/*", "tests/grader", "tests/rootfs"]),
             "[workspace]\nmembers = [\"solutions/*\", \"tests/grader\", \"tests/rootfs\"]\n[workspace.dependencies]\nverify-01 = { path = \"solutions/01-fork\" }\n"
         );
         // Sources are copied as they are.
@@ -291,6 +297,35 @@ mod tests {
                 &steps()
             ),
             code
+        );
+    }
+
+    /// The whole proof on the fixture workspace: real builds in the copy.
+    #[test]
+    fn knock_outs_on_a_fixture_workspace() {
+        let fx = crate::testing::Fixture::new();
+        // A region no check looks at: step 02 gains a part nobody grades.
+        let lib = fx.read("solutions/02-pair/src/lib.rs");
+        fx.write(
+            "solutions/02-pair/src/lib.rs",
+            &format!("{lib}\npub fn unused() -> u8 {{\n    // TODO(lesson-02): return seven\n    // BEGIN SOLUTION\n    7\n    // END SOLUTION\n}}\n"),
+        );
+        let copy = Copy::sync(fx.root()).unwrap();
+        assert!(copy.dir.join("solutions/02-pair/Cargo.toml").is_file());
+        let manifest =
+            std::fs::read_to_string(copy.dir.join("solutions/01-add/Cargo.toml")).unwrap();
+        assert!(manifest.contains("name = \"verify-01\""), "{manifest}");
+        let (problems, _) = check_step(fx.root(), &copy, &fx.step("01")).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        let (problems, _) = check_step(fx.root(), &copy, &fx.step("02")).unwrap();
+        assert_eq!(
+            problems,
+            ["step 02: the region at solutions/02-pair/src/lib.rs:20 (TODO: return seven) is not graded: every check passes without it"]
+        );
+        // The copy is the reference again afterwards.
+        assert_eq!(
+            std::fs::read_to_string(copy.dir.join("solutions/02-pair/src/lib.rs")).unwrap(),
+            fx.read("solutions/02-pair/src/lib.rs")
         );
     }
 
