@@ -24,8 +24,17 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// What the copy holds of the workspace: what the steps' builds read.
-const COPIED: &[&str] = &["Cargo.toml", "Cargo.lock", ".cargo", "solutions", "tests"];
+/// What the copy holds of the workspace: what the steps' builds read (the
+/// references' unit tests include a file of the tools': `xtask/` is copied,
+/// not a member).
+const COPIED: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    ".cargo",
+    "solutions",
+    "tests",
+    "xtask",
+];
 
 /// The copy of the workspace the knock-outs are built in.
 pub struct Copy {
@@ -127,6 +136,24 @@ fn rename(relative: &Path, text: Vec<u8>, steps: &[Step]) -> Vec<u8> {
         return text;
     }
     let mut text = String::from_utf8_lossy(&text).into_owned();
+    // The reference's extra tests (`# BEGIN REFERENCE ONLY`) are no graded
+    // checks: left out, as in the starters.
+    if text.contains("# BEGIN REFERENCE ONLY") {
+        let mut kept = String::new();
+        let mut skipping = false;
+        for line in text.lines() {
+            match line.trim() {
+                "# BEGIN REFERENCE ONLY" => skipping = true,
+                "# END REFERENCE ONLY" => skipping = false,
+                _ if skipping => {}
+                _ => {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+        }
+        text = kept;
+    }
     for step in steps {
         // Packages, binaries, dependency keys (`solution-01.workspace =
         // true`; a key that differs from its package would rename the
