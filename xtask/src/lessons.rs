@@ -690,3 +690,43 @@ mod knock_out_tests {
         assert_eq!(enclosing_function(&lines, 2), "Wrapper::fmt");
     }
 }
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    #[test]
+    fn given_code_is_visibly_given_once_a_step_has_src_given() {
+        let fx = Fixture::new();
+        // No src/given/: not held to the rule.
+        assert!(layout_problems(fx.root(), &fx.step("01"))
+            .unwrap()
+            .is_empty());
+        fx.write("solutions/01-add/src/given/records.rs", "pub fn f() {}\n");
+        fx.write(
+            "solutions/01-add/src/given/leak.rs",
+            "fn g() {\n    // TODO(lesson-01): g\n    // BEGIN SOLUTION\n    x\n    // END SOLUTION\n}\n",
+        );
+        let problems = layout_problems(fx.root(), &fx.step("01")).unwrap();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        // `extra.rs` holds no region and is outside src/given/; lib.rs holds
+        // one (and needn't); the given file with a region is named.
+        assert!(
+            problems[0].starts_with("solutions/01-add/src/extra.rs: no learner region"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with(
+                "solutions/01-add/src/given/leak.rs: 1 learner region(s) in given code"
+            ),
+            "{problems:?}"
+        );
+        // lessons --check refuses it.
+        let error = check(fx.root()).unwrap_err().to_string();
+        assert!(
+            error.contains("given code must be visibly given"),
+            "{error}"
+        );
+    }
+}
