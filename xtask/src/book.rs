@@ -4,7 +4,9 @@
 //!   that exists, and every `#fragment` at an id in that file;
 //! - every `{{#include}}` was resolved (none left in the output);
 //! - no page holds a merge conflict's markers;
-//! - every graded check's hint points at a section that exists.
+//! - every graded check's hint points at a section that exists;
+//! - every generated number (`<!-- generated: NAME -->`) is up to date
+//!   (`cargo xtask book --write` writes them; see [`crate::numbers`]).
 //!
 //! Links to other sites are listed, not fetched: CI has no network.
 
@@ -40,6 +42,8 @@ pub fn build_and_check(root: &Path) -> anyhow::Result<()> {
     }
     let out = book.join("book");
     let mut problems = includes(&book.join("src"))?;
+    // The quoted numbers (checks, points, parts, lines) are the generated ones.
+    problems.extend(crate::numbers::update(root, false)?);
     let mut external = BTreeSet::new();
     let mut ids: HashMap<PathBuf, BTreeSet<String>> = HashMap::new();
     let pages = html_files(&out)?;

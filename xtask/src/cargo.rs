@@ -50,11 +50,36 @@ pub enum Graded {
 /// Run the graded checks of `package`. The test run itself failing is
 /// expected (a starter fails its checks); no report is not.
 pub fn grade(root: &Path, package: &str, colour: bool) -> anyhow::Result<Graded> {
-    let dir = target_dir(root).join("grade");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // What is about to be graded (read before the build starts).
     let sources = sources(root, package);
-    let json = dir.join(format!("{package}.run.json"));
+    let graded = grade_in(root, &target_dir(root), package, colour, false)?;
+    if let Graded::Report(report) = &graded {
+        // Kept as the step's last run, with what it graded.
+        if report.checks.len() + report.skipped.len() > 0 || report.error.is_some() {
+            let mut kept = report.clone();
+            kept.sources = sources;
+            let _ = std::fs::write(
+                last_run_path(root, package),
+                serde_json::to_string_pretty(&kept)? + "\n",
+            );
+        }
+    }
+    Ok(graded)
+}
+
+/// Run the graded checks of `package` of the workspace in `dir`, building
+/// into `target`; `fail_fast`: stop at the first failed check (the grader's
+/// `MINIBOX_GRADE_FAIL_FAST`). Nothing is kept.
+pub fn grade_in(
+    dir: &Path,
+    target: &Path,
+    package: &str,
+    colour: bool,
+    fail_fast: bool,
+) -> anyhow::Result<Graded> {
+    let reports = target.join("grade");
+    std::fs::create_dir_all(&reports).with_context(|| format!("creating {}", reports.display()))?;
+    let json = reports.join(format!("{package}.run.json"));
     let _ = std::fs::remove_file(&json);
     // JSON messages, so the compiler's first error can be told apart from
     // the checks' own output, which shares stdout.
@@ -63,25 +88,23 @@ pub fn grade(root: &Path, package: &str, colour: bool) -> anyhow::Result<Graded>
     } else {
         "--message-format=json"
     };
-    let output = cargo_in(root)
+    let mut command = cargo();
+    command
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
         .args(["test", "--quiet", format, "--package", package])
         .args(["--test", "grade"])
-        .env("MINIBOX_GRADE_JSON", &json)
-        .output()
-        .context("cannot run cargo")?;
+        .env("MINIBOX_GRADE_JSON", &json);
+    if fail_fast {
+        command.env("MINIBOX_GRADE_FAIL_FAST", "1");
+    } else {
+        command.env_remove("MINIBOX_GRADE_FAIL_FAST");
+    }
+    let output = command.output().context("cannot run cargo")?;
     if let Ok(text) = std::fs::read_to_string(&json) {
         let _ = std::fs::remove_file(&json);
-        let mut report: Report =
+        let report: Report =
             serde_json::from_str(&text).with_context(|| format!("reading {}", json.display()))?;
-        // Kept as the step's last run, with what it graded.
-        if report.checks.len() + report.skipped.len() > 0 || report.error.is_some() {
-            report.sources = sources;
-            let _ = std::fs::write(
-                last_run_path(root, package),
-                serde_json::to_string_pretty(&report)? + "\n",
-            );
-            report.sources = None;
-        }
         return Ok(Graded::Report(report));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);

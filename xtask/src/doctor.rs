@@ -315,6 +315,14 @@ pub fn render(lines: &[Line], style: Style) -> String {
 pub fn run(style: Style) -> anyhow::Result<bool> {
     let lines = verdicts(&Facts::probe());
     print!("{}", render(&lines, style));
+    // For teachers and maintainers only: learners never need it.
+    match crate::mutants::installed() {
+        Some(version) => println!("optional: {version} (cargo xtask mutants STEP)"),
+        None => println!(
+            "optional: cargo-mutants is not installed; only `cargo xtask mutants STEP` (for teachers) needs it: {}",
+            crate::mutants::INSTALL
+        ),
+    }
     Ok(lines.iter().all(|l| l.level != Level::Fail))
 }
 

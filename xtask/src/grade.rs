@@ -7,11 +7,19 @@ use anyhow::{bail, Context};
 use grader::report::{junit, Report};
 use std::path::{Path, PathBuf};
 
-/// `cargo xtask verify`: every solution full marks; every starter zero, with
-/// the list of any check that passes on a starter (a check that cannot fail).
-pub fn verify(root: &Path) -> anyhow::Result<()> {
+/// `cargo xtask verify [STEP]`: every solution full marks; every starter
+/// zero, with the list of any check that passes on a starter (a check that
+/// cannot fail); every learner region graded (see [`crate::knockout`]);
+/// the layout rule of a step with `src/given/`. `only`: that step alone.
+pub fn verify(root: &Path, only: Option<&steps::Step>) -> anyhow::Result<()> {
     let mut problems = Vec::new();
+    let mut copy = None;
+    let mut timings = Vec::new();
     for step in steps::all(root)? {
+        if only.is_some_and(|o| *o != step) {
+            continue;
+        }
+        problems.extend(crate::lessons::layout_problems(root, &step)?);
         let solution = cargo::report(root, &step.solution())?;
         let lesson = cargo::report(root, &step.lesson())?;
         let todo_stops = lesson
@@ -66,9 +74,35 @@ pub fn verify(root: &Path) -> anyhow::Result<()> {
                 step.id
             ));
         }
+        // Every region graded: only worth asking of a reference that passes.
+        let regions = crate::lessons::regions(root, &step)?;
+        let lines: usize = regions.iter().map(|r| r.code_lines()).sum();
+        println!(
+            "  {} learner region(s), {lines} line(s) of code the learner writes",
+            regions.len()
+        );
+        if !solution.full_marks() {
+            continue;
+        }
+        if copy.is_none() {
+            copy = Some(crate::knockout::Copy::sync(root)?);
+        }
+        let copy = copy.as_ref().expect("synced above");
+        println!("  each region knocked out alone (the first failing check is enough):");
+        let (found, took) = crate::knockout::check_step(root, copy, &step)?;
+        println!(
+            "  {} region(s) knocked out in {:.0} s",
+            regions.len(),
+            took.as_secs_f64()
+        );
+        timings.push(format!("{} {:.0} s", step.number, took.as_secs_f64()));
+        problems.extend(found);
+    }
+    if !timings.is_empty() {
+        println!("knock-outs per step: {}", timings.join(", "));
     }
     if problems.is_empty() {
-        println!("verify: every solution has full marks and every starter zero");
+        println!("verify: every solution has full marks, every starter zero, every learner region graded");
         Ok(())
     } else {
         bail!(

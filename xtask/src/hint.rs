@@ -186,7 +186,7 @@ fn levels(out: &mut String, record: &Record, level: Level, number: &str, style: 
             if text.is_empty() {
                 let _ = writeln!(
                     out,
-                    "  {} no {what} written for this check yet; the book section has them",
+                    "  {} none written for this check yet ({what}); the book section has them",
                     style.bold(&format!("{flag}:"))
                 );
             } else {
@@ -201,5 +201,83 @@ fn levels(out: &mut String, record: &Record, level: Level, number: &str, style: 
             );
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(more: &str, shape: &str) -> Record {
+        Record {
+            step: "02-namespaces".into(),
+            check: "mounts_stay_inside".into(),
+            points: 2,
+            passed: false,
+            message: "a mount leaked\nhint: make / private".into(),
+            book: "book/src/02-namespaces.md#mount-propagation".into(),
+            hint: "make / private".into(),
+            more: more.into(),
+            shape: shape.into(),
+        }
+    }
+
+    fn shown(record: &Record, level: Level) -> String {
+        let mut out = String::new();
+        levels(&mut out, record, level, "02", Style::plain());
+        out
+    }
+
+    #[test]
+    fn the_concept_offers_the_next_level_only() {
+        let out = shown(
+            &record("mount(2), MS_REC | MS_PRIVATE", "1. remount /"),
+            Level::Concept,
+        );
+        assert_eq!(
+            out,
+            "  stuck? the calls and types: cargo xtask hint 02 mounts_stay_inside --more\n"
+        );
+    }
+
+    #[test]
+    fn more_shows_the_calls_and_offers_the_shape() {
+        let out = shown(
+            &record("mount(2), MS_REC | MS_PRIVATE", "1. remount /"),
+            Level::More,
+        );
+        assert!(
+            out.starts_with("  --more: mount(2), MS_REC | MS_PRIVATE\n"),
+            "{out}"
+        );
+        assert!(
+            out.ends_with("stuck? the steps: cargo xtask hint 02 mounts_stay_inside --shape\n"),
+            "{out}"
+        );
+        assert!(!out.contains("1. remount /"), "{out}");
+    }
+
+    #[test]
+    fn shape_shows_every_level() {
+        let out = shown(
+            &record("mount(2)", "1. remount /\n2. mount proc"),
+            Level::Shape,
+        );
+        assert_eq!(
+            out,
+            "  --more: mount(2)\n  --shape: 1. remount /\n2. mount proc\n"
+        );
+    }
+
+    #[test]
+    fn a_level_not_written_says_so() {
+        let out = shown(&record("", ""), Level::Shape);
+        assert!(
+            out.contains("--more: none written for this check yet (the calls and types)"),
+            "{out}"
+        );
+        assert!(out.contains("--shape: none written"), "{out}");
+        // Nothing to offer at the first level when nothing is written.
+        assert_eq!(shown(&record("", ""), Level::Concept), "");
     }
 }

@@ -40,10 +40,31 @@ doctest = false
 
 /// Turn a solution source file into its starter.
 pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<String> {
+    cut_regions(text, number, file, |_| true)
+}
+
+/// The reference with only its `which`-th region (counted from 0, in the
+/// file's order) put back to the starter's `todo!()`: what `verify` grades
+/// to prove that region is graded. The same transformation as the starter's.
+pub fn knock_out(text: &str, number: &str, file: &str, which: usize) -> anyhow::Result<String> {
+    cut_regions(text, number, file, |index| index == which)
+}
+
+/// Replace the regions `cut(index)` picks by their `todo!()`; keep the
+/// others as they are, markers and all.
+fn cut_regions(
+    text: &str,
+    number: &str,
+    file: &str,
+    cut: impl Fn(usize) -> bool,
+) -> anyhow::Result<String> {
     let tag = format!("// TODO(lesson-{number}):");
     let mut out = String::new();
     let mut in_region: Option<usize> = None;
     let mut last_todo: Option<String> = None;
+    // The index of the next region, and whether the open one is cut.
+    let mut next_region = 0;
+    let mut cutting = false;
     for (index, line) in text.lines().enumerate() {
         let at = || format!("{file}:{}", index + 1);
         let trimmed = line.trim_start();
@@ -57,6 +78,14 @@ pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<St
                     at()
                 );
             };
+            in_region = Some(index + 1);
+            cutting = cut(next_region);
+            next_region += 1;
+            if !cutting {
+                out.push_str(line);
+                out.push('\n');
+                continue;
+            }
             let indent = &line[..line.len() - trimmed.len()];
             // todo!'s message is a format string: braces are doubled.
             let message = format!("lesson-{number}: {todo}")
@@ -75,16 +104,23 @@ pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<St
                     "{indent}todo!(\n{indent}    \"{message}\"\n{indent});\n"
                 ));
             }
-            in_region = Some(index + 1);
             continue;
         }
         if trimmed.starts_with(END) {
             if in_region.take().is_none() {
                 bail!("{}: `{END}` without a `{BEGIN}`", at());
             }
+            if !cutting {
+                out.push_str(line);
+                out.push('\n');
+            }
             continue;
         }
         if in_region.is_some() {
+            if !cutting {
+                out.push_str(line);
+                out.push('\n');
+            }
             continue;
         }
         if let Some(goal) = trimmed.strip_prefix(&tag) {
@@ -245,44 +281,180 @@ pub struct Region {
     pub goal: String,
     /// The reference's code, as indented in its file.
     pub code: String,
+    /// The file, relative to the step's directory: `src/rootfs.rs`.
+    pub file: PathBuf,
+    /// Which region of its file this is, counted from 0 ([`knock_out`]).
+    pub index_in_file: usize,
+    /// The line of `// BEGIN SOLUTION` (from 1) and of `// END SOLUTION`.
+    pub begin: usize,
+    pub end: usize,
+    /// The function it sits in: `spawn`, `Supervisor::wait`.
+    pub function: String,
+}
+
+impl Region {
+    /// The lines the learner writes: neither blank nor comments.
+    pub fn code_lines(&self) -> usize {
+        count_code_lines(&self.code)
+    }
+}
+
+/// Lines of Rust that are neither blank nor only a comment.
+pub fn count_code_lines(code: &str) -> usize {
+    code.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .count()
+}
+
+/// The function whose body holds line `at` (from 0) of `lines`: the last
+/// `fn NAME` above it, with `Type::` when that fn sits in an `impl Type`.
+pub fn enclosing_function(lines: &[&str], at: usize) -> String {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let name_after = |line: &str, word: &str| -> Option<String> {
+        let at = line.find(word)?;
+        let name: String = line[at + word.len()..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        (!name.is_empty()).then_some(name)
+    };
+    let Some((fn_at, name)) = (0..at.min(lines.len())).rev().find_map(|i| {
+        let t = lines[i].trim_start();
+        let is_fn = !t.starts_with("//")
+            && (t.starts_with("fn ") || t.contains(" fn ") || t.starts_with("pub fn "));
+        if is_fn {
+            name_after(t, "fn ").map(|n| (i, n))
+        } else {
+            None
+        }
+    }) else {
+        return String::new();
+    };
+    let depth = indent(lines[fn_at]);
+    if depth == 0 {
+        return name;
+    }
+    let owner = (0..fn_at).rev().find_map(|i| {
+        let line = lines[i];
+        let t = line.trim_start();
+        if t.is_empty() || indent(line) >= depth {
+            return None;
+        }
+        if !t.starts_with("impl") {
+            return Some(None);
+        }
+        // `impl<T> Trait for Type<T> {` → `Type`; `impl Type {` → `Type`.
+        let head = t.trim_end_matches('{').trim();
+        let head = head.rsplit(" for ").next().unwrap_or(head);
+        let head = head.strip_prefix("impl").unwrap_or(head);
+        let head = if head.starts_with('<') {
+            head.split_once("> ").map_or(head, |(_, rest)| rest)
+        } else {
+            head
+        };
+        let ty: String = head
+            .trim()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        Some((!ty.is_empty()).then_some(ty))
+    });
+    match owner.flatten() {
+        Some(ty) => format!("{ty}::{name}"),
+        None => name,
+    }
 }
 
 /// Every region of a step's reference, in file order.
 pub fn regions(root: &Path, step: &Step) -> anyhow::Result<Vec<Region>> {
     let source = step.solution_dir(root);
-    let tag = format!("// TODO(lesson-{}):", step.number);
     let mut regions = Vec::new();
     for path in walk(&source)? {
         if path.extension().is_none_or(|e| e != "rs") {
             continue;
         }
         let text = std::fs::read_to_string(&path)?;
-        let shown = format!(
-            "solutions/{}/{}",
-            step.id,
-            path.strip_prefix(&source)?.display()
-        );
-        let mut goal = String::new();
-        let mut open: Option<Region> = None;
-        for (index, line) in text.lines().enumerate() {
-            let trimmed = line.trim_start();
-            if let Some(g) = trimmed.strip_prefix(&tag) {
-                goal = g.trim().to_string();
-            } else if trimmed.starts_with(BEGIN) {
-                open = Some(Region {
-                    place: format!("{shown}:{}", index + 2),
-                    goal: std::mem::take(&mut goal),
-                    code: String::new(),
-                });
-            } else if trimmed.starts_with(END) {
-                regions.extend(open.take());
-            } else if let Some(region) = open.as_mut() {
-                region.code.push_str(line);
-                region.code.push('\n');
-            }
-        }
+        let relative = path.strip_prefix(&source)?.to_path_buf();
+        regions.extend(regions_of(&text, &step.id, &step.number, &relative));
     }
     Ok(regions)
+}
+
+/// The regions of one file of step `id`, `relative` to the step's directory.
+pub fn regions_of(text: &str, id: &str, number: &str, relative: &Path) -> Vec<Region> {
+    let tag = format!("// TODO(lesson-{number}):");
+    let shown = format!("solutions/{id}/{}", relative.display());
+    let lines: Vec<&str> = text.lines().collect();
+    let mut regions = Vec::new();
+    let mut goal = String::new();
+    let mut open: Option<Region> = None;
+    for (index, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(g) = trimmed.strip_prefix(&tag) {
+            goal = g.trim().to_string();
+        } else if trimmed.starts_with(BEGIN) {
+            open = Some(Region {
+                place: format!("{shown}:{}", index + 2),
+                goal: std::mem::take(&mut goal),
+                code: String::new(),
+                file: relative.to_path_buf(),
+                index_in_file: regions.len(),
+                begin: index + 1,
+                end: 0,
+                function: enclosing_function(&lines, index),
+            });
+        } else if trimmed.starts_with(END) {
+            if let Some(mut region) = open.take() {
+                region.end = index + 1;
+                regions.push(region);
+            }
+        } else if let Some(region) = open.as_mut() {
+            region.code.push_str(line);
+            region.code.push('\n');
+        }
+    }
+    regions
+}
+
+/// Where a step keeps the code it gives: `src/given/`.
+const GIVEN: &str = "src/given";
+
+/// The layout rule of a step with a `src/given/` directory: given code is
+/// visibly given. Files under `src/given/` hold no region; every other
+/// source file (but `lib.rs` and `main.rs`) holds at least one. A step
+/// without `src/given/` is not held to it.
+pub fn layout_problems(root: &Path, step: &Step) -> anyhow::Result<Vec<String>> {
+    let source = step.solution_dir(root);
+    if !source.join(GIVEN).is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut problems = Vec::new();
+    for path in walk(&source.join("src"))? {
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let relative = path.strip_prefix(&source)?;
+        let text = std::fs::read_to_string(&path)?;
+        let count = regions_of(&text, &step.id, &step.number, relative).len();
+        let shown = format!("solutions/{}/{}", step.id, relative.display());
+        let entry = relative
+            .file_name()
+            .is_some_and(|n| n == "lib.rs" || n == "main.rs")
+            && relative.parent() == Some(Path::new("src"));
+        if relative.starts_with(GIVEN) {
+            if count > 0 {
+                problems.push(format!(
+                    "{shown}: {count} learner region(s) in given code; a file under {GIVEN}/ holds none (move the region's function to a file of the learner's)"
+                ));
+            }
+        } else if count == 0 && !entry {
+            problems.push(format!(
+                "{shown}: no learner region; code the learner does not write lives under {GIVEN}/"
+            ));
+        }
+    }
+    Ok(problems)
 }
 
 /// `cargo xtask lessons`: write every starter.
@@ -325,7 +497,9 @@ pub fn generate_quietly(root: &Path) -> anyhow::Result<Vec<(Step, usize)>> {
 /// `cargo xtask lessons` would write.
 pub fn check(root: &Path) -> anyhow::Result<()> {
     let mut stale = Vec::new();
+    let mut layout = Vec::new();
     for step in steps::all(root)? {
+        layout.extend(layout_problems(root, &step)?);
         let dir = step.lesson_dir(root);
         let files = render(root, &step)?;
         for (relative, text) in &files {
@@ -344,6 +518,12 @@ pub fn check(root: &Path) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    if !layout.is_empty() {
+        bail!(
+            "given code must be visibly given (a step with src/given/):\n  {}",
+            layout.join("\n  ")
+        );
     }
     if stale.is_empty() {
         println!("lessons: every starter matches its solution");
@@ -441,5 +621,112 @@ mod tests {
         ));
         assert!(starter.contains("solution-01.workspace = true"));
         assert!(starter.contains("[lints.rust]"));
+    }
+}
+
+#[cfg(test)]
+mod knock_out_tests {
+    use super::*;
+
+    const TWO: &str = "fn a() -> u32 {\n    // TODO(lesson-01): return one\n    // BEGIN SOLUTION\n    1\n    // END SOLUTION\n}\n\nimpl Pair {\n    pub fn b(&self) -> u32 {\n        // TODO(lesson-01): return two\n        // BEGIN SOLUTION\n        2\n        // END SOLUTION\n    }\n}\n";
+
+    #[test]
+    fn one_region_is_knocked_out_the_others_stay() {
+        let first = knock_out(TWO, "01", "s.rs", 0).unwrap();
+        assert!(
+            first.contains("    todo!(\"lesson-01: return one\");\n"),
+            "{first}"
+        );
+        assert!(
+            first.contains("        // BEGIN SOLUTION\n        2\n        // END SOLUTION\n"),
+            "{first}"
+        );
+        let second = knock_out(TWO, "01", "s.rs", 1).unwrap();
+        assert!(
+            second.contains("    // BEGIN SOLUTION\n    1\n    // END SOLUTION\n"),
+            "{second}"
+        );
+        assert!(
+            second.contains("        todo!(\"lesson-01: return two\");\n"),
+            "{second}"
+        );
+        // Knocking out every region, one at a time, is the starter's change.
+        let starter = starter_source(TWO, "01", "s.rs").unwrap();
+        assert!(
+            first.contains("todo!(\"lesson-01: return one\")")
+                && starter.contains("todo!(\"lesson-01: return one\")")
+        );
+        // No such region: the reference unchanged.
+        assert_eq!(knock_out(TWO, "01", "s.rs", 2).unwrap(), TWO);
+    }
+
+    #[test]
+    fn regions_know_their_function_file_and_lines() {
+        let regions = regions_of(TWO, "01-x", "01", Path::new("src/s.rs"));
+        assert_eq!(regions.len(), 2);
+        assert_eq!(
+            (
+                regions[0].function.as_str(),
+                regions[0].begin,
+                regions[0].end
+            ),
+            ("a", 3, 5)
+        );
+        assert_eq!(regions[1].function, "Pair::b");
+        assert_eq!(regions[1].index_in_file, 1);
+        assert_eq!(regions[1].place, "solutions/01-x/src/s.rs:12");
+        assert_eq!(regions[1].code_lines(), 1);
+    }
+
+    #[test]
+    fn code_lines_leave_out_comments_and_blanks() {
+        assert_eq!(count_code_lines("    // why\n\n    let a = 1;\n    a\n"), 2);
+    }
+
+    #[test]
+    fn trait_impls_name_their_type() {
+        let text = "impl<T> Display for Wrapper<T> {\n    fn fmt(&self) {\n        x\n    }\n}\n";
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(enclosing_function(&lines, 2), "Wrapper::fmt");
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    #[test]
+    fn given_code_is_visibly_given_once_a_step_has_src_given() {
+        let fx = Fixture::new();
+        // No src/given/: not held to the rule.
+        assert!(layout_problems(fx.root(), &fx.step("01"))
+            .unwrap()
+            .is_empty());
+        fx.write("solutions/01-add/src/given/records.rs", "pub fn f() {}\n");
+        fx.write(
+            "solutions/01-add/src/given/leak.rs",
+            "fn g() {\n    // TODO(lesson-01): g\n    // BEGIN SOLUTION\n    x\n    // END SOLUTION\n}\n",
+        );
+        let problems = layout_problems(fx.root(), &fx.step("01")).unwrap();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        // `extra.rs` holds no region and is outside src/given/; lib.rs holds
+        // one (and needn't); the given file with a region is named.
+        assert!(
+            problems[0].starts_with("solutions/01-add/src/extra.rs: no learner region"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with(
+                "solutions/01-add/src/given/leak.rs: 1 learner region(s) in given code"
+            ),
+            "{problems:?}"
+        );
+        // lessons --check refuses it.
+        let error = check(fx.root()).unwrap_err().to_string();
+        assert!(
+            error.contains("given code must be visibly given"),
+            "{error}"
+        );
     }
 }

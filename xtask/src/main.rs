@@ -8,8 +8,11 @@ mod doctor;
 mod files;
 mod grade;
 mod hint;
+mod knockout;
 mod leaks;
 mod lessons;
+mod mutants;
+mod numbers;
 mod progress;
 mod reset;
 #[cfg(test)]
@@ -46,10 +49,14 @@ for teachers:
 
 for the workshop's maintainers:
   lessons [--check]                generate lessons/ from solutions/ (--check: fail if stale)
-  verify                           every solution full marks, every starter zero, nothing leaked
+  verify [STEP]                    every solution full marks, every starter zero, every learner
+                                   region graded (each knocked out alone fails a check), nothing leaked
+  mutants STEP                     cargo-mutants over the step's learner regions, against its
+                                   graded checks: caught, missed, the kill rate, the survivors
   leaks save|check FILE            the host's mounts, links, routes, rules, containers, temp dirs:
                                    save them, or fail with what changed since
-  book                             build the book (mdbook) and check its links
+  book [--write]                   build the book (mdbook) and check its links and generated
+                                   numbers (--write: write the numbers from the checks and regions)
   bench [--quick] [--book]         measure minibox against crun, runc, the kernel's floor and a VM
                                    (as root; --book writes the results into the book)
   rootfs DIR [--busybox | --host-programs]
@@ -172,13 +179,21 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             _ => wrong("lessons [--check]"),
         },
         "verify" => {
-            expect_no_args(rest)?;
+            let only = match rest {
+                [] => None,
+                [step] => Some(steps::find(&root, step).map_err(usage)?),
+                _ => return wrong("verify [STEP]"),
+            };
             // The leak guard: the host before, and after.
             let before = leaks::Host::snapshot();
-            let verified = grade::verify(&root);
+            let verified = grade::verify(&root, only.as_ref());
             let clean = leaks::check(&before, "verify");
             verified.and(clean)
         }
+        "mutants" => match rest {
+            [step] => mutants::run(&root, step),
+            _ => wrong("mutants STEP"),
+        },
         "leaks" => match rest {
             [verb, file] if verb == "save" => {
                 leaks::Host::snapshot().save(std::path::Path::new(file))
@@ -212,10 +227,11 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
             }
             grade::grade(&root, &options)
         }
-        "book" => {
-            expect_no_args(rest)?;
-            book::build_and_check(&root)
-        }
+        "book" => match rest {
+            [] => book::build_and_check(&root),
+            [flag] if flag == "--write" => numbers::write(&root),
+            _ => wrong("book [--write]"),
+        },
         "bench" => {
             let (set, rest) = flags(rest, &["--quick", "--book"])?;
             if !rest.is_empty() {

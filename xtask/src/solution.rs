@@ -4,6 +4,7 @@
 //! It is not an exam: `--force` shows it anyway. But reading the answer
 //! first turns the exercise into copying, and the checks into a formality.
 
+use crate::cargo::{self, Graded};
 use crate::lessons;
 use crate::status::{self, Mode, State};
 use crate::steps;
@@ -14,20 +15,22 @@ use std::path::Path;
 pub fn run(root: &Path, step: &str, force: bool, style: Style) -> anyhow::Result<()> {
     let step = steps::find(root, step).map_err(crate::usage)?;
     if !force {
-        let status = status::of(root, step.clone(), Mode::Regrade, &mut |step| {
+        let mut status = status::of(root, step.clone(), Mode::Regrade, &mut |step| {
             eprintln!("grading step {} first ...", step.id);
         })?;
-        if !status.done() {
-            let score = match &status.state {
-                State::Graded(report) => format!(" ({}/{} points)", report.score, report.total),
-                _ => String::new(),
-            };
-            anyhow::bail!(
-                "step {} does not pass yet{score}, so its solution stays closed (stuck? `cargo xtask hint {}`; to see it anyway: `cargo xtask solution {} --force`)",
-                step.id,
-                step.number,
-                step.number
+        // A failing grade may be one unlucky run (a loaded machine): grade
+        // once more before refusing.
+        if matches!(&status.state, State::Graded(report) if !report.full_marks()) {
+            eprintln!(
+                "step {} failed its last grading; grading it once more ...",
+                step.id
             );
+            if let Graded::Report(report) = cargo::grade(root, &step.lesson(), false)? {
+                status.state = State::Graded(report);
+            }
+        }
+        if !status.done() {
+            anyhow::bail!("{}", refusal(&step, &status.state));
         }
     }
     print!(
@@ -35,6 +38,31 @@ pub fn run(root: &Path, step: &str, force: bool, style: Style) -> anyhow::Result
         render(&step.id, &lessons::regions(root, &step)?, style)
     );
     Ok(())
+}
+
+/// Why the reference stays closed: the score, and the failing check.
+pub fn refusal(step: &steps::Step, state: &State) -> String {
+    let score = match state {
+        State::Graded(report) => {
+            let failing: Vec<&str> = report
+                .checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| c.check.as_str())
+                .collect();
+            let named = match failing.as_slice() {
+                [] => String::new(),
+                [one] => format!("; failing: {one}"),
+                [first, rest @ ..] => format!("; failing: {first} and {} more", rest.len()),
+            };
+            format!(" ({}/{} points{named})", report.score, report.total)
+        }
+        _ => String::new(),
+    };
+    format!(
+        "step {} does not pass yet{score}, so its solution stays closed (stuck? `cargo xtask hint {}`; to see it anyway: `cargo xtask solution {} --force`)",
+        step.id, step.number, step.number
+    )
 }
 
 pub fn render(id: &str, regions: &[lessons::Region], style: Style) -> String {

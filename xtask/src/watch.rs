@@ -35,12 +35,12 @@ pub fn run(root: &Path, pinned: Option<&str>, poll: bool, style: Style) -> anyho
             }
         }
     };
-    // Start with the step named, or the one the learner is on.
+    // Start with the step named, or the first without full marks.
     let mut current = match &pinned {
         Some(step) => Some(step.clone()),
         None => {
             let statuses = status::all(root, Mode::Cached, &mut |_| {})?;
-            crate::progress::current(&statuses).map(|s| s.step.clone())
+            first_unfinished(&statuses).map(|s| s.step.clone())
         }
     };
     if let Some(step) = &current {
@@ -67,6 +67,14 @@ pub fn run(root: &Path, pinned: Option<&str>, poll: bool, style: Style) -> anyho
         grade(root, &step, style)?;
         waiting(current.as_ref());
     }
+}
+
+/// The first step whose last known grade is not full marks (never graded
+/// counts as not full marks).
+pub fn first_unfinished(statuses: &[status::Status]) -> Option<&status::Status> {
+    statuses.iter().find(|s| {
+        !matches!(&s.state, status::State::Graded(r) | status::State::Changed(Some(r)) if r.full_marks())
+    })
 }
 
 fn waiting(step: Option<&Step>) {

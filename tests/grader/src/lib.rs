@@ -17,7 +17,11 @@
 //!
 //! - `--grade-json FILE` (`MINIBOX_GRADE_JSON`): a JSON [`report::Report`];
 //! - `--grade-junit FILE` (`MINIBOX_GRADE_JUNIT`): JUnit XML;
-//! - `--catalog`: print the checks (name, points, book section) as JSON.
+//! - `--catalog`: print the checks (name, points, book section) as JSON;
+//! - `--fail-fast` (`MINIBOX_GRADE_FAIL_FAST=1`): stop at the first failed
+//!   check; the checks not yet started are not run (the tools' `verify` and
+//!   `mutants` only ask whether *some* check fails, and a failing check is
+//!   usually the slowest kind).
 
 pub mod cgroups;
 pub mod check;
@@ -555,6 +559,7 @@ struct Extra {
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     catalog: bool,
+    fail_fast: bool,
 }
 
 fn split_args(args: impl IntoIterator<Item = String>) -> (Extra, Vec<String>) {
@@ -562,6 +567,8 @@ fn split_args(args: impl IntoIterator<Item = String>) -> (Extra, Vec<String>) {
         json: std::env::var_os("MINIBOX_GRADE_JSON").map(PathBuf::from),
         junit: std::env::var_os("MINIBOX_GRADE_JUNIT").map(PathBuf::from),
         catalog: false,
+        fail_fast: std::env::var_os("MINIBOX_GRADE_FAIL_FAST")
+            .is_some_and(|v| !v.is_empty() && v != "0"),
     };
     let mut rest = Vec::new();
     let mut args = args.into_iter();
@@ -570,6 +577,7 @@ fn split_args(args: impl IntoIterator<Item = String>) -> (Extra, Vec<String>) {
             "--grade-json" => extra.json = args.next().map(PathBuf::from),
             "--grade-junit" => extra.junit = args.next().map(PathBuf::from),
             "--catalog" => extra.catalog = true,
+            "--fail-fast" => extra.fail_fast = true,
             _ => rest.push(arg),
         }
     }
@@ -583,18 +591,27 @@ pub fn grade(
     checks: Vec<Check>,
     arguments: &libtest_mimic::Arguments,
 ) -> (Report, libtest_mimic::Conclusion) {
-    grade_on(step, checks, arguments, preflight::requirement)
+    grade_on(step, checks, arguments, preflight::requirement, false)
 }
 
-/// [`grade`], with `probe` telling whether the machine meets a [`Requires`].
+/// The words a check that fail-fast mode did not run fails with.
+pub const NOT_RUN_AFTER_A_FAILURE: &str =
+    "not run: an earlier check failed, and this run stops at the first failure (--fail-fast)";
+
+/// [`grade`], with `probe` telling whether the machine meets a [`Requires`],
+/// and `fail_fast`: once a check has failed, the checks not yet started are
+/// not run (and not recorded: the report is then incomplete, and not kept as
+/// the step's last run).
 fn grade_on(
     step: Step,
     checks: Vec<Check>,
     arguments: &libtest_mimic::Arguments,
     probe: impl Fn(Requires) -> Result<(), String>,
+    fail_fast: bool,
 ) -> (Report, libtest_mimic::Conclusion) {
     let total = checks.iter().map(|c| c.points).sum();
     let records: Arc<Mutex<Vec<Record>>> = Arc::default();
+    let failed_once = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let checks: Vec<Arc<Check>> = checks.into_iter().map(Arc::new).collect();
     // Checks whose machine requirement is missing: not run, with the reason.
     let mut probes = std::collections::HashMap::new();
@@ -614,11 +631,16 @@ fn grade_on(
             let ignored = unrunnable.iter().any(|(name, ..)| *name == check.name);
             let (name, kind) = (check.name, format!("{} pt", check.points));
             let (check, records) = (check.clone(), records.clone());
+            let failed_once = failed_once.clone();
             libtest_mimic::Trial::test(name, move || {
+                if fail_fast && failed_once.load(Ordering::SeqCst) {
+                    return Err(NOT_RUN_AFTER_A_FAILURE.into());
+                }
                 let record = run_check(step, &check);
                 let result = if record.passed {
                     Ok(())
                 } else {
+                    failed_once.store(true, Ordering::SeqCst);
                     Err(record.message.clone().into())
                 };
                 records.lock().unwrap().push(record);
@@ -691,10 +713,27 @@ pub fn main(step: Step, checks: Vec<Check>) -> ! {
     }
     leaks::become_reaper();
     sweep_stale_temp_dirs(&std::env::temp_dir());
-    let (report, conclusion) = grade(step, checks, &arguments);
+    let (report, conclusion) = grade_on(
+        step,
+        checks,
+        &arguments,
+        preflight::requirement,
+        extra.fail_fast,
+    );
     let leaked = leaks::end_leftovers();
     let not_run = count - report.checks.len() - report.skipped.len();
-    print!("{}", report.score_card(not_run));
+    let card = report.score_card(not_run);
+    if extra.fail_fast {
+        print!(
+            "{}",
+            card.replace(
+                "not run: filtered out",
+                "not run: --fail-fast stopped at the first failure"
+            )
+        );
+    } else {
+        print!("{card}");
+    }
     write_reports(&extra, &report);
     if not_run == 0 {
         remember(&step, &report);
@@ -874,6 +913,7 @@ mod tests {
             vec![check("passes", 1, passing), needy],
             &args,
             machine,
+            false,
         );
         let _ = std::fs::remove_file(args.logfile.unwrap());
         assert_eq!((conclusion.num_failed, conclusion.num_ignored), (0, 1));
@@ -957,6 +997,31 @@ mod tests {
     }
 
     #[test]
+    fn fail_fast_stops_at_the_first_failure() {
+        let mut args = quiet_args();
+        args.test_threads = Some(1);
+        let log = args.logfile.clone().unwrap();
+        let checks = vec![
+            check("passes", 1, passing),
+            check("fails", 2, failing),
+            check("never_run", 4, passing),
+        ];
+        let (report, conclusion) = grade_on(step(), checks, &args, |_| Ok(()), true);
+        let _ = std::fs::remove_file(log);
+        // Run in order on one thread: the third is not run, and not recorded.
+        assert_eq!(report.checks.len(), 2, "{:?}", report.checks);
+        assert_eq!((report.score, report.total), (1, 7));
+        assert!(conclusion.has_failed());
+        assert!(report.score_card(1).contains("1 check(s) not run"));
+        // Without it, every check runs.
+        let args = quiet_args();
+        let checks = vec![check("fails", 2, failing), check("passes", 1, passing)];
+        let (report, _) = grade_on(step(), checks, &args, |_| Ok(()), false);
+        let _ = std::fs::remove_file(args.logfile.unwrap());
+        assert_eq!(report.checks.len(), 2);
+    }
+
+    #[test]
     fn a_filter_runs_only_matching_checks() {
         let mut args = quiet_args();
         args.filter = Some("fails".into());
@@ -978,11 +1043,12 @@ mod tests {
             "out.json",
             "exit",
             "--catalog",
+            "--fail-fast",
             "--exact",
         ];
         let (extra, rest) = split_args(args.iter().map(|s| s.to_string()));
         assert_eq!(extra.json, Some(PathBuf::from("out.json")));
-        assert!(extra.catalog);
+        assert!(extra.catalog && extra.fail_fast);
         assert_eq!(rest, ["prog", "exit", "--exact"]);
     }
 
