@@ -772,7 +772,9 @@ fn nothing_is_left(ctx: &Ctx) -> Outcome {
         ours,
     )?;
     if nft {
-        let rules = lab.net().sh("nft list ruleset | grep -c 'comment' || true")?;
+        let rules = lab
+            .net()
+            .sh("nft list ruleset | grep -c 'comment' || true")?;
         expect_eq("and no nftables rule of ours", "0", rules.trim())?;
         let set = lab
             .net()
