@@ -28,6 +28,8 @@ pub struct Figures {
     pub checks: usize,
     pub points: u64,
     pub regions: Vec<Region>,
+    /// Each graded check's name and points, in the grader's order.
+    pub catalog: Vec<(String, u64)>,
 }
 
 impl Figures {
@@ -40,11 +42,20 @@ impl Figures {
 pub fn figures(root: &Path) -> anyhow::Result<Vec<Figures>> {
     let mut all = Vec::new();
     for step in steps::all(root)? {
-        let catalog = crate::cargo::catalog(root, &step.solution())?;
+        let catalog: Vec<(String, u64)> = crate::cargo::catalog(root, &step.solution())?
+            .iter()
+            .map(|c| {
+                (
+                    c["check"].as_str().unwrap_or_default().to_string(),
+                    c["points"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
         all.push(Figures {
             checks: catalog.len(),
-            points: catalog.iter().filter_map(|c| c["points"].as_u64()).sum(),
+            points: catalog.iter().map(|(_, p)| p).sum(),
             regions: lessons::regions(root, &step)?,
+            catalog,
             step,
         });
     }
@@ -96,6 +107,64 @@ pub fn what_you_write(figures: &Figures) -> String {
     out
 }
 
+/// A chapter's "How it is graded" headline: how many checks, how many
+/// points.
+pub fn checks_line(figures: &Figures) -> String {
+    format!(
+        "**{} checks, {} points.**\n",
+        figures.checks, figures.points
+    )
+}
+
+/// Where a chapter's table of checks (rows `| `name` | points | ... |`)
+/// disagrees with the grader's catalogue: a check missing, one the grader
+/// doesn't have, or other points.
+pub fn table_problems(page: &str, figures: &Figures) -> Vec<String> {
+    let mut listed: BTreeMap<String, u64> = BTreeMap::new();
+    let known: BTreeMap<&str, u64> = figures
+        .catalog
+        .iter()
+        .map(|(n, p)| (n.as_str(), *p))
+        .collect();
+    let mut problems = Vec::new();
+    for line in page.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // `| `name` | 3 | what |` splits into ["", "`name`", "3", ...].
+        let (Some(name), Some(points)) = (cells.get(1), cells.get(2)) else {
+            continue;
+        };
+        let Some(name) = name.strip_prefix('`').and_then(|n| n.strip_suffix('`')) else {
+            continue;
+        };
+        let Ok(points) = points.parse::<u64>() else {
+            continue;
+        };
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            continue;
+        }
+        match known.get(name) {
+            None => problems.push(format!(
+                "lists the check `{name}`, which step {} does not have",
+                figures.step.number
+            )),
+            Some(p) if *p != points => problems.push(format!(
+                "gives `{name}` {points} point(s); the grader gives {p}"
+            )),
+            Some(_) => {}
+        }
+        listed.insert(name.to_string(), points);
+    }
+    for (name, _) in &figures.catalog {
+        if !listed.contains_key(name) {
+            problems.push(format!("does not list the check `{name}`"));
+        }
+    }
+    problems
+}
+
 /// Text for a Markdown table's cell: `|` escaped, and `<` `>` outside code
 /// spans too (`<previous chain_id>` is no HTML tag).
 pub fn table_cell(text: &str) -> String {
@@ -125,6 +194,7 @@ pub fn blocks(figures: &[Figures]) -> BTreeMap<String, String> {
             format!("what-you-write-{}", f.step.number),
             what_you_write(f),
         );
+        blocks.insert(format!("checks-{}", f.step.number), checks_line(f));
     }
     blocks
 }
@@ -166,7 +236,8 @@ pub fn fill(page: &str, blocks: &BTreeMap<String, String>) -> (String, Vec<Strin
 
 /// Fill in (`write`) or check every page's generated blocks; the problems.
 pub fn update(root: &Path, write: bool) -> anyhow::Result<Vec<String>> {
-    let blocks = blocks(&figures(root)?);
+    let figures = figures(root)?;
+    let blocks = blocks(&figures);
     let src = root.join("book").join("src");
     let mut problems = Vec::new();
     let mut used = std::collections::BTreeSet::new();
@@ -183,6 +254,11 @@ pub fn update(root: &Path, write: bool) -> anyhow::Result<Vec<String>> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
+        if let Some(f) = figures.iter().find(|f| name == format!("{}.md", f.step.id)) {
+            for problem in table_problems(&text, f) {
+                problems.push(format!("{name}: its table of checks {problem}"));
+            }
+        }
         let (filled, unknown) = fill(&text, &blocks);
         for block in blocks.keys() {
             if text.contains(&format!("{START}{block} -->")) {
@@ -235,6 +311,7 @@ mod tests {
             step,
             checks: 3,
             points: 7,
+            catalog: vec![("a_b".into(), 3), ("c".into(), 4), ("d".into(), 0)],
         }]
     }
 
@@ -269,6 +346,26 @@ mod tests {
         assert_eq!(
             table_cell("of_bytes(<previous> a|b) `Vec<u8>`"),
             "of_bytes(&lt;previous&gt; a\\|b) `Vec<u8>`"
+        );
+    }
+
+    #[test]
+    fn a_table_of_checks_must_match_the_catalogue() {
+        let f = &figures()[0];
+        let good = "| check | points | what |\n|---|---|---|\n| `a_b` | 3 | x |\n| `c` | 4 | y |\n| `d` | 0 | z |\n";
+        assert!(
+            table_problems(good, f).is_empty(),
+            "{:?}",
+            table_problems(good, f)
+        );
+        let bad = "| `a_b` | 2 | x |\n| `e` | 1 | y |\n| `d` | 0 | z |\n";
+        assert_eq!(
+            table_problems(bad, f),
+            [
+                "gives `a_b` 2 point(s); the grader gives 3",
+                "lists the check `e`, which step 01 does not have",
+                "does not list the check `c`",
+            ]
         );
     }
 
