@@ -19,6 +19,7 @@
 
 use grader::process::Invocation;
 use grader::{ensure, expect_eq, Check, Ctx, Fail, Lab, Needs, NetLab, Outcome, Requires};
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
 use serde_json::Value;
 use std::io::BufRead;
 use std::path::Path;
@@ -1047,6 +1048,16 @@ fn in_lab_with<T: Send + 'static>(
     names: &[&str],
     request: impl FnOnce(&mut step05::netlink::Netlink, &[u32]) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<Result<T, String>, Fail> {
+    Ok(in_lab_sent(net, what, names, request)?.0)
+}
+
+/// [`in_lab_with`], and the requests the function sent (type and flags).
+fn in_lab_sent<T: Send + 'static>(
+    net: &NetLab,
+    what: &str,
+    names: &[&str],
+    request: impl FnOnce(&mut step05::netlink::Netlink, &[u32]) -> anyhow::Result<T> + Send + 'static,
+) -> Result<(Result<T, String>, Vec<step05::netlink::Sent>), Fail> {
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let setup = on_thread(what, Some(net.netns()), move || {
         let mut netlink = lab_socket()?;
@@ -1062,7 +1073,72 @@ fn in_lab_with<T: Send + 'static>(
     };
     // The socket stays in the lab's namespace, wherever it is used from.
     on_thread(what, None, move || {
-        request(&mut netlink, &indexes).map_err(|e| format!("{e:#}"))
+        let before = netlink.sent().len();
+        let result = request(&mut netlink, &indexes).map_err(|e| format!("{e:#}"));
+        (result, netlink.sent()[before..].to_vec())
+    })
+}
+
+// Message types of <linux/rtnetlink.h>, as the kernel numbers them.
+const RTM_NEWLINK: u16 = 16;
+const RTM_NEWADDR: u16 = 20;
+const RTM_NEWROUTE: u16 = 24;
+
+/// A message type's name, as `strace` prints it.
+fn type_name(message_type: u16) -> String {
+    match message_type {
+        RTM_NEWLINK => "RTM_NEWLINK".to_string(),
+        RTM_NEWADDR => "RTM_NEWADDR".to_string(),
+        RTM_NEWROUTE => "RTM_NEWROUTE".to_string(),
+        other => format!("message type {other}"),
+    }
+}
+
+/// Names of a request's header flags, as `strace` prints them.
+fn flag_names(flags: u16) -> String {
+    let known = [
+        (NLM_F_REQUEST, "NLM_F_REQUEST"),
+        (NLM_F_ACK, "NLM_F_ACK"),
+        (NLM_F_REPLACE, "NLM_F_REPLACE"),
+        (NLM_F_EXCL, "NLM_F_EXCL"),
+        (NLM_F_CREATE, "NLM_F_CREATE"),
+    ];
+    let mut names: Vec<String> = known
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| name.to_string())
+        .collect();
+    let rest = known.iter().fold(flags, |left, (bit, _)| left & !bit);
+    if rest != 0 {
+        names.push(format!("{rest:#x}"));
+    }
+    names.join("|")
+}
+
+/// The function sent exactly one request of `message_type` (`name`), and
+/// its flags are `flags` (beside REQUEST and ACK): what `shell` sends.
+fn sent_as(
+    sent: &[step05::netlink::Sent],
+    message_type: u16,
+    name: &str,
+    flags: u16,
+    shell: &str,
+) -> Outcome {
+    let wanted = flags | NLM_F_REQUEST | NLM_F_ACK;
+    let seen: Vec<String> = sent
+        .iter()
+        .map(|s| format!("{} {}", type_name(s.message_type), flag_names(s.flags)))
+        .collect();
+    let ours: Vec<_> = sent
+        .iter()
+        .filter(|s| s.message_type == message_type)
+        .collect();
+    ensure(ours.len() == 1 && ours[0].flags == wanted, || {
+        Fail::new(format!(
+            "one {name} request, with the flags `{shell}` sends (strace -e trace=sendmsg {shell} ...)"
+        ))
+        .expected(format!("{name} {}", flag_names(wanted)))
+        .seen(if seen.is_empty() { "no request".to_string() } else { seen.join("; ") })
     })
 }
 
@@ -1088,7 +1164,7 @@ fn veth_peer_is_born_inside(_ctx: &Ctx) -> Outcome {
     let host = NetLab::new()?;
     let container = NetLab::new()?;
     let pid = container.pid;
-    let made = in_lab_with(&host, "plumbing::add_veth", &[], move |netlink, _| {
+    let (made, sent) = in_lab_sent(&host, "plumbing::add_veth", &[], move |netlink, _| {
         step05::plumbing::add_veth(netlink, "mbxcheck0", "eth0", pid)
     })?;
     if let Err(why) = made {
@@ -1136,7 +1212,14 @@ fn veth_peer_is_born_inside(_ctx: &Ctx) -> Outcome {
     let extra = link_line(&container, "eth1")?;
     ensure(extra.is_empty(), || {
         Fail::new("a failed add_veth makes nothing").seen(&extra)
-    })
+    })?;
+    sent_as(
+        &sent,
+        RTM_NEWLINK,
+        "RTM_NEWLINK",
+        NLM_F_CREATE | NLM_F_EXCL,
+        "ip link add",
+    )
 }
 
 fn link_joins_a_bridge_and_goes_up(_ctx: &Ctx) -> Outcome {
@@ -1183,7 +1266,7 @@ fn link_joins_a_bridge_and_goes_up(_ctx: &Ctx) -> Outcome {
 fn address_on_a_link(_ctx: &Ctx) -> Outcome {
     let lab = NetLab::new()?;
     lab.sh("ip link add acheck0 type veth peer name acheck1 && ip link set acheck1 up && ip link set acheck0 up")?;
-    let done = in_lab_with(
+    let (done, sent) = in_lab_sent(
         &lab,
         "plumbing::add_address",
         &["acheck0"],
@@ -1216,13 +1299,22 @@ fn address_on_a_link(_ctx: &Ctx) -> Outcome {
     ensure(again.is_err(), || {
         Fail::new("adding the same address again fails (ip addr add: File exists)")
             .seen("it succeeded")
-    })
+    })?;
+    // IPv4 forgives a missing NLM_F_CREATE or NLM_F_EXCL here (an address
+    // that exists is EEXIST anyway); the request still says what it means.
+    sent_as(
+        &sent,
+        RTM_NEWADDR,
+        "RTM_NEWADDR",
+        NLM_F_CREATE | NLM_F_EXCL,
+        "ip address add",
+    )
 }
 
 fn default_route_via_the_gateway(_ctx: &Ctx) -> Outcome {
     let lab = NetLab::new()?;
     lab.sh("ip link add rcheck0 type veth peer name rcheck1 && ip addr add 10.78.0.2/24 dev rcheck0 && ip link set rcheck1 up && ip link set rcheck0 up")?;
-    let done = in_lab_with(
+    let (done, sent) = in_lab_sent(
         &lab,
         "plumbing::add_default_route",
         &["rcheck0"],
@@ -1259,7 +1351,14 @@ fn default_route_via_the_gateway(_ctx: &Ctx) -> Outcome {
     ensure(unreachable.is_err(), || {
         Fail::new("a second default route, or one via a gateway no link reaches, is refused by the kernel: its error is add_default_route's")
             .seen("it succeeded")
-    })
+    })?;
+    sent_as(
+        &sent,
+        RTM_NEWROUTE,
+        "RTM_NEWROUTE",
+        NLM_F_CREATE | NLM_F_EXCL,
+        "ip route add",
+    )
 }
 
 /// A network record and its (empty) allocations under `root`, as

@@ -41,6 +41,16 @@ pub struct Prefix {
 pub struct Netlink {
     socket: Socket,
     sequence: u32,
+    sent: Vec<Sent>,
+}
+
+/// One request as the kernel received it: its message type (`RTM_NEWLINK`
+/// ...) and header flags, what `strace -e trace=sendmsg ip link add ...`
+/// shows of `ip`'s own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    pub message_type: u16,
+    pub flags: u16,
 }
 
 impl Netlink {
@@ -54,6 +64,7 @@ impl Netlink {
         Ok(Netlink {
             socket,
             sequence: 0,
+            sent: Vec::new(),
         })
     }
 
@@ -100,6 +111,11 @@ impl Netlink {
     }
     // ANCHOR_END: request
 
+    /// Every request this socket has sent, oldest first.
+    pub fn sent(&self) -> &[Sent] {
+        &self.sent
+    }
+
     fn send(&mut self, message: RouteNetlinkMessage, flags: u16) -> anyhow::Result<()> {
         self.sequence += 1;
         let mut header = NetlinkHeader::default();
@@ -112,6 +128,10 @@ impl Netlink {
         self.socket
             .send(&buffer, 0)
             .context("cannot send to netlink")?;
+        self.sent.push(Sent {
+            message_type: packet.header.message_type,
+            flags: packet.header.flags,
+        });
         Ok(())
     }
 
