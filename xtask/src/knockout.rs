@@ -139,20 +139,7 @@ fn rename(relative: &Path, text: Vec<u8>, steps: &[Step]) -> Vec<u8> {
     // The reference's extra tests (`# BEGIN REFERENCE ONLY`) are no graded
     // checks: left out, as in the starters.
     if text.contains("# BEGIN REFERENCE ONLY") {
-        let mut kept = String::new();
-        let mut skipping = false;
-        for line in text.lines() {
-            match line.trim() {
-                "# BEGIN REFERENCE ONLY" => skipping = true,
-                "# END REFERENCE ONLY" => skipping = false,
-                _ if skipping => {}
-                _ => {
-                    kept.push_str(line);
-                    kept.push('\n');
-                }
-            }
-        }
-        text = kept;
+        text = crate::lessons::without_reference_only(&text);
     }
     for step in steps {
         // Packages, binaries, dependency keys (`solution-01.workspace =

@@ -149,6 +149,17 @@ fn cut_regions(
 pub fn starter_manifest(text: &str, number: &str) -> String {
     let solution = format!("\"solution-{number}\"");
     let lesson = format!("\"lesson-{number}\"");
+    let text = without_reference_only(text).trim_end().to_string() + "\n";
+    let mut out = text
+        .replace(&solution, &lesson)
+        .replacen("[lib]\n", LESSON_LIB, 1);
+    out.push_str(LESSON_LINTS);
+    out
+}
+
+/// A manifest without its lines between `# BEGIN REFERENCE ONLY` and
+/// `# END REFERENCE ONLY` (the markers' lines included).
+pub fn without_reference_only(text: &str) -> String {
     let mut kept = String::new();
     let mut skipping = false;
     for line in text.lines() {
@@ -162,12 +173,7 @@ pub fn starter_manifest(text: &str, number: &str) -> String {
             }
         }
     }
-    let text = kept.trim_end().to_string() + "\n";
-    let mut out = text
-        .replace(&solution, &lesson)
-        .replacen("[lib]\n", LESSON_LIB, 1);
-    out.push_str(LESSON_LINTS);
-    out
+    kept
 }
 
 /// Every file of a step's starter, by path relative to the step directory.
