@@ -153,6 +153,16 @@ fn main() {
                 run: the_overlay_mount_is_the_kernels,
             },
             Check {
+                name: "store_dirs_are_made_private",
+                points: 2,
+                section: "the-store",
+                hint: "private_dirs makes the store (and its missing parents) and each of its dirs, and leaves each dir its owner's alone, 0700, however it was found; a dir that is really a symlink, a file, or another user's root is an error, and nothing is changed through it.",
+                more: "fs::DirBuilder with DirBuilderExt::mode, fs::create_dir_all for the parents, fs::symlink_metadata (lstat(2)), MetadataExt::uid and mode, nix::unistd::geteuid, fs::set_permissions with PermissionsExt::from_mode.",
+                shape: "1. make root's parents; mkdir root 0700, EEXIST is fine. 2. lstat root (follow it if the user made it a link): a dir of yours, else error. 3. for each dir: mkdir 0700 (EEXIST fine); lstat: a real dir of yours, else error; chmod 0700.",
+                requires: Requires::Nothing,
+                run: store_dirs_are_made_private,
+            },
+            Check {
                 name: "layer_digests_are_honest",
                 points: 3,
                 section: "naming-layers-by-their-content",
@@ -288,7 +298,7 @@ fn main() {
                 section: "the-store",
                 hint: "The store's layers, containers, images, cache and tmp dirs must be 0700 (their owner's alone): under them are setuid-root files in layers and writable layers, and records with the -e environment. A store made open before is closed again when opened; a root of another user's is refused. The log is the runtime's file, written from a pipe: the container never holds it.",
                 more: "private_dirs::private_dirs: fs::DirBuilder with DirBuilderExt::mode(0o700), fs::symlink_metadata, MetadataExt::uid and mode, nix::unistd::geteuid, fs::set_permissions.",
-                shape: "1. make root (0700) if missing; it must be a dir of yours. 2. for each dir: mkdir 0700 or find it; lstat: a real dir of yours, else error. 3. any group/other bit -> chmod 0700.",
+                shape: "1. make root (0700) if missing; it must be a dir of yours. 2. for each dir: mkdir 0700 or find it; lstat: a real dir of yours, else error. 3. chmod 0700, whatever it was.",
                 requires: Requires::Nothing,
                 run: the_store_is_roots_alone,
             },
@@ -2307,7 +2317,34 @@ fn unpacking_stays_inside(ctx: &Ctx) -> Outcome {
         "x/y/z, whose parents the tar never named",
         "deep\n".to_string(),
         std::fs::read_to_string(dest.join("x/y/z")).unwrap_or_default(),
-    )
+    )?;
+    // A hard link names a file the layer already has: its target's
+    // directories are looked up, never made.
+    let dest = dir.path().join("dangling");
+    let result = unpack(&raw_tar(&[("h", HARD, "nothere/x", "")]), &dest)?;
+    let made = dest.join("nothere").exists();
+    ensure(result.is_err() && !made, || {
+        Fail::new(
+            "a hard link to `nothere/x`, which the layer lacks: an error, and no `nothere` made",
+        )
+        .seen(format!(
+            "{}; nothere {}",
+            if result.is_ok() { "Ok" } else { "an error" },
+            if made { "made" } else { "not made" }
+        ))
+    })?;
+    // A file where a directory should be.
+    let dest = dir.path().join("filed");
+    let result = unpack(
+        &raw_tar(&[
+            ("p", FILE, "", "a file\n"),
+            ("p/q", FILE, "", "below a file\n"),
+        ]),
+        &dest,
+    )?;
+    ensure(result.is_err(), || {
+        Fail::new("a file `p`, then `p/q`: an error (p is no directory)").seen("Ok")
+    })
 }
 
 fn unpacking_restores_whiteouts(ctx: &Ctx) -> Outcome {
@@ -2634,6 +2671,90 @@ fn overlay_mount_helper(spec: &str) -> ! {
     let _ = std::fs::write(merged.join("new"), "new\n");
     let _ = std::fs::remove_file(merged.join("only1"));
     std::process::exit(0)
+}
+
+fn store_dirs_are_made_private(ctx: &Ctx) -> Outcome {
+    let dir = ctx.temp_dir();
+    let d = dir.path();
+    let private = |what: &str, root: &Path, dirs: &[&str]| -> Result<Result<(), String>, Fail> {
+        let (root, dirs) = (root.to_path_buf(), dirs.to_vec());
+        Ok(call(what, move || {
+            step04::private_dirs::private_dirs(&root, &dirs)
+        })?
+        .map_err(|e| format!("{e:#}")))
+    };
+    // A store under parents that don't exist yet.
+    let root = d.join("missing/parents/store");
+    private("private_dirs", &root, &["layers", "containers"])?.map_err(|e| {
+        Fail::new("private_dirs of a store whose parents don't exist yet should be Ok (mkdir -p)")
+            .seen(e)
+    })?;
+    let seen = |path: &Path| match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => format!("dir {:o}", m.mode() & 0o7777),
+        Ok(m) if m.file_type().is_symlink() => "a symlink".to_string(),
+        Ok(_) => "not a dir".to_string(),
+        Err(_) => "missing".to_string(),
+    };
+    expect_eq(
+        "after private_dirs(.../store, [layers, containers]): store, store/layers, store/containers",
+        ("dir 700".to_string(), "dir 700".to_string(), "dir 700".to_string()),
+        (seen(&root), seen(&root.join("layers")), seen(&root.join("containers"))),
+    )?;
+    // A store made open before (chmod -R go+rX) is closed again.
+    let old = d.join("old");
+    std::fs::create_dir_all(old.join("layers/sha256")).map_err(setup("mkdir"))?;
+    for path in [old.join("layers"), old.join("layers/sha256")] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .map_err(setup("chmod"))?;
+    }
+    private("private_dirs", &old, &["layers", "tmp"])?
+        .map_err(|e| Fail::new("private_dirs of a store made open before should be Ok").seen(e))?;
+    expect_eq(
+        "an open store opened again: layers (found 0755), tmp (missing), and the store itself (a dir of yours: its mode left be)",
+        ("dir 700".to_string(), "dir 700".to_string(), "dir 755".to_string()),
+        (seen(&old.join("layers")), seen(&old.join("tmp")), seen(&old)),
+    )?;
+    // A store dir that is a symlink, to a dir of ours outside: refused,
+    // and nothing done to where it points.
+    let linked = d.join("linked");
+    let elsewhere = d.join("elsewhere");
+    std::fs::create_dir_all(&linked).map_err(setup("mkdir"))?;
+    std::fs::create_dir(&elsewhere).map_err(setup("mkdir"))?;
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755))
+        .map_err(setup("chmod"))?;
+    std::os::unix::fs::symlink(&elsewhere, linked.join("layers")).map_err(setup("symlink"))?;
+    let result = private("private_dirs", &linked, &["layers"])?;
+    ensure(result.is_err() && mode_of(&elsewhere) == 0o755, || {
+        Fail::new("a store dir that is a symlink (layers -> a dir outside) is an error, and where it points is left as it was")
+            .expected("an error; the dir outside still 755")
+            .seen(format!("{result:?}; the dir outside {:o}", mode_of(&elsewhere)))
+    })?;
+    // A store dir that is a file.
+    let filed = d.join("filed");
+    std::fs::create_dir(&filed).map_err(setup("mkdir"))?;
+    write(&filed.join("layers"), "")?;
+    let result = private("private_dirs", &filed, &["layers"])?;
+    ensure(result.is_err(), || {
+        Fail::new("a store dir that is a file is an error").seen(format!("{result:?}"))
+    })?;
+    // A store, or one of its dirs, of another user's.
+    let theirs = d.join("theirs");
+    std::fs::create_dir(&theirs).map_err(setup("mkdir"))?;
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).map_err(setup("chown"))?;
+    let result = private("private_dirs", &theirs, &["layers"])?;
+    ensure(result.is_err(), || {
+        Fail::new("a store root of another user's (uid 65534) is refused: its owner could swap what is in it")
+            .seen(format!("{result:?}"))
+    })?;
+    let inner = d.join("inner");
+    std::fs::create_dir_all(inner.join("layers")).map_err(setup("mkdir"))?;
+    std::os::unix::fs::chown(inner.join("layers"), Some(65534), Some(65534))
+        .map_err(setup("chown"))?;
+    let result = private("private_dirs", &inner, &["layers"])?;
+    ensure(result.is_err(), || {
+        Fail::new("a store dir of another user's (uid 65534) is refused")
+            .seen(format!("{result:?}"))
+    })
 }
 
 fn the_overlay_mount_is_the_kernels(ctx: &Ctx) -> Outcome {

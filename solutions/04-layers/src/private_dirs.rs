@@ -55,11 +55,10 @@ pub fn private_dirs(root: &Path, dirs: &[&str]) -> anyhow::Result<()> {
     mine(root, true)?;
     for dir in dirs {
         let path = root.join(dir);
-        let meta = mine(&path, false)?;
-        if meta.mode() & 0o077 != 0 {
-            // chmod(2): rwx for the owner, nothing for anyone else.
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
-        }
+        mine(&path, false)?;
+        // chmod(2): rwx for the owner, nothing for anyone else, whatever
+        // it was (a store made open before is closed again).
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
     // END SOLUTION

@@ -157,22 +157,21 @@ fn enter_parents(dest: &Path, parents: &[OsString], name: &str, create: bool) ->
     for part in parents {
         dir.push(part);
         rel.push(part);
-        // lstat(2), not stat(2): it describes the symlink, not its target.
+        // lstat(2), not stat(2): it describes a symlink, not its target,
+        // and a symlink is no directory, even when its target is one.
         match fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                bail!("{name}: goes through the symlink {}", rel.display())
-            }
             Ok(meta) if meta.is_dir() => {}
-            Ok(_) => bail!("{name}: parent {} is not a directory", rel.display()),
+            Ok(_) => bail!(
+                "{name}: goes through {}, which is no real directory",
+                rel.display()
+            ),
             Err(error) if error.kind() == io::ErrorKind::NotFound && create => {
                 make_dir(&dir, 0, 0, 0o755)
                     .with_context(|| format!("{name}: cannot create {}", rel.display()))?;
             }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                bail!("{name}: {} does not exist", rel.display())
-            }
             Err(error) => {
-                return Err(error).with_context(|| format!("{name}: cannot stat {}", rel.display()))
+                return Err(error)
+                    .with_context(|| format!("{name}: cannot enter {}", rel.display()))
             }
         }
     }
