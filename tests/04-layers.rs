@@ -2333,6 +2333,32 @@ fn unpacking_stays_inside(ctx: &Ctx) -> Outcome {
             if made { "made" } else { "not made" }
         ))
     })?;
+    // A hard link's target must be a regular file: not a symlink (even one
+    // inside), not a directory.
+    for (what, entries) in [
+        (
+            "a symlink `s` -> f, then a hard link to `s`",
+            vec![
+                ("f", FILE, "", "f\n"),
+                ("s", SYM, "f", ""),
+                ("h", HARD, "s", ""),
+            ],
+        ),
+        (
+            "a dir `d/`, then a hard link to `d`",
+            vec![("d/", DIR, "", ""), ("h", HARD, "d", "")],
+        ),
+    ] {
+        let dest = dir.path().join("linked");
+        let _ = std::fs::remove_dir_all(&dest);
+        let result = unpack(&raw_tar(&entries), &dest)?;
+        ensure(result.is_err(), || {
+            Fail::new(format!(
+                "{what}: an error (a hard link names a regular file of the layer)"
+            ))
+            .seen("Ok")
+        })?;
+    }
     // A file where a directory should be.
     let dest = dir.path().join("filed");
     let result = unpack(

@@ -29,9 +29,10 @@ pub fn private_dirs(root: &Path, dirs: &[&str]) -> anyhow::Result<()> {
                 fs::create_dir_all(parent)?;
             }
         }
-        match fs::DirBuilder::new().mode(0o700).create(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
-            _ => {}
+        if let Err(e) = fs::DirBuilder::new().mode(0o700).create(path) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(e.into());
+            }
         }
         // lstat(2): a link where a store directory should be is not one.
         let meta = fs::symlink_metadata(path)?;

@@ -327,13 +327,11 @@ fn unpack_hard_link<R: Read>(
         .split_last()
         .expect("a layer path has a component");
     let target = enter_parents(dest, parents, &what, false)?.join(last);
-    match fs::symlink_metadata(&target) {
-        Ok(meta) if meta.is_file() => {}
-        Ok(_) => bail!("{what}: not a regular file"),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            bail!("{what}: no such file in the layer")
-        }
-        Err(error) => return Err(error).with_context(|| format!("{what}: cannot stat")),
+    // lstat(2): a symlink named as the target is no regular file either.
+    let meta = fs::symlink_metadata(&target)
+        .with_context(|| format!("{what}: no such file in the layer"))?;
+    if !meta.is_file() {
+        bail!("{what}: not a regular file");
     }
     remove_existing(path).with_context(|| format!("{name}: cannot replace"))?;
     // link(2) (linkat without AT_SYMLINK_FOLLOW): a new name for the same

@@ -549,7 +549,7 @@ fn hard_links_must_stay_inside() {
         ),
         (
             &[("h", link, "missing", "")],
-            "h: hard link to missing: no such file in the layer",
+            "h: hard link to missing: no such file in the layer: No such file or directory (os error 2)",
         ),
         (
             &[("d/", EntryType::Directory, "", ""), ("h", link, "d", "")],
