@@ -190,6 +190,9 @@ fn levels(out: &mut String, record: &Record, level: Level, number: &str, style: 
                     style.bold(&format!("{flag}:"))
                 );
             } else {
+                // Lines after the first line up under it.
+                let indent = " ".repeat(flag.len() + 4);
+                let text = text.replace('\n', &format!("\n{indent}"));
                 let _ = writeln!(out, "  {} {text}", style.bold(&format!("{flag}:")));
             }
         } else if !text.is_empty() {
@@ -265,7 +268,7 @@ mod tests {
         );
         assert_eq!(
             out,
-            "  --more: mount(2)\n  --shape: 1. remount /\n2. mount proc\n"
+            "  --more: mount(2)\n  --shape: 1. remount /\n           2. mount proc\n"
         );
     }
 

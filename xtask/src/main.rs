@@ -44,7 +44,7 @@ for learners:
   solution STEP [--force]          the reference for a step, once your code passes
 
 for teachers:
-  grade [--json FILE] [--junit FILE] [--classroom FILE]
+  grade [STEP] [--json FILE] [--junit FILE] [--classroom FILE]
                                    grade every step, with reports for classroom tools
 
 for the workshop's maintainers:
@@ -218,9 +218,12 @@ fn run(args: Vec<String>) -> anyhow::Result<()> {
                     "--json" => options.json = Some(value()?),
                     "--junit" => options.junit = Some(value()?),
                     "--classroom" => options.classroom = Some(value()?),
+                    step if !step.starts_with('-') && options.step.is_none() => {
+                        options.step = Some(steps::find(&root, step).map_err(usage)?)
+                    }
                     other => {
                         return Err(usage(anyhow::anyhow!(
-                            "unknown option {other:?}: cargo xtask grade [--json FILE] [--junit FILE] [--classroom FILE]"
+                            "unknown option {other:?}: cargo xtask grade [STEP] [--json FILE] [--junit FILE] [--classroom FILE]"
                         )))
                     }
                 }

@@ -194,6 +194,7 @@ fn the_learners_commands_on_a_fixture_workspace() {
     // The command itself, headless, with a step that does not compile.
     let file = |name: &str| fx.root().join(name);
     let options = grade::Options {
+        step: None,
         json: Some(file("grades.json")),
         junit: Some(file("grades.xml")),
         classroom: Some(file("classroom.json")),
