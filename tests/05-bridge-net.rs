@@ -168,7 +168,8 @@ impl Bridge for Lab<'_> {
         let root = self.root().to_string_lossy().into_owned();
         let mut full = vec![path.as_str(), binary.as_str(), "--root", root.as_str()];
         full.extend_from_slice(args);
-        Ok(self.place(self.ctx.minibox_at(Path::new(env), &full)))
+        let shown = format!("PATH=(an empty dir) minibox {}", args.join(" "));
+        Ok(self.place(self.ctx.minibox_at(Path::new(env), &full).shown_as(shown)))
     }
 
     fn ok(&self, args: &[&str], why: &str) -> Result<String, Fail> {
@@ -243,9 +244,21 @@ fn default_bridge_gives_eth0(ctx: &Ctx) -> Outcome {
         "run -d",
     )?;
     let on = lab.net().sh("ip -o link show master minibox0 up")?;
-    ensure(on.lines().count() == 1 && on.contains("mbx"), || {
-        Fail::new("while a container runs, its host-side veth is on minibox0, up").seen(&on)
-    })?;
+    if !(on.lines().count() == 1 && on.contains("mbx")) {
+        // What there is instead: every veth and bridge of the lab.
+        let links = lab
+            .net()
+            .sh("ip -o link show type veth; ip -o link show type bridge")?;
+        return Err(
+            Fail::new("while a container runs, its host-side veth is on minibox0, up (ip -o link show master minibox0 up)")
+                .expected("one mbx... link, master minibox0, state UP")
+                .seen(format!(
+                    "{}; the lab's veths and bridges:\n{}",
+                    if on.trim().is_empty() { "none" } else { on.trim() },
+                    links.trim()
+                )),
+        );
+    }
     lab.ok(&["rm", "-f", "up"], "rm -f")?;
     let out = lab.ok(
         &[
@@ -1496,11 +1509,19 @@ fn addresses_are_unique_under_a_lock(ctx: &Ctx) -> Outcome {
         .filter(|n| *n != 9)
         .map(|n| format!("10.9.0.{n}"))
         .collect();
-    expect_eq(
-        "30 parallel allocations on the 28 addresses left: each free address once (never the network, the gateway or the broadcast)",
-        expected,
-        addresses,
-    )?;
+    if addresses != expected {
+        // The failures are half the story: show them beside the addresses.
+        let mut failures: Vec<&String> = refused.iter().collect();
+        failures.dedup();
+        return Err(Fail::new(
+            "30 parallel allocations on the 28 addresses left: each free address once (never the network, the gateway or the broadcast)",
+        )
+        .expected(format!("{expected:?}"))
+        .seen(format!(
+            "{addresses:?}; {} allocation(s) failed: {failures:?}",
+            refused.len()
+        )));
+    }
     ensure(
         refused.len() == 2 && refused.iter().all(|r| r.contains("ipam")),
         || {
@@ -1759,7 +1780,7 @@ fn egress_rule_masquerades(_ctx: &Ctx) -> Outcome {
             Fail::new(format!(
                 "the egress rule of network web (10.201.3.0/24 on mbx-0a1b2c3d4e5) matches {part}"
             ))
-            .expected("ip saddr SUBNET oifname != \"BRIDGE\" masquerade comment \"KEY\"")
+            .expected("matches: source address in the subnet; output interface not the bridge. Verdict: masquerade")
             .seen(&line)
         })?;
     }
@@ -1772,13 +1793,18 @@ fn isolation_rule_drops(_ctx: &Ctx) -> Outcome {
     })?;
     let listed = load_rules("isolation", std::slice::from_ref(&rule))?;
     let line = listed_rule(&listed, "forward", "net:web:mbx-0a1b2c3d4e5:isolate")?;
-    for part in ["iifname \"mbx-0a1b2c3d4e5\"", "oifname @bridges", "drop"] {
+    for part in [
+        "iifname \"mbx-0a1b2c3d4e5\"",
+        "oifname != \"mbx-0a1b2c3d4e5\"",
+        "oifname @bridges",
+        "drop",
+    ] {
         ensure(line.contains(part), || {
             Fail::new(format!(
                 "the isolation rule of network web (on mbx-0a1b2c3d4e5) matches {part}"
             ))
             .expected(
-                "iifname \"BRIDGE\" oifname != \"BRIDGE\" oifname @bridges drop comment \"KEY\"",
+                "matches: input interface the bridge; output interface not the bridge, and in the set @bridges. Verdict: drop",
             )
             .seen(&line)
         })?;
@@ -1811,7 +1837,7 @@ fn published_port_rules_dnat(_ctx: &Ctx) -> Outcome {
         ] {
             ensure(line.contains(part) && line.contains("tcp"), || {
                 Fail::new(format!("the {chain} rule of -p 8080:80 (container at 10.200.0.9) matches tcp and {part}"))
-                    .expected("fib daddr type local tcp dport 8080 dnat to 10.200.0.9:80 comment \"KEY\"")
+                    .expected("matches: destination one of the host's own addresses (fib); TCP to port 8080. Verdict: DNAT to 10.200.0.9:80")
                     .seen(&line)
             })?;
         }

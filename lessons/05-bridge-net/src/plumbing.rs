@@ -17,17 +17,7 @@
 //! ```
 
 use crate::netlink::Netlink;
-use anyhow::Context;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 // ANCHOR: add_veth
 /// `ip link add NAME type veth peer name PEER netns PID`: a pair of linked
@@ -60,8 +50,8 @@ pub fn set_up(netlink: &mut Netlink, index: u32, master: Option<u32>) -> anyhow:
     // An RTM_SETLINK for an existing link, named by its index in the
     // header. The header's flags are the new values and its change mask
     // says which of them to change (leave the others as they are); the
-    // bridge is the link's IFLA_MASTER attribute (a "controller" in the
-    // crate). Shell: ip link set dev NAME master BRIDGE up
+    // bridge is the link's IFLA_MASTER attribute. Shell: ip link set dev
+    // NAME master BRIDGE up
     todo!(
         "lesson-05: afterwards the link with this index is up and, when a master is given, a port of that bridge"
     );
@@ -96,12 +86,13 @@ pub fn add_default_route(
     gateway: Ipv4Addr,
 ) -> anyhow::Result<()> {
     // TODO(lesson-05): afterwards the main routing table has a default route (every destination, prefix length 0) via the gateway, out of the link with this index
-    // An RTM_NEWROUTE. The header says the family, the table (main), who
-    // made it (the protocol: `ip route` says boot), the scope (universe:
-    // beyond this link) and the type (unicast); the attributes say the
-    // gateway (RTA_GATEWAY) and the output link (RTA_OIF). No destination
-    // attribute and a prefix length of 0: the default. The gateway must be
-    // on a subnet the link reaches, or the kernel answers ENETUNREACH.
+    // An RTM_NEWROUTE. Its header holds what `ip -d route show` prints of
+    // a route (the family, the table, who made it, its scope, its type),
+    // its attributes the gateway (RTA_GATEWAY) and the output link
+    // (RTA_OIF): ask the kernel what `ip route add` made in a scratch
+    // namespace, and make the same. No destination attribute and a prefix
+    // length of 0: the default. The gateway must be on a subnet the link
+    // reaches, or the kernel answers ENETUNREACH.
     // Shell: ip route add default via 10.200.0.1 dev eth0
     todo!(
         "lesson-05: afterwards the main routing table has a default route (every destination, prefix length 0) via the gateway, out of the link with this index"

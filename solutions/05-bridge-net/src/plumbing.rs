@@ -17,17 +17,7 @@
 //! ```
 
 use crate::netlink::Netlink;
-use anyhow::Context;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
-};
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 // ANCHOR: add_veth
 /// `ip link add NAME type veth peer name PEER netns PID`: a pair of linked
@@ -47,6 +37,10 @@ pub fn add_veth(
     // run, no move afterwards). Shell: ip link add NAME type veth peer
     // name PEER netns PID
     // BEGIN SOLUTION
+    use anyhow::Context;
+    use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+    use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
+    use netlink_packet_route::{link::LinkMessage, RouteNetlinkMessage};
     let mut other = LinkMessage::default();
     other
         .attributes
@@ -80,9 +74,12 @@ pub fn set_up(netlink: &mut Netlink, index: u32, master: Option<u32>) -> anyhow:
     // An RTM_SETLINK for an existing link, named by its index in the
     // header. The header's flags are the new values and its change mask
     // says which of them to change (leave the others as they are); the
-    // bridge is the link's IFLA_MASTER attribute (a "controller" in the
-    // crate). Shell: ip link set dev NAME master BRIDGE up
+    // bridge is the link's IFLA_MASTER attribute. Shell: ip link set dev
+    // NAME master BRIDGE up
     // BEGIN SOLUTION
+    use anyhow::Context;
+    use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+    use netlink_packet_route::RouteNetlinkMessage;
     let mut message = LinkMessage::default();
     message.header.index = index;
     message.header.flags = LinkFlags::Up;
@@ -112,6 +109,11 @@ pub fn add_address(
     // IFA_ADDRESS (the same on a broadcast link; the far end on a
     // point-to-point one). Shell: ip addr add 10.200.0.2/16 dev eth0
     // BEGIN SOLUTION
+    use anyhow::Context;
+    use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+    use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+    use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+    use std::net::IpAddr;
     let mut message = AddressMessage::default();
     message.header.family = AddressFamily::Inet;
     message.header.prefix_len = prefix;
@@ -140,14 +142,20 @@ pub fn add_default_route(
     gateway: Ipv4Addr,
 ) -> anyhow::Result<()> {
     // TODO(lesson-05): afterwards the main routing table has a default route (every destination, prefix length 0) via the gateway, out of the link with this index
-    // An RTM_NEWROUTE. The header says the family, the table (main), who
-    // made it (the protocol: `ip route` says boot), the scope (universe:
-    // beyond this link) and the type (unicast); the attributes say the
-    // gateway (RTA_GATEWAY) and the output link (RTA_OIF). No destination
-    // attribute and a prefix length of 0: the default. The gateway must be
-    // on a subnet the link reaches, or the kernel answers ENETUNREACH.
+    // An RTM_NEWROUTE. Its header holds what `ip -d route show` prints of
+    // a route (the family, the table, who made it, its scope, its type),
+    // its attributes the gateway (RTA_GATEWAY) and the output link
+    // (RTA_OIF): ask the kernel what `ip route add` made in a scratch
+    // namespace, and make the same. No destination attribute and a prefix
+    // length of 0: the default. The gateway must be on a subnet the link
+    // reaches, or the kernel answers ENETUNREACH.
     // Shell: ip route add default via 10.200.0.1 dev eth0
     // BEGIN SOLUTION
+    use anyhow::Context;
+    use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+    use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage};
+    use netlink_packet_route::route::{RouteProtocol, RouteScope, RouteType};
+    use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
     let mut message = RouteMessage::default();
     message.header.address_family = AddressFamily::Inet;
     message.header.table = RouteHeader::RT_TABLE_MAIN;

@@ -65,8 +65,9 @@ pub fn masquerade(name: &str, subnet: &str, bridge: &str) -> Rule {
     // packet leaves by, and conntrack turns the answers back. Traffic that
     // stays on the bridge must keep its source (the container it talks to
     // would answer the host). Interface names are quoted strings in nft.
-    // Shell: nft add rule ip minibox postrouting ip saddr 10.201.0.0/24
-    // oifname != "BRIDGE" masquerade comment "KEY"
+    // Shell, as docker writes it with iptables (the nft form is yours; the
+    // chapter's "nftables" section has its grammar):
+    // `iptables -t nat -A POSTROUTING -s SUBNET ! -o BRIDGE -j MASQUERADE`
     // BEGIN SOLUTION
     Rule {
         chain: "postrouting".to_string(),
@@ -85,9 +86,10 @@ pub fn isolation(name: &str, bridge: &str) -> Rule {
     // TODO(lesson-05): the forward rule that drops packets coming in by this bridge and going out by another network's bridge (any member of the set @bridges but this one); its key is net:NAME:BRIDGE:isolate
     // The forward hook sees packets the host routes from one interface to
     // another; a set holds every network's bridge, so one rule per network
-    // covers the networks made later too. Shell: nft add rule ip minibox
-    // forward iifname "BRIDGE" oifname != "BRIDGE" oifname @bridges drop
-    // comment "KEY"
+    // covers the networks made later too. Shell, as docker writes it with
+    // iptables, in two stages: `iptables -A DOCKER-ISOLATION-STAGE-1 -i
+    // BRIDGE ! -o BRIDGE -j DOCKER-ISOLATION-STAGE-2`, then in stage 2 one
+    // `-o OTHER_BRIDGE -j DROP` per network (a set does that in one rule).
     // BEGIN SOLUTION
     Rule {
         chain: "forward".to_string(),
@@ -109,8 +111,9 @@ pub fn published_port(id: &str, address: Ipv4Addr, host: u16, inside: u16) -> Ve
     // connection to port HOST of any other machine would land here too
     // (the fib expression asks the routing table what kind of address the
     // destination is; docker's iptables says -m addrtype --dst-type LOCAL).
-    // Shell: nft add rule ip minibox prerouting fib daddr type local tcp
-    // dport 8080 dnat to 10.200.0.2:80 comment "KEY"
+    // Shell, as docker writes it with iptables: `iptables -t nat -A
+    // PREROUTING -m addrtype --dst-type LOCAL -p tcp --dport 8080 -j DNAT
+    // --to-destination 10.200.0.2:80`, and the same in OUTPUT.
     // BEGIN SOLUTION
     ["prerouting", "output"]
         .into_iter()

@@ -99,6 +99,14 @@ impl Invocation {
         }
     }
 
+    /// How failure messages show this command, when the program run is not
+    /// the runtime itself (`env PATH=... minibox ...` shows as
+    /// `PATH=... minibox ...`).
+    pub fn shown_as(mut self, shown: impl Into<String>) -> Self {
+        self.shown = shown.into();
+        self
+    }
+
     /// Set an environment variable of the runtime itself.
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env

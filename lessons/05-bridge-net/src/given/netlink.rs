@@ -155,7 +155,8 @@ impl Netlink {
         Ok(messages)
     }
 
-    /// The index of interface `name`, if it exists. `ip link show NAME`.
+    /// The link named `name` as the kernel describes it (its index is in
+    /// the header), if it exists. `ip link show NAME`.
     pub fn link(&mut self, name: &str) -> anyhow::Result<Option<LinkMessage>> {
         let mut message = LinkMessage::default();
         message
