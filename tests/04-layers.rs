@@ -1413,6 +1413,27 @@ fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
             })?;
         }
     }
+    // `echo hi | minibox run -i --rm base cat`: cat reads to the end of its
+    // stdin, which comes only once no process holds a write end of it.
+    let shown = "echo hi | minibox run -i --rm base cat";
+    let out = lab
+        .minibox(&["run", "-i", "--rm", "base", "cat"])
+        .stdin(b"hi\n")
+        .output()
+        .map_err(|fail| {
+            Fail::new(format!(
+                "`{shown}` should print hi and end once its input ends"
+            ))
+            .expected("hi, then exit 0")
+            .seen(fail.what)
+        })?;
+    ensure(out.status.success() && out.stdout_text() == "hi\n", || {
+        Fail::new(format!(
+            "`{shown}` should copy its input to cat's and cat's output to its own"
+        ))
+        .expected("hi, then exit 0")
+        .seen(out.summary())
+    })?;
     terminal::control(Duration::from_secs(20))
 }
 
@@ -1629,6 +1650,7 @@ fn copy_cannot_be_raced_out_of_the_context(ctx: &Ctx) -> Outcome {
             ("sub/b", "B\n"),
             ("Dockerfile.in", "FROM base\nCOPY in/a /y/\n"),
             ("Dockerfile.out", "FROM base\nCOPY sublink /y/\n"),
+            ("Dockerfile.slash", "FROM base\nCOPY /sub/a /srv/\n"),
         ],
     )?;
     // `in` stays inside the context; `sublink` leads out of it.
@@ -1656,6 +1678,19 @@ fn copy_cannot_be_raced_out_of_the_context(ctx: &Ctx) -> Outcome {
         "COPY in/a /y/ (in -> sub): the layer holds sub/a as y/a",
         Some(&('0', 2)),
         entries.get("y/a"),
+    )?;
+    // A leading `/` is the context's top, as in docker.
+    build_with("Dockerfile.slash")?.expect_code(
+        0,
+        "COPY /sub/a /srv/ (a leading / means the context's top) should work",
+    )?;
+    let layers = lab.layers("raced")?;
+    let copied = layers.last().map(|l| lab.layer_dir(l).join("layer.tar"));
+    let entries = tar_entries(&copied.unwrap_or_default())?;
+    expect_eq(
+        "COPY /sub/a /srv/: the layer holds the context's sub/a as srv/a",
+        Some(&('0', 2)),
+        entries.get("srv/a"),
     )?;
     let out = build_with("Dockerfile.out")?;
     out.expect_code(
@@ -2279,6 +2314,54 @@ fn unpacking_stays_inside(ctx: &Ctx) -> Outcome {
             Fail::new(format!("unpacking a tar with {what} should be an error")).seen("Ok")
         })?;
     }
+    // A `..` anywhere is refused, even one that would stay inside.
+    let dest = dir.path().join("middle");
+    let result = unpack(
+        &raw_tar(&[("a/", DIR, "", ""), ("a/../b", FILE, "", "b\n")]),
+        &dest,
+    )?;
+    let made = std::fs::symlink_metadata(dest.join("b")).is_ok();
+    ensure(result.is_err() && !made, || {
+        Fail::new(
+            "a tar entry `a/../b`: an error (a `..` anywhere in a layer path), and no `b` made",
+        )
+        .expected("an error; no b")
+        .seen(format!(
+            "{}; b {}",
+            if result.is_ok() { "Ok" } else { "an error" },
+            if made { "made" } else { "not made" }
+        ))
+    })?;
+    // Setuid and setgid files keep those bits (chown(2) clears them).
+    let dest = dir.path().join("setuid");
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, mode) in [("su", 0o4755), ("wall", 0o2755)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(name).map_err(setup("tar path"))?;
+        header.set_entry_type(FILE);
+        header.set_size(0);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1000);
+        header.set_cksum();
+        tar.append(&header, &[][..]).map_err(setup("tar append"))?;
+    }
+    let tar = tar.into_inner().map_err(setup("tar finish"))?;
+    unpack(&tar, &dest)?.map_err(|e| {
+        Fail::new("unpacking a setuid and a setgid file owned by root should be Ok")
+            .seen(format!("{e:#}"))
+    })?;
+    for (name, mode) in [("su", 0o4755), ("wall", 0o2755)] {
+        let seen = std::fs::symlink_metadata(dest.join(name)).map_or(0, |m| m.mode() & 0o7777);
+        ensure(seen == mode, || {
+            Fail::new(format!(
+                "`{name}`, a file of mode {mode:o} owned by root in the tar: unpacked with that mode"
+            ))
+            .expected(format!("{mode:o}"))
+            .seen(format!("{seen:o}"))
+        })?;
+    }
     // What may stand where a file goes is replaced, never written through.
     let dest = dir.path().join("replace");
     let fine = raw_tar(&[
@@ -2597,6 +2680,39 @@ fn cache_keys_cover_their_inputs(_ctx: &Ctx) -> Outcome {
         ensure(other != base, || {
             Fail::new(format!("the key of a step with {what} should differ"))
                 .seen(format!("both {base}"))
+        })?;
+    }
+    // Pairs of inputs whose parts, laid end to end in some order, give the
+    // same text: each pair is two different steps.
+    let glued = format!("COPY a /a{files}");
+    let glued_first = format!("{files}COPY a /a");
+    let pairs = [
+        (
+            "(instruction \"0 COPY a /a\", epoch 1) and (instruction \" COPY a /a\", epoch 10)",
+            key(&parent, "0 COPY a /a", Some(&files), 1)?,
+            key(&parent, " COPY a /a", Some(&files), 10)?,
+        ),
+        (
+            "(instruction \"COPY a /a1\", epoch 0) and (instruction \"COPY a /a\", epoch 10)",
+            key(&parent, "COPY a /a1", Some(&files), 0)?,
+            key(&parent, "COPY a /a", Some(&files), 10)?,
+        ),
+        (
+            "(instruction \"COPY a /a\", files F) and (instruction \"COPY a /aF\", no files), F the files' digest",
+            key(&parent, "COPY a /a", Some(&files), 0)?,
+            key(&parent, &glued, None, 0)?,
+        ),
+        (
+            "(instruction \"COPY a /a\", files F) and (instruction \"FCOPY a /a\", no files), F the files' digest",
+            key(&parent, "COPY a /a", Some(&files), 0)?,
+            key(&parent, &glued_first, None, 0)?,
+        ),
+    ];
+    for (what, one, other) in pairs {
+        ensure(one != other, || {
+            Fail::new(format!("the keys of the steps {what} should differ"))
+                .expected("two different keys")
+                .seen(format!("both {one}"))
         })?;
     }
     Ok(())
