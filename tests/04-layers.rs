@@ -85,7 +85,7 @@ fn main() {
             Check {
                 name: "unpacking_stays_inside",
                 points: 3,
-                section: "reproducible-layers",
+                section: "unpacking-a-layer-you-dont-trust",
                 hint: "Unpacking a layer must never write outside its dir: refuse absolute paths and `..`, never go through a symlink (not even one the tar made), replace what stands where a file goes instead of opening it, and allow hard links only to regular files already in the layer.",
                 more: "unpack: layer_path (std::path::Component: RootDir, ParentDir, Normal), enter_parents (fs::symlink_metadata, is_symlink), unpack_file (OpenOptions create_new + custom_flags O_NOFOLLOW, fchown then set_permissions, set_times), unpack_hard_link (fs::hard_link after checking the target); remove_existing is given.",
                 shape: "layer_path: 1. NUL -> error. 2. for each component: root or prefix -> error; .. -> error; . -> skip; name -> keep. 3. none left -> None.\nenter_parents: for each parent: lstat; symlink -> error; dir -> go on; missing -> mkdir 0755 root if create, else error; else error.\nunpack_file: 1. remove what is there. 2. create exclusively, no follow, 0600. 3. copy the data. 4. owner, then mode, then mtime.\nunpack_hard_link: 1. check the target like a path. 2. not the entry itself. 3. its parents via enter_parents without create. 4. lstat: a regular file? 5. remove what is at the path; link.",

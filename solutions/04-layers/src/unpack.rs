@@ -148,9 +148,10 @@ fn enter_parents(dest: &Path, parents: &[OsString], name: &str, create: bool) ->
     // TODO(lesson-04): return `dest` joined with `parents`, once each of them is checked one by one to be a real directory inside `dest`: a symlink there (even one to a directory, even one that stays inside) or any other non-directory is an error (naming `name`); a missing one is made (mode 0755, owned by root) when `create`, and is an error otherwise
     // A tar can first make `evil -> /etc` and then write `evil/passwd`: the
     // second entry goes through a link it made itself. Check each parent
-    // with lstat(2), which describes a link, not its target. Shell:
-    // `tar --no-overwrite-dir` does not protect you; GNU tar only refuses
-    // links with `--keep-directory-symlink` off.
+    // with lstat(2), which describes a link, not its target. Shell: GNU tar
+    // first extracts a link that points out (absolute, or with `..`) as an
+    // empty placeholder file, and makes the link only at the end, so
+    // `evil/passwd` fails with "Not a directory".
     // BEGIN SOLUTION
     let mut dir = dest.to_path_buf();
     let mut rel = PathBuf::new();
