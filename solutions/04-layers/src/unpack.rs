@@ -18,7 +18,7 @@ use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{fchown, lchown, DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -123,6 +123,7 @@ fn layer_path(raw: &[u8], what: &str) -> Result<Option<Vec<OsString>>> {
     // refused before anything is written. Shell: GNU tar strips a leading
     // `/` and refuses `..` ("Member name contains '..'").
     // BEGIN SOLUTION
+    use std::path::Component;
     if raw.contains(&0) {
         bail!("{what}: NUL byte in layer path");
     }
