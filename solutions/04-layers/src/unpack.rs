@@ -300,6 +300,11 @@ fn unpack_symlink<R: Read>(
 /// A hard link: the target must already be a regular file of this layer,
 /// reached without symlinks, or a link could make a second name inside
 /// `dest` for any file of the host (`/etc/shadow`, say).
+///
+/// `dest` is the layer's dir; `parts` the entry's own path in the layer,
+/// as [`layer_path`] returned it (its components, checked); `path` where
+/// the link goes (`dest` joined with `parts`, its parents already
+/// entered); `name` the entry's name as the tar has it, for errors.
 fn unpack_hard_link<R: Read>(
     entry: &tar::Entry<R>,
     dest: &Path,
