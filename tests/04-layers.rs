@@ -38,7 +38,7 @@ fn main() {
                 section: "naming-layers-by-their-content",
                 hint: "A chain_id names a layer on top of exactly the layers below it: the first is the bottom diff_id, each next the sha256 of the text \"<chain_id below> <diff_id>\".",
                 more: "digest::chain_ids; digest::of_bytes; Digest implements Display as sha256:<hex>. The OCI image spec, config.md, \"Layer ChainID\".",
-                shape: "1. chain = []. 2. for each diff_id: if chain is empty push diff_id, else push of_bytes(format of last chain_id, space, diff_id). 3. return chain.",
+                shape: "1. chain = []. 2. for each diff_id: the first is its own chain_id; each next is the digest of the text the spec makes of the chain_id below and this diff_id. 3. return chain.",
                 requires: Requires::Nothing,
                 run: chain_ids_follow_the_oci_spec,
             },
@@ -47,8 +47,8 @@ fn main() {
                 points: 1,
                 section: "whiteouts-deleting-what-a-lower-layer-has",
                 hint: "overlayfs marks a deleted lower file with a character device numbered 0/0 in the upper dir, with no permission bits; unpacking a .wh. marker must leave exactly that.",
-                more: "whiteout::make_overlay_whiteout: mknod(2) through nix::sys::stat::mknod with SFlag::S_IFCHR, Mode::empty() and makedev(0, 0).",
-                shape: "1. mknod(path, char device, mode 0, device 0/0). 2. return the kernel's result as it is.",
+                more: "whiteout::make_overlay_whiteout: mknod(2) through nix::sys::stat::mknod; nix::sys::stat::SFlag, Mode and makedev.",
+                shape: "1. make a device node at path: the file type, permission bits and device numbers of the kernel's own whiteouts. 2. return the kernel's result as it is.",
                 requires: Requires::Nothing,
                 run: a_whiteout_is_a_char_device_0_0,
             },
@@ -68,7 +68,7 @@ fn main() {
                 section: "reproducible-layers",
                 hint: "Same tree, same tar bytes: each dir's entries sorted by name as bytes, a dir right before its content, one GNU header format, numeric owners, no user names, atime or ctime, mtimes clamped to the epoch.",
                 more: "layer_tar: sorted_children (fs::read_dir, fs::symlink_metadata, sort by OsStr bytes), LayerWriter::entry and ::directory (FileType is_dir/is_file/is_symlink/is_fifo/is_socket), LayerWriter::header (tar::Header::new_gnu, set_entry_type, set_mode, set_uid, set_gid, set_mtime, set_size).",
-                shape: "sorted_children: 1. for each readdir entry: lstat; layer name = .wh.NAME for a whiteout, refuse a real .wh. name, else NAME. 2. sort by layer name bytes.\nheader: 1. a GNU header of the kind. 2. mode & 07777, numeric uid and gid, mtime = min(mtime, epoch), size 0.\nentry: dir -> directory; file -> file; symlink -> symlink; FIFO -> an empty entry; whiteout -> marker; socket -> skip; else error.\ndirectory: 1. append REL/. 2. if opaque, marker REL/.wh..wh..opq. 3. children.",
+                shape: "sorted_children: 1. for each readdir entry: lstat; layer name = .wh.NAME for a whiteout, refuse a real .wh. name, else NAME. 2. sort by layer name bytes.\nheader: 1. a GNU header of the kind. 2. the permission bits (setuid, setgid and sticky too), numeric uid and gid, the mtime clamped to the epoch, size 0.\nentry: dir -> directory; file -> file; symlink -> symlink; FIFO -> an empty entry; whiteout -> marker; socket -> skip; else error.\ndirectory: 1. append REL/. 2. if opaque, marker REL/.wh..wh..opq. 3. children.",
                 requires: Requires::Nothing,
                 run: layer_tars_are_sorted_and_plain,
             },
@@ -85,10 +85,10 @@ fn main() {
             Check {
                 name: "unpacking_stays_inside",
                 points: 3,
-                section: "reproducible-layers",
+                section: "unpacking-a-layer-you-dont-trust",
                 hint: "Unpacking a layer must never write outside its dir: refuse absolute paths and `..`, never go through a symlink (not even one the tar made), replace what stands where a file goes instead of opening it, and allow hard links only to regular files already in the layer.",
                 more: "unpack: layer_path (std::path::Component: RootDir, ParentDir, Normal), enter_parents (fs::symlink_metadata, is_symlink), unpack_file (OpenOptions create_new + custom_flags O_NOFOLLOW, fchown then set_permissions, set_times), unpack_hard_link (fs::hard_link after checking the target); remove_existing is given.",
-                shape: "layer_path: 1. NUL -> error. 2. for each component: root or prefix -> error; .. -> error; . -> skip; name -> keep. 3. none left -> None.\nenter_parents: for each parent: lstat; symlink -> error; dir -> go on; missing -> mkdir 0755 root if create, else error; else error.\nunpack_file: 1. remove what is there. 2. create exclusively, no follow, 0600. 3. copy the data. 4. owner, then mode, then mtime.\nunpack_hard_link: 1. check the target like a path. 2. not the entry itself. 3. its parents via enter_parents without create. 4. lstat: a regular file? 5. remove what is at the path; link.",
+                shape: "layer_path: 1. NUL -> error. 2. for each component: root or prefix -> error; .. -> error; . -> skip; name -> keep. 3. none left -> None.\nenter_parents: for each parent: lstat; symlink -> error; dir -> go on; missing -> mkdir 0755 root if create, else error; else error.\nunpack_file: 1. remove what is there. 2. create it exclusively, following no link, readable by nobody else yet. 3. copy the data. 4. owner, then mode, then mtime.\nunpack_hard_link: 1. check the target like a path. 2. not the entry itself. 3. its parents via enter_parents without create. 4. lstat: a regular file? 5. remove what is at the path; link.",
                 requires: Requires::Nothing,
                 run: unpacking_stays_inside,
             },
@@ -128,7 +128,7 @@ fn main() {
                 section: "the-build-cache",
                 hint: "A step's cache key is a digest of everything that can change its layer: the parent's key, the instruction, the files copied, the epoch; change any one and the key changes, keep them and it stays.",
                 more: "cache_key::cache_key; digest::of_bytes; Digest's Display text.",
-                shape: "1. text = parent key, newline, copied digest or a mark for none, newline, epoch, newline, instruction. 2. return of_bytes(text).",
+                shape: "1. lay the four inputs out in one text so that no two different inputs give the same text (mind where one part ends and the next begins, and what stands for no files copied). 2. return the digest of that text.",
                 requires: Requires::Nothing,
                 run: cache_keys_cover_their_inputs,
             },
@@ -147,8 +147,8 @@ fn main() {
                 points: 2,
                 section: "overlayfs-many-layers-one-tree",
                 hint: "Overlay::mount must leave an overlayfs on the target, as /proc/self/mountinfo shows: the top layer's file wins, lower files show through, writes and deletions land in the upper dir.",
-                more: "overlay::Overlay::mount: mount(2) through nix::mount::mount with fstype \"overlay\", MsFlags::empty(), data = the options.",
-                shape: "1. mount(source \"overlay\", target, type \"overlay\", no flags, options()). 2. return the kernel's result.",
+                more: "overlay::Overlay::mount: mount(2) through nix::mount::mount, nix::mount::MsFlags; Overlay::options.",
+                shape: "1. one mount(2) of an overlayfs on target, described by options(). 2. return the kernel's result.",
                 requires: Requires::Nothing,
                 run: the_overlay_mount_is_the_kernels,
             },
@@ -218,7 +218,7 @@ fn main() {
                 section: "overlayfs-many-layers-one-tree",
                 hint: "Mount overlay with lowerdir = the image's layers, top first, and upperdir/workdir of the container's own: writes and deletions land in the upper dir, never in a layer. A container removed when it ends adds volatile.",
                 more: "overlay::Overlay::options and ::mount: mount(2) type overlay, lowerdir/upperdir/workdir, volatile; /proc/self/mountinfo shows it.",
-                shape: "1. options: lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W,redirect_dir=off[,volatile]. 2. mount(\"overlay\", merged, \"overlay\", no flags, options).",
+                shape: "1. options: the lower dirs top first, the upper and work dirs, no redirects, volatile for a --rm container. 2. one mount(2) of an overlayfs on the merged dir, described by those options.",
                 requires: Requires::Nothing,
                 run: copy_on_write,
             },
@@ -266,9 +266,9 @@ fn main() {
                 name: "copy_cannot_be_raced_out_of_the_context",
                 points: 3,
                 section: "copy-safely",
-                hint: "A path checked, then opened, can be renamed in between: open each COPY source from a descriptor of the context dir, with openat2(2) and RESOLVE_BENEATH, so that links are followed only while they stay beneath it (EXDEV otherwise), and read what you opened, not the path again.",
-                more: "beneath::open_beneath: openat2(2) via nix::fcntl::openat2, OpenHow, ResolveFlag::RESOLVE_BENEATH and RESOLVE_NO_MAGICLINKS, context::READ_FLAGS.",
-                shape: "1. strip a leading /; empty -> \".\". 2. openat2(context fd, path, flags READ_FLAGS, resolve beneath + no magic links). 3. return the kernel's result.",
+                hint: "A path checked, then opened, can be renamed in between: open each COPY source from a descriptor of the context dir, in one openat2(2) whose lookup the kernel keeps beneath that dir, so that links are followed only while they stay beneath it (EXDEV otherwise), and read what you opened, not the path again.",
+                more: "beneath::open_beneath: openat2(2) via nix::fcntl::openat2, nix::fcntl::OpenHow (flags, resolve) and nix::fcntl::ResolveFlag; the open flags crate::context reads with; openat2(2)'s man page lists the resolve flags.",
+                shape: "1. a leading / means the context's top; nothing left means the context itself. 2. one openat2 from the context's fd, with the builder's open flags and the resolve flags that keep the whole lookup beneath it, /proc's magic links refused. 3. return the kernel's result.",
                 requires: Requires::Nothing,
                 run: copy_cannot_be_raced_out_of_the_context,
             },
@@ -297,7 +297,7 @@ fn main() {
                 points: 3,
                 section: "the-store",
                 hint: "The store's layers, containers, images, cache and tmp dirs must be 0700 (their owner's alone): under them are setuid-root files in layers and writable layers, and records with the -e environment. A store made open before is closed again when opened; a root of another user's is refused. The log is the runtime's file, written from a pipe: the container never holds it.",
-                more: "private_dirs::private_dirs: fs::DirBuilder with DirBuilderExt::mode(0o700), fs::symlink_metadata, MetadataExt::uid and mode, nix::unistd::geteuid, fs::set_permissions.",
+                more: "private_dirs::private_dirs: fs::DirBuilder with DirBuilderExt::mode, fs::symlink_metadata, MetadataExt::uid and mode, nix::unistd::geteuid, fs::set_permissions.",
                 shape: "1. make root (0700) if missing; it must be a dir of yours. 2. for each dir: mkdir 0700 or find it; lstat: a real dir of yours, else error. 3. chmod 0700, whatever it was.",
                 requires: Requires::Nothing,
                 run: the_store_is_roots_alone,
@@ -908,7 +908,7 @@ fn deletions_become_whiteouts(ctx: &Ctx) -> Outcome {
             m.file_type().is_char_device() && m.rdev() == 0 && m.mode() & 0o7777 == 0
         }),
         || {
-            Fail::new("unpacked for overlayfs, the whiteout .wh.apt should be a char device 0/0, mode 0000, named apt (mknod with S_IFCHR and mode 0, device 0)")
+            Fail::new("unpacked for overlayfs, the whiteout .wh.apt should be a char device 0/0, mode 0000, named apt")
                 .seen(match &meta {
                     Some(m) => format!(
                         "{}: {} {}/{} mode {:04o}",
@@ -1345,7 +1345,11 @@ fn copy_stays_in_the_layer(ctx: &Ctx) -> Outcome {
     let mode = std::fs::metadata(victim.join("file"))
         .map(|m| m.mode() & 0o777)
         .unwrap_or(0);
-    expect_eq("nor are its permissions changed (0600)", 0o600, mode)?;
+    expect_eq(
+        "nor are its permissions changed (0600)",
+        "600".to_string(),
+        format!("{mode:o}"),
+    )?;
     ensure(!victim.join("new").exists(), || {
         Fail::new("COPY must not create files through a link to a dir outside")
             .seen(victim.join("new").display())
@@ -1413,6 +1417,27 @@ fn the_callers_terminal_is_out_of_reach(ctx: &Ctx) -> Outcome {
             })?;
         }
     }
+    // `echo hi | minibox run -i --rm base cat`: cat reads to the end of its
+    // stdin, which comes only once no process holds a write end of it.
+    let shown = "echo hi | minibox run -i --rm base cat";
+    let out = lab
+        .minibox(&["run", "-i", "--rm", "base", "cat"])
+        .stdin(b"hi\n")
+        .output()
+        .map_err(|fail| {
+            Fail::new(format!(
+                "`{shown}` should print hi and end once its input ends"
+            ))
+            .expected("hi, then exit 0")
+            .seen(fail.what)
+        })?;
+    ensure(out.status.success() && out.stdout_text() == "hi\n", || {
+        Fail::new(format!(
+            "`{shown}` should copy its input to cat's and cat's output to its own"
+        ))
+        .expected("hi, then exit 0")
+        .seen(out.summary())
+    })?;
     terminal::control(Duration::from_secs(20))
 }
 
@@ -1629,6 +1654,7 @@ fn copy_cannot_be_raced_out_of_the_context(ctx: &Ctx) -> Outcome {
             ("sub/b", "B\n"),
             ("Dockerfile.in", "FROM base\nCOPY in/a /y/\n"),
             ("Dockerfile.out", "FROM base\nCOPY sublink /y/\n"),
+            ("Dockerfile.slash", "FROM base\nCOPY /sub/a /srv/\n"),
         ],
     )?;
     // `in` stays inside the context; `sublink` leads out of it.
@@ -1656,6 +1682,19 @@ fn copy_cannot_be_raced_out_of_the_context(ctx: &Ctx) -> Outcome {
         "COPY in/a /y/ (in -> sub): the layer holds sub/a as y/a",
         Some(&('0', 2)),
         entries.get("y/a"),
+    )?;
+    // A leading `/` is the context's top, as in docker.
+    build_with("Dockerfile.slash")?.expect_code(
+        0,
+        "COPY /sub/a /srv/ (a leading / means the context's top) should work",
+    )?;
+    let layers = lab.layers("raced")?;
+    let copied = layers.last().map(|l| lab.layer_dir(l).join("layer.tar"));
+    let entries = tar_entries(&copied.unwrap_or_default())?;
+    expect_eq(
+        "COPY /sub/a /srv/: the layer holds the context's sub/a as srv/a",
+        Some(&('0', 2)),
+        entries.get("srv/a"),
     )?;
     let out = build_with("Dockerfile.out")?;
     out.expect_code(
@@ -1941,13 +1980,13 @@ fn a_whiteout_is_a_char_device_0_0(ctx: &Ctx) -> Outcome {
         nix::sys::stat::minor(meta.rdev()),
     );
     expect_eq(
-        "what lstat says of the whiteout made: (char device, major, minor, permission bits)",
-        (true, 0, 0, 0),
+        "what lstat says of the whiteout made: (char device, major, minor, permission bits in octal)",
+        (true, 0, 0, "0".to_string()),
         (
             meta.file_type().is_char_device(),
             major,
             minor,
-            meta.mode() & 0o7777,
+            format!("{:o}", meta.mode() & 0o7777),
         ),
     )
 }
@@ -2094,12 +2133,13 @@ fn layer_tars_are_sorted_and_plain(ctx: &Ctx) -> Outcome {
             "fifo" => (EPOCH, 0o640, (0, 0)),
             _ => (EPOCH, header.mode().unwrap_or(0), (0, 0)),
         };
+        // Permission bits in octal, as ls and chmod write them.
         expect_eq(
-            &what("mtime (clamped to the epoch), permission bits, numeric uid:gid"),
-            (mtime, mode, ids),
+            &what("mtime (clamped to the epoch), permission bits (octal), numeric uid:gid"),
+            (mtime, format!("{mode:o}"), ids),
             (
                 header.mtime().unwrap_or(0),
-                header.mode().unwrap_or(0),
+                format!("{:o}", header.mode().unwrap_or(0)),
                 (header.uid().unwrap_or(9), header.gid().unwrap_or(9)),
             ),
         )?;
@@ -2277,6 +2317,54 @@ fn unpacking_stays_inside(ctx: &Ctx) -> Outcome {
         )?;
         ensure(result.is_err(), || {
             Fail::new(format!("unpacking a tar with {what} should be an error")).seen("Ok")
+        })?;
+    }
+    // A `..` anywhere is refused, even one that would stay inside.
+    let dest = dir.path().join("middle");
+    let result = unpack(
+        &raw_tar(&[("a/", DIR, "", ""), ("a/../b", FILE, "", "b\n")]),
+        &dest,
+    )?;
+    let made = std::fs::symlink_metadata(dest.join("b")).is_ok();
+    ensure(result.is_err() && !made, || {
+        Fail::new(
+            "a tar entry `a/../b`: an error (a `..` anywhere in a layer path), and no `b` made",
+        )
+        .expected("an error; no b")
+        .seen(format!(
+            "{}; b {}",
+            if result.is_ok() { "Ok" } else { "an error" },
+            if made { "made" } else { "not made" }
+        ))
+    })?;
+    // Setuid and setgid files keep those bits (chown(2) clears them).
+    let dest = dir.path().join("setuid");
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, mode) in [("su", 0o4755), ("wall", 0o2755)] {
+        let mut header = tar::Header::new_gnu();
+        header.set_path(name).map_err(setup("tar path"))?;
+        header.set_entry_type(FILE);
+        header.set_size(0);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1000);
+        header.set_cksum();
+        tar.append(&header, &[][..]).map_err(setup("tar append"))?;
+    }
+    let tar = tar.into_inner().map_err(setup("tar finish"))?;
+    unpack(&tar, &dest)?.map_err(|e| {
+        Fail::new("unpacking a setuid and a setgid file owned by root should be Ok")
+            .seen(format!("{e:#}"))
+    })?;
+    for (name, mode) in [("su", 0o4755), ("wall", 0o2755)] {
+        let seen = std::fs::symlink_metadata(dest.join(name)).map_or(0, |m| m.mode() & 0o7777);
+        ensure(seen == mode, || {
+            Fail::new(format!(
+                "`{name}`, a file of mode {mode:o} owned by root in the tar: unpacked with that mode"
+            ))
+            .expected(format!("{mode:o}"))
+            .seen(format!("{seen:o}"))
         })?;
     }
     // What may stand where a file goes is replaced, never written through.
@@ -2597,6 +2685,39 @@ fn cache_keys_cover_their_inputs(_ctx: &Ctx) -> Outcome {
         ensure(other != base, || {
             Fail::new(format!("the key of a step with {what} should differ"))
                 .seen(format!("both {base}"))
+        })?;
+    }
+    // Pairs of inputs whose parts, laid end to end in some order, give the
+    // same text: each pair is two different steps.
+    let glued = format!("COPY a /a{files}");
+    let glued_first = format!("{files}COPY a /a");
+    let pairs = [
+        (
+            "(instruction \"0 COPY a /a\", epoch 1) and (instruction \" COPY a /a\", epoch 10)",
+            key(&parent, "0 COPY a /a", Some(&files), 1)?,
+            key(&parent, " COPY a /a", Some(&files), 10)?,
+        ),
+        (
+            "(instruction \"COPY a /a1\", epoch 0) and (instruction \"COPY a /a\", epoch 10)",
+            key(&parent, "COPY a /a1", Some(&files), 0)?,
+            key(&parent, "COPY a /a", Some(&files), 10)?,
+        ),
+        (
+            "(instruction \"COPY a /a\", files F) and (instruction \"COPY a /aF\", no files), F the files' digest",
+            key(&parent, "COPY a /a", Some(&files), 0)?,
+            key(&parent, &glued, None, 0)?,
+        ),
+        (
+            "(instruction \"COPY a /a\", files F) and (instruction \"FCOPY a /a\", no files), F the files' digest",
+            key(&parent, "COPY a /a", Some(&files), 0)?,
+            key(&parent, &glued_first, None, 0)?,
+        ),
+    ];
+    for (what, one, other) in pairs {
+        ensure(one != other, || {
+            Fail::new(format!("the keys of the steps {what} should differ"))
+                .expected("two different keys")
+                .seen(format!("both {one}"))
         })?;
     }
     Ok(())

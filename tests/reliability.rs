@@ -67,7 +67,7 @@ fn main() {
         ),
     ];
     // Checks of step 04's given code, with the grader's Ctx and cleanup.
-    let given: [(&str, GivenCheck); 9] = [
+    let given: [(&str, GivenCheck); 10] = [
         (
             "detached_containers_keep_running",
             containers::detached_containers_keep_running,
@@ -91,6 +91,10 @@ fn main() {
         (
             "bad_container_input_is_one_line",
             containers::bad_container_input_is_one_line,
+        ),
+        (
+            "a_monitor_that_panics_says_why",
+            containers::a_monitor_that_panics_says_why,
         ),
     ];
     for (name, check) in given {

@@ -575,3 +575,46 @@ pub fn bad_container_input_is_one_line(ctx: &Ctx) -> Outcome {
         lab.field("busy", "State.Status")?,
     )
 }
+
+/// `run -d` whose monitor panics before the container starts (as a
+/// `todo!()` of a later step would; here `MINIBOX_FAULT=panic:run:running`,
+/// debug builds only): one error line that quotes the panic, so the grader
+/// can say "not written yet", and no half-made container left.
+pub fn a_monitor_that_panics_says_why(ctx: &Ctx) -> Outcome {
+    let lab = Lab::new(ctx)?;
+    run(&lab, &["--rm", "base", "true"])?; // the base image, made once
+    let out = lab
+        .minibox(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "doomed",
+            "base",
+            "sleep",
+            "1000",
+        ])
+        .env("MINIBOX_FAULT", "panic:run:running")
+        .output()?;
+    let _cleanup = lab.removed("doomed");
+    out.expect_code(125, "run -d whose monitor panicked is a runtime error")?;
+    out.expect_one_error_line("fault injected at run:running")?;
+    let panic = grader::todo::find_panic(&out.stderr);
+    ensure(
+        panic
+            .as_ref()
+            .is_some_and(|p| p.message == "fault injected at run:running"),
+        || {
+            Fail::new("the error line quotes the panic with its place (panicked at FILE:LINE:COL: MESSAGE)")
+                .seen(&out.stderr)
+        },
+    )?;
+    let all = lab.minibox(&["ps", "-a"]).output()?.stdout_text();
+    ensure(!all.contains("doomed"), || {
+        Fail::new("the half-made container is removed, not left `created`").seen(&all)
+    })?;
+    ensure(lab.container_dirs().is_empty(), || {
+        Fail::new("nothing of it is left under containers/").seen(lab.container_dirs().join(", "))
+    })
+}

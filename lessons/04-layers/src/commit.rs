@@ -16,13 +16,10 @@
 //! ```
 
 use crate::digest::{self, Digest};
-use crate::image::{rfc3339, History, ImageConfig};
-use crate::layer_tar::write_layer;
+use crate::image::ImageConfig;
 use crate::store::Store;
-use crate::unpack::unpack_layer;
 use anyhow::Context;
-use std::fs::{self, File};
-use std::io::BufWriter;
+use std::fs;
 use std::path::Path;
 
 // ANCHOR: commit_layer
@@ -60,6 +57,7 @@ pub fn record_step(image: &mut ImageConfig, created_by: &str, layer: Option<Dige
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::rfc3339;
 
     #[test]
     fn history_and_diff_ids_stay_in_step() {

@@ -24,8 +24,6 @@
 use crate::state::{self, Record};
 use anyhow::{bail, Context};
 use nix::sched::CloneFlags;
-use std::fs::File;
-use std::os::unix::fs::MetadataExt;
 
 /// The namespaces to join, in order: user first, mount last.
 pub const ORDER: [(&str, CloneFlags); 7] = [

@@ -30,7 +30,6 @@
 //! filesystem, from the mount namespace's teardown). podman does the same
 //! for its `--rm` containers.
 
-use nix::mount::{mount, MsFlags};
 use std::path::{Path, PathBuf};
 
 /// The dirs of one overlay mount.

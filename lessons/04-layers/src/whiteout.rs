@@ -32,8 +32,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-
 /// In a layer tar, `.wh.NAME` says "NAME was deleted".
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// In a layer tar, `DIR/.wh..wh..opq` says "hide everything below DIR".

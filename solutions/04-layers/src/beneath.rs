@@ -6,14 +6,13 @@
 //! while the build, as root, reads. See [`crate::context`] for the walk
 //! that uses this.
 
-use crate::context::READ_FLAGS;
-use nix::fcntl::{openat2, OpenHow, ResolveFlag};
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 // ANCHOR: open_beneath
 /// Open `source`, as COPY or ADD writes it (relative to the context; a
 /// leading `/` is the context's own top, as in docker), beneath the dir
-/// `context`, with [`READ_FLAGS`]. Links are followed only while they stay
+/// `context`, opened as the rest of the walk in [`crate::context`] opens
+/// what it reads. Links are followed only while they stay
 /// beneath `context`. Errors are the kernel's: `EXDEV` for a way out,
 /// `ENOENT` for nothing there, `ENOSYS` where there is no openat2.
 pub fn open_beneath(context: BorrowedFd<'_>, source: &str) -> nix::Result<OwnedFd> {
@@ -25,10 +24,12 @@ pub fn open_beneath(context: BorrowedFd<'_>, source: &str) -> nix::Result<OwnedF
     // openat2(2) (Linux 5.6) takes resolve flags for that. There is no
     // shell command for it; watch the builder make it:
     // strace -f -e trace=openat2 minibox build -t x DIR
-    // Open with the flags the rest of this file uses (READ_FLAGS), and
-    // return the kernel's errors as they are: the caller explains them,
-    // and walks the path itself where the kernel has no openat2 (ENOSYS).
+    // Open it as crate::context opens what it reads, and return the
+    // kernel's errors as they are: the caller explains them, and walks the
+    // path itself where the kernel has no openat2 (ENOSYS).
     // BEGIN SOLUTION
+    use crate::context::READ_FLAGS;
+    use nix::fcntl::{openat2, OpenHow, ResolveFlag};
     let relative = source.trim_start_matches('/');
     let path = if relative.is_empty() { "." } else { relative };
     // openat2(2): the kernel resolves `path` from `context`, and with

@@ -16,13 +16,10 @@
 //! ```
 
 use crate::digest::{self, Digest};
-use crate::image::{rfc3339, History, ImageConfig};
-use crate::layer_tar::write_layer;
+use crate::image::ImageConfig;
 use crate::store::Store;
-use crate::unpack::unpack_layer;
 use anyhow::Context;
-use std::fs::{self, File};
-use std::io::BufWriter;
+use std::fs;
 use std::path::Path;
 
 // ANCHOR: commit_layer
@@ -38,6 +35,10 @@ pub fn commit_layer(store: &Store, dir: &Path, epoch: u64) -> anyhow::Result<Dig
     //   mkdir T/diff && tar -C T/diff -xpf T/layer.tar
     //   flock store.lock mv T layers/sha256/HEX
     // BEGIN SOLUTION
+    use crate::layer_tar::write_layer;
+    use crate::unpack::unpack_layer;
+    use std::fs::File;
+    use std::io::BufWriter;
     let staging = store.temp_dir("commit")?;
     let tar = staging.path().join("layer.tar");
     let file = File::create(&tar).with_context(|| format!("cannot create {}", tar.display()))?;
@@ -79,6 +80,7 @@ pub fn record_step(image: &mut ImageConfig, created_by: &str, layer: Option<Dige
     // `history` has one entry per step, layer or not (`docker history`
     // shows them). Shell: `skopeo inspect --config oci:DIR` shows both.
     // BEGIN SOLUTION
+    use crate::image::{rfc3339, History};
     let empty_layer = layer.is_none();
     if let Some(layer) = layer {
         image.rootfs.diff_ids.push(layer);
@@ -96,6 +98,7 @@ pub fn record_step(image: &mut ImageConfig, created_by: &str, layer: Option<Dige
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::rfc3339;
 
     #[test]
     fn history_and_diff_ids_stay_in_step() {

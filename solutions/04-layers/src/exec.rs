@@ -24,8 +24,6 @@
 use crate::state::{self, Record};
 use anyhow::{bail, Context};
 use nix::sched::CloneFlags;
-use std::fs::File;
-use std::os::unix::fs::MetadataExt;
 
 /// The namespaces to join, in order: user first, mount last.
 pub const ORDER: [(&str, CloneFlags); 7] = [
@@ -47,6 +45,8 @@ pub fn join_namespaces(pid: i32) -> anyhow::Result<()> {
     // process that joined a PID namespace are in it. Shell:
     // `nsenter --target PID --user --ipc --uts --net --pid --cgroup --mount CMD`.
     // BEGIN SOLUTION
+    use std::fs::File;
+    use std::os::unix::fs::MetadataExt;
     let mut opened = Vec::new();
     for (kind, flag) in ORDER {
         let path = format!("/proc/{pid}/ns/{kind}");

@@ -30,7 +30,6 @@
 //! filesystem, from the mount namespace's teardown). podman does the same
 //! for its `--rm` containers.
 
-use nix::mount::{mount, MsFlags};
 use std::path::{Path, PathBuf};
 
 /// The dirs of one overlay mount.
@@ -83,6 +82,7 @@ impl Overlay {
         // The source of an overlay mount is only a label shown in mountinfo.
         // Shell: `mount -t overlay overlay -o "$(OPTIONS)" TARGET`.
         // BEGIN SOLUTION
+        use nix::mount::{mount, MsFlags};
         // mount(2) with filesystem type "overlay": the kernel checks every
         // dir in the options; a missing one, an upper dir on overlayfs (as
         // inside docker) or options over a page (4096 bytes) give EINVAL.

@@ -18,7 +18,7 @@ use std::fs::{self, File, FileTimes, OpenOptions, Permissions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{fchown, lchown, DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -123,6 +123,7 @@ fn layer_path(raw: &[u8], what: &str) -> Result<Option<Vec<OsString>>> {
     // refused before anything is written. Shell: GNU tar strips a leading
     // `/` and refuses `..` ("Member name contains '..'").
     // BEGIN SOLUTION
+    use std::path::Component;
     if raw.contains(&0) {
         bail!("{what}: NUL byte in layer path");
     }
@@ -148,9 +149,10 @@ fn enter_parents(dest: &Path, parents: &[OsString], name: &str, create: bool) ->
     // TODO(lesson-04): return `dest` joined with `parents`, once each of them is checked one by one to be a real directory inside `dest`: a symlink there (even one to a directory, even one that stays inside) or any other non-directory is an error (naming `name`); a missing one is made (mode 0755, owned by root) when `create`, and is an error otherwise
     // A tar can first make `evil -> /etc` and then write `evil/passwd`: the
     // second entry goes through a link it made itself. Check each parent
-    // with lstat(2), which describes a link, not its target. Shell:
-    // `tar --no-overwrite-dir` does not protect you; GNU tar only refuses
-    // links with `--keep-directory-symlink` off.
+    // with lstat(2), which describes a link, not its target. Shell: GNU tar
+    // first extracts a link that points out (absolute, or with `..`) as an
+    // empty placeholder file, and makes the link only at the end, so
+    // `evil/passwd` fails with "Not a directory".
     // BEGIN SOLUTION
     let mut dir = dest.to_path_buf();
     let mut rel = PathBuf::new();
@@ -298,6 +300,11 @@ fn unpack_symlink<R: Read>(
 /// A hard link: the target must already be a regular file of this layer,
 /// reached without symlinks, or a link could make a second name inside
 /// `dest` for any file of the host (`/etc/shadow`, say).
+///
+/// `dest` is the layer's dir; `parts` the entry's own path in the layer,
+/// as [`layer_path`] returned it (its components, checked); `path` where
+/// the link goes (`dest` joined with `parts`, its parents already
+/// entered); `name` the entry's name as the tar has it, for errors.
 fn unpack_hard_link<R: Read>(
     entry: &tar::Entry<R>,
     dest: &Path,

@@ -32,8 +32,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-
 /// In a layer tar, `.wh.NAME` says "NAME was deleted".
 pub const WHITEOUT_PREFIX: &str = ".wh.";
 /// In a layer tar, `DIR/.wh..wh..opq` says "hide everything below DIR".
@@ -109,6 +107,7 @@ pub fn make_overlay_whiteout(path: &Path) -> nix::Result<()> {
     // Shell: `mknod NAME c 0 0 && chmod 000 NAME`. Making a device node
     // needs CAP_MKNOD.
     // BEGIN SOLUTION
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
     // mknod(2) of a character device needs CAP_MKNOD (root has it); it fails
     // with EEXIST if something is already at `path`: the caller removes it.
     // Mode 0 is what overlayfs itself gives its whiteouts.

@@ -997,6 +997,25 @@ mod tests {
     }
 
     #[test]
+    fn a_todo_a_detached_run_reported_reads_as_not_written_yet() {
+        fn monitor_died_on_todo(ctx: &Ctx) -> Outcome {
+            let out = ctx
+                .minibox(&[
+                    "-c",
+                    "echo 'minibox: the monitor ended before the container started: panicked at src/b.rs:7:9: not yet implemented: lesson-05: attach' >&2; exit 125",
+                ])
+                .output()?;
+            out.expect_code(0, "should succeed")
+        }
+        let (report, _) = grade_quietly(vec![check("todo", 1, monitor_died_on_todo)], quiet_args());
+        let message = &report.checks[0].message;
+        assert!(
+            message.starts_with("not written yet: lesson-05: attach\n  (the program stopped at the todo!() in src/b.rs:7:9)"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn fail_fast_stops_at_the_first_failure() {
         let mut args = quiet_args();
         args.test_threads = Some(1);

@@ -27,8 +27,35 @@ impl Panic {
     }
 }
 
-/// The first panic in `stderr`, if any.
+/// The first panic in `stderr`, if any: Rust's own report, or else one a
+/// runtime passed on in its one error line.
 pub fn find_panic(stderr: &str) -> Option<Panic> {
+    find_rust_panic(stderr).or_else(|| find_reported_panic(stderr))
+}
+
+/// A panic a runtime reported in one line, `... panicked at FILE:LINE:COL:
+/// MESSAGE`: a `run -d` whose monitor panicked (its stderr is the
+/// container's log, so the runtime quotes it).
+fn find_reported_panic(stderr: &str) -> Option<Panic> {
+    const MARK: &str = "panicked at ";
+    stderr.lines().find_map(|line| {
+        let rest = &line[line.find(MARK)? + MARK.len()..];
+        let (location, message) = rest.split_once(": ")?;
+        let mut parts = location.rsplitn(3, ':');
+        let numbers = [parts.next()?, parts.next()?];
+        let file = parts.next()?;
+        let is_place = !file.is_empty()
+            && numbers
+                .iter()
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        is_place.then(|| Panic {
+            location: location.to_string(),
+            message: message.trim().to_string(),
+        })
+    })
+}
+
+fn find_rust_panic(stderr: &str) -> Option<Panic> {
     let mut lines = stderr.lines();
     while let Some(line) = lines.next() {
         // `thread 'main' panicked at ...`, or since Rust 1.88 with the
@@ -78,6 +105,20 @@ mod tests {
             find_panic("thread 'main' panicked at src/a.rs:1:1:\nindex out of bounds\n").unwrap();
         assert_eq!(p.todo(), None);
         assert_eq!(p.message, "index out of bounds");
+    }
+
+    #[test]
+    fn finds_a_panic_a_runtime_reported_in_one_line() {
+        let err = "minibox: the monitor ended before the container started: panicked at lessons/05-bridge-net/src/ipam.rs:40:5: not yet implemented: lesson-05: pick an address\n";
+        let p = find_panic(err).unwrap();
+        assert_eq!(p.location, "lessons/05-bridge-net/src/ipam.rs:40:5");
+        assert_eq!(p.todo(), Some("lesson-05: pick an address"));
+        let real = "minibox: the monitor ended before the container started: panicked at solutions/04-layers/src/given/fault.rs:20:9: fault injected at run:running\n";
+        assert_eq!(
+            find_panic(real).map(|p| p.message),
+            Some("fault injected at run:running".to_string())
+        );
+        assert_eq!(find_panic("minibox: it panicked at noon: no place\n"), None);
     }
 
     #[test]

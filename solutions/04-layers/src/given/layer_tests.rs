@@ -354,13 +354,7 @@ fn devices_are_refused_and_sockets_skipped() {
     )
     .unwrap();
     let error = write_layer(&root, Vec::new(), EPOCH).unwrap_err();
-    assert_eq!(
-        format!("{error:#}"),
-        format!(
-            "{}: device nodes cannot go into a layer",
-            root.join("null").display()
-        )
-    );
+    assert_names(&format!("{error:#}"), "null");
 }
 
 #[test]
@@ -369,10 +363,7 @@ fn files_named_like_whiteouts_are_refused() {
     let root = scratch.dir("root");
     write_file(&root.join(".wh.x"), "", 1);
     let error = write_layer(&root, Vec::new(), EPOCH).unwrap_err();
-    assert!(
-        format!("{error:#}").contains("reserved for whiteouts"),
-        "{error:#}"
-    );
+    assert_names(&format!("{error:#}"), ".wh.x");
 }
 
 // ---- Hostile tars, built by hand ------------------------------------
@@ -409,10 +400,38 @@ fn hostile(entries: &[Raw]) -> Vec<u8> {
     tar.into_inner().unwrap()
 }
 
+/// Unpack a tar of raw entries into a fresh `dest`, which must fail: the
+/// error, with its causes. The wording is yours; see [`assert_names`].
 fn unpack_error(scratch: &Scratch, entries: &[Raw]) -> String {
     let dest = scratch.dir("dest");
-    let error = unpack_layer(&hostile(entries)[..], &dest).unwrap_err();
+    let Err(error) = unpack_layer(&hostile(entries)[..], &dest) else {
+        panic!("unpacking {:?} should fail", names_of(entries));
+    };
     format!("{error:#}")
+}
+
+fn names_of<'a>(entries: &[Raw<'a>]) -> Vec<&'a str> {
+    entries.iter().map(|(name, ..)| *name).collect()
+}
+
+/// What the contract asks of an error: that it names the entry (any
+/// wording will do).
+#[track_caller]
+fn assert_names(error: &str, name: &str) {
+    assert!(
+        error.contains(name),
+        "the error should name the entry {name:?}; it says: {error}"
+    );
+}
+
+/// Nothing is left at `rel` below the last `dest`.
+#[track_caller]
+fn assert_absent(scratch: &Scratch, rel: &str) {
+    let path = scratch.path("dest").join(rel);
+    assert!(
+        fs::symlink_metadata(&path).is_err(),
+        "{rel} should not have been made"
+    );
 }
 
 const FILE: EntryType = EntryType::Regular;
@@ -423,20 +442,22 @@ fn absolute_paths_are_refused() {
     let target = scratch.path("abs-file");
     let name = target.to_str().unwrap();
     let error = unpack_error(&scratch, &[(name, FILE, "", "x")]);
-    assert_eq!(error, format!("{name}: absolute path in layer"));
-    assert!(!target.exists());
+    assert_names(&error, name);
+    assert!(!target.exists(), "{name} was written");
 }
 
 #[test]
 fn dot_dot_is_refused() {
-    for name in ["../x", "a/../../x", "./../x", "a/b/../../../x"] {
+    // `a/../x` would stay inside, but a `..` anywhere is refused.
+    for name in ["../x", "a/../../x", "./../x", "a/b/../../../x", "a/../x"] {
         let scratch = Scratch::new("dotdot");
         let error = unpack_error(
             &scratch,
             &[("a/", EntryType::Directory, "", ""), (name, FILE, "", "x")],
         );
-        assert_eq!(error, format!("{name}: `..` in layer path"));
-        assert!(!scratch.path("x").exists());
+        assert_names(&error, name);
+        assert!(!scratch.path("x").exists(), "{name} was written");
+        assert_absent(&scratch, "x");
     }
 }
 
@@ -446,19 +467,20 @@ fn names_from_extension_records_are_checked_too() {
     // A pax record is "LENGTH key=value\n", LENGTH counting itself.
     let pax = ("PaxHeader", EntryType::XHeader, "", "13 path=../x\n");
     let error = unpack_error(&scratch, &[pax, ("innocent", FILE, "", "x")]);
-    assert_eq!(error, "../x: `..` in layer path");
+    assert_names(&error, "../x");
     let long = ("././@LongLink", EntryType::GNULongName, "", "../x\0");
     let error = unpack_error(&scratch, &[long, ("innocent", FILE, "", "x")]);
-    assert_eq!(error, "../x: `..` in layer path");
+    assert_names(&error, "../x");
     let pax = (
         "PaxHeader",
         EntryType::XHeader,
         "",
         "24 linkpath=/etc/shadow\n",
     );
-    let error = unpack_error(&scratch, &[pax, ("h", EntryType::Link, "innocent", "")]);
-    assert_eq!(error, "h: hard link to /etc/shadow: absolute path in layer");
-    assert!(!scratch.path("x").exists());
+    let error = unpack_error(&scratch, &[pax, ("hlink", EntryType::Link, "innocent", "")]);
+    assert_names(&error, "hlink");
+    assert_absent(&scratch, "hlink");
+    assert!(!scratch.path("x").exists(), "../x was written");
 }
 
 #[test]
@@ -479,9 +501,11 @@ fn nothing_is_written_through_a_symlink() {
                 (victim, FILE, "", "pwned"),
             ],
         );
+        assert_names(&error, victim);
         assert_eq!(
-            error,
-            format!("{victim}: goes through evil, which is no real directory")
+            fs::read_dir(&outside).unwrap().count(),
+            0,
+            "{victim} wrote outside"
         );
     }
     let error = unpack_error(
@@ -491,10 +515,7 @@ fn nothing_is_written_through_a_symlink() {
             ("evil/d/", EntryType::Directory, "", ""),
         ],
     );
-    assert_eq!(
-        error,
-        "evil/d/: goes through evil, which is no real directory"
-    );
+    assert_names(&error, "evil/d");
     assert_eq!(
         fs::read_dir(&outside).unwrap().count(),
         0,
@@ -524,40 +545,28 @@ fn a_file_replaces_a_symlink_instead_of_following_it() {
 fn hard_links_must_stay_inside() {
     let scratch = Scratch::new("hardlink");
     let link = EntryType::Link;
-    let cases: [(&[Raw], &str); 6] = [
-        (
-            &[("h", link, "../../etc/passwd", "")],
-            "h: hard link to ../../etc/passwd: `..` in layer path",
-        ),
-        (
-            &[("h", link, "/etc/passwd", "")],
-            "h: hard link to /etc/passwd: absolute path in layer",
-        ),
-        (
-            &[
-                ("s", EntryType::Symlink, "/etc/passwd", ""),
-                ("h", link, "s", ""),
-            ],
-            "h: hard link to s: not a regular file",
-        ),
-        (
-            &[
-                ("etc", EntryType::Symlink, "/etc", ""),
-                ("h", link, "etc/passwd", ""),
-            ],
-            "h: hard link to etc/passwd: goes through etc, which is no real directory",
-        ),
-        (
-            &[("h", link, "missing", "")],
-            "h: hard link to missing: no such file in the layer: No such file or directory (os error 2)",
-        ),
-        (
-            &[("d/", EntryType::Directory, "", ""), ("h", link, "d", "")],
-            "h: hard link to d: not a regular file",
-        ),
+    let cases: [&[Raw]; 8] = [
+        &[("hlink", link, "../../etc/passwd", "")],
+        &[("hlink", link, "/etc/passwd", "")],
+        &[("f", FILE, "", "x"), ("hlink", link, "a/../f", "")],
+        &[
+            ("s", EntryType::Symlink, "/etc/passwd", ""),
+            ("hlink", link, "s", ""),
+        ],
+        &[
+            ("etc", EntryType::Symlink, "/etc", ""),
+            ("hlink", link, "etc/passwd", ""),
+        ],
+        &[("hlink", link, "missing", "")],
+        &[
+            ("d/", EntryType::Directory, "", ""),
+            ("hlink", link, "d", ""),
+        ],
+        &[("hlink", link, "hlink", "")],
     ];
-    for (entries, message) in cases {
-        assert_eq!(unpack_error(&scratch, entries), message);
+    for entries in cases {
+        assert_names(&unpack_error(&scratch, entries), "hlink");
+        assert_absent(&scratch, "hlink");
     }
 }
 
@@ -565,36 +574,24 @@ fn hard_links_must_stay_inside() {
 fn devices_and_odd_entries_are_refused() {
     let scratch = Scratch::new("odd");
     let cases = [
-        (
-            "null",
-            EntryType::Char,
-            "null: device nodes are not allowed in a layer",
-        ),
-        (
-            "sda",
-            EntryType::Block,
-            "sda: device nodes are not allowed in a layer",
-        ),
-        (
-            "vol",
-            EntryType::new(b'V'),
-            "vol: unsupported entry type 'V' in a layer",
-        ),
-        (".wh..", FILE, ".wh..: whiteout of an invalid name"),
-        (".wh...", FILE, ".wh...: whiteout of an invalid name"),
-        ("a/.wh.", FILE, "a/.wh.: whiteout of an invalid name"),
-        (
-            ".wh..wh.plnk",
-            FILE,
-            ".wh..wh.plnk: unknown whiteout marker",
-        ),
+        ("null", EntryType::Char),
+        ("sda", EntryType::Block),
+        ("vol", EntryType::new(b'V')),
+        (".wh..", FILE),
+        (".wh...", FILE),
+        ("a/.wh.", FILE),
+        (".wh..wh.plnk", FILE),
     ];
-    for (name, kind, message) in cases {
-        assert_eq!(unpack_error(&scratch, &[(name, kind, "", "")]), message);
+    for (name, kind) in cases {
+        assert_names(&unpack_error(&scratch, &[(name, kind, "", "")]), name);
     }
-    assert_eq!(
-        unpack_error(&scratch, &[("f", FILE, "", "x"), ("f/g", FILE, "", "x")]),
-        "f/g: goes through f, which is no real directory"
+    let error = unpack_error(&scratch, &[("f", FILE, "", "x"), ("f/g", FILE, "", "x")]);
+    assert_names(&error, "f/g");
+    assert!(
+        fs::symlink_metadata(scratch.path("dest/f"))
+            .unwrap()
+            .is_file(),
+        "f/g changed f"
     );
 }
 

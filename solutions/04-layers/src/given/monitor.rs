@@ -305,7 +305,7 @@ fn detached(
             // _exit(2): no destructors of the parent's state, no atexit.
             unsafe { nix::libc::_exit(0) }
         }
-        ForkResult::Parent { .. } => {
+        ForkResult::Parent { child } => {
             drop(write_end);
             // One read(2): the monitor says "ok" or "CODE why" in one write.
             // Not to end-of-file: the container's init holds a copy of the
@@ -320,11 +320,9 @@ fn detached(
                 }
                 None => {
                     let why = said.trim();
-                    let why = if why.is_empty() {
-                        "the monitor ended before the container started"
-                    } else {
-                        why
-                    };
+                    if why.is_empty() {
+                        return Err(monitor_died(child, &containers, &record, plan.attach));
+                    }
                     let code = why
                         .split_once(' ')
                         .and_then(|(c, _)| c.parse::<i32>().ok())
@@ -335,6 +333,71 @@ fn detached(
             }
         }
     }
+}
+
+/// `run -d`'s monitor ended without a word, before the container started:
+/// it panicked (a `todo!()` of a later step, say: its stderr is the
+/// container's log) or was killed. Say why in the one error line, and
+/// remove the container it left half-made ("created" for ever otherwise).
+fn monitor_died(
+    monitor: Pid,
+    containers: &Containers,
+    record: &Record,
+    attach: &mut dyn container::Attach,
+) -> anyhow::Error {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    // Its end of the pipe is closed: it has exited, or is exiting. Reap
+    // it, waiting a little at most.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let status = loop {
+        match waitpid(monitor, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other,
+        }
+    };
+    let mut why = "the monitor ended before the container started".to_string();
+    if let Some(words) = last_words(std::path::Path::new(&record.log_path)) {
+        why = format!("{why}: {words}");
+    } else if let Ok(WaitStatus::Signaled(_, signal, _)) = status {
+        why = format!("{why}: killed by {signal}");
+    }
+    attach.finished(&record.id);
+    if let Ok(_lock) = containers.lock() {
+        let _ = containers.remove(&record.id);
+    }
+    step01::status::Failure::new(step01::status::RUNTIME_ERROR, why).into()
+}
+
+/// What a dead monitor last wrote to the container's log, in one line: a
+/// panic as `panicked at FILE:LINE:COL: MESSAGE` (Rust writes it on two
+/// lines), else the last line that is not Rust's backtrace note.
+fn last_words(log: &std::path::Path) -> Option<String> {
+    let text = std::fs::read(log).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    // `thread 'main' panicked at src/x.rs:3:5:`, or since Rust 1.88
+    // `thread 'main' (4242) panicked at ...`; the message on the next line.
+    const MARK: &str = " panicked at ";
+    if let Some(at) = lines
+        .iter()
+        .rposition(|line| line.starts_with("thread '") && line.contains(MARK))
+    {
+        let line = lines[at];
+        let place = line[line.find(MARK)? + MARK.len()..].trim_end_matches(':');
+        let message = lines.get(at + 1).copied().unwrap_or("");
+        return Some(format!("panicked at {place}: {message}"));
+    }
+    lines
+        .iter()
+        .rev()
+        .find(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+        .map(|line| line.to_string())
 }
 
 /// The monitor's side of `run -d`.
