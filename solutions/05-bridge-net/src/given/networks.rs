@@ -26,6 +26,17 @@
 //! `mbx-<id>` and the next free /16 (10.202, 10.203, ...). Each bridge
 //! carries its network's id as its alias (`ip link set minibox0 alias ID`),
 //! so no store uses, or removes, another's bridge.
+//!
+//! **What a container may not tell the host.** A bridge is a switch the
+//! containers share with the host, and anything they send on it reaches
+//! the host's stack. Each bridge is made with three settings
+//! ([`harden_bridge`]), as docker's are: no IPv6 on it and no router
+//! advertisements taken from it (a container claiming to be the router
+//! would get the host an address and a default route: docker's
+//! CVE-2020-13401), and strict reverse-path filtering (a packet coming in
+//! by the bridge must have a source the host would route back through it:
+//! no forged addresses of another network, or of the internet). The
+//! container's side is done in [`crate::attach`].
 
 use crate::netlink::{Netlink, Prefix};
 use crate::plumbing;
@@ -302,7 +313,11 @@ impl Networks {
     pub fn ensure_bridge(&self, network: &Network, netlink: &mut Netlink) -> anyhow::Result<u32> {
         let _lock = self.lock()?;
         match bridge_of(network, netlink)? {
-            Bridge::Ours(index) => return Ok(index),
+            Bridge::Ours(index) => {
+                // Made before bridges were, or changed since.
+                harden_bridge(&network.bridge)?;
+                return Ok(index);
+            }
             Bridge::Foreign(why) => bail!("network {}: {why}", network.name),
             Bridge::Missing => {}
         }
@@ -378,12 +393,13 @@ pub fn bridge_of(network: &Network, netlink: &mut Netlink) -> anyhow::Result<Bri
 
 /// `ip link add NAME type bridge; ip addr add GW/N dev NAME; ip link set
 /// NAME alias ID up`: the bridge, its gateway address, and the network's
-/// id on it. Nothing is left if a step fails.
+/// id on it, hardened before it is up. Nothing is left if a step fails.
 fn make_bridge(netlink: &mut Netlink, network: &Network) -> anyhow::Result<u32> {
     let subnet = Subnet::parse(&network.subnet)?;
     netlink.add_bridge(&network.bridge)?;
     let index = netlink.index(&network.bridge)?;
     let made = (|| {
+        harden_bridge(&network.bridge)?;
         plumbing::add_address(netlink, index, network.gateway.parse()?, subnet.prefix)?;
         netlink.set_alias(index, &network.id)?;
         plumbing::set_up(netlink, index, None)
@@ -393,6 +409,41 @@ fn make_bridge(netlink: &mut Netlink, network: &Network) -> anyhow::Result<u32> 
         return Err(error);
     }
     Ok(index)
+}
+
+/// What the host takes from a bridge, as docker limits it:
+///
+/// - `sysctl -w net.ipv6.conf.BRIDGE.accept_ra=0`: no router advertisement
+///   from a container makes the host's routes (docker sets it on its
+///   bridges since CVE-2020-13401);
+/// - `net.ipv6.conf.BRIDGE.disable_ipv6=1`: no IPv6 on the bridge at all
+///   (our networks have none): no link-local address a container could
+///   reach the host's services by, no neighbour discovery to fool;
+/// - `net.ipv4.conf.BRIDGE.rp_filter=1`: strict reverse-path filtering, a
+///   packet that comes in by the bridge is dropped unless its source is
+///   routed back through the bridge (no forged source addresses). The
+///   kernel uses the higher of this and `conf.all.rp_filter`, so a host
+///   with `all.rp_filter=2` (loose) makes it loose: the nft rule of
+///   [`crate::firewall`] drops such packets too, whatever the sysctls.
+///
+/// Each setting is written only if it differs (a read costs microseconds).
+/// A kernel without IPv6 has no `net.ipv6`: nothing to close there.
+pub fn harden_bridge(bridge: &str) -> anyhow::Result<()> {
+    for (family, key, value) in [
+        ("ipv6", "accept_ra", "0"),
+        ("ipv6", "disable_ipv6", "1"),
+        ("ipv4", "rp_filter", "1"),
+    ] {
+        let path = format!("/proc/sys/net/{family}/conf/{bridge}/{key}");
+        match fs::read_to_string(&path) {
+            Ok(now) if now.trim() == value => {}
+            Ok(_) => fs::write(&path, value)
+                .with_context(|| format!("cannot set net.{family}.conf.{bridge}.{key}={value}"))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == "ipv6" => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {path}")),
+        }
+    }
+    Ok(())
 }
 
 /// The network namespace's own lock, shared by every store and every
