@@ -52,13 +52,26 @@ pub fn refresh_hosts(root: &Path, networks: &Networks, network: &Network) -> any
         // Only a file whose text changes is written: each write of a
         // file that exists truncates it, and frees its block (2-3 ms on a
         // disk mounted with discard).
-        if std::fs::read(&path).is_ok_and(|old| old != text.as_bytes()) {
+        if read_at_most(&path, text.len() + 1).is_ok_and(|old| old != text.as_bytes()) {
             std::fs::write(&path, text)?;
         }
     }
     Ok(())
 }
 // ANCHOR_END: refresh_hosts
+
+/// The first `most` bytes of the file at `path`: all a comparison with a
+/// text one byte shorter needs. The container writes its `/etc/hosts` as
+/// it likes (gigabytes of it, if it likes): read whole, it would be the
+/// runtime's memory.
+fn read_at_most(path: &Path, most: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(most);
+    std::fs::File::open(path)?
+        .take(most as u64)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
 
 /// `sysctl -w net.ipv6.conf.eth0.disable_ipv6=1` in the container's
 /// network namespace (process `pid`'s), before its eth0 is up: our
