@@ -37,6 +37,11 @@
 //! by the bridge must have a source the host would route back through it:
 //! no forged addresses of another network, or of the internet). The
 //! container's side is done in [`crate::attach`].
+//!
+//! **Records are checked when read**, not only when made: a name, a bridge,
+//! a subnet from a record end up in nft scripts and netlink requests, and
+//! a record edited by hand is skipped (with a warning) or refused, never
+//! run.
 
 use crate::netlink::{Netlink, Prefix};
 use crate::plumbing;
@@ -99,17 +104,21 @@ pub struct Lock(#[allow(dead_code)] Flock<File>);
 
 impl Networks {
     pub fn new(root: &Path) -> anyhow::Result<Networks> {
-        let dir = root.join("networks");
-        fs::create_dir_all(&dir).context("cannot create the networks' dir")?;
-        Ok(Networks { dir })
+        // Private as the store's other dirs: made 0700, or refused if it
+        // is someone else's (they could put records in it).
+        step04::store::private_dirs(root, &["networks"])
+            .context("cannot create the networks' dir")?;
+        Ok(Networks {
+            dir: root.join("networks"),
+        })
     }
 
     pub fn lock(&self) -> anyhow::Result<Lock> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.with_file_name("networks.lock"))?;
+        // O_NOFOLLOW: a link there is refused (ELOOP), not followed to a
+        // file made wherever it points.
+        let file = step04::store::lock_options()
+            .open(self.dir.with_file_name("networks.lock"))
+            .context("cannot open the networks' lock")?;
         let lock = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, errno)| errno)
             .context("cannot lock the networks")?;
@@ -124,26 +133,51 @@ impl Networks {
         fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
     }
 
+    /// The network `name`, if there is one; an error if its record is
+    /// damaged (see [`check`]).
     pub fn load(&self, name: &str) -> anyhow::Result<Option<Network>> {
-        match fs::read(self.dir.join(format!("{name}.json"))) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).context("cannot read a network"),
-        }
+        validate_name(name)?;
+        let bytes = match fs::read(self.dir.join(format!("{name}.json"))) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).context("cannot read a network"),
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(anyhow::Error::from)
+            .and_then(|network| check(name, network))
+            .map(Some)
+            .with_context(|| {
+                format!("network {name}: its record is damaged (network rm {name} removes it)")
+            })
     }
 
+    /// Every network whose record is sound; each damaged one is skipped,
+    /// with a warning (once per process).
     pub fn all(&self) -> anyhow::Result<Vec<Network>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let name = entry?.file_name().to_string_lossy().into_owned();
             if let Some(network) = name.strip_suffix(".json").filter(|n| !n.ends_with(".ipam")) {
-                if let Some(network) = self.load(network)? {
-                    out.push(network);
+                match self.load(network) {
+                    Ok(Some(network)) => out.push(network),
+                    Ok(None) => {}
+                    Err(error) => warn_once(&name, &error),
                 }
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// `network rm` of a damaged record: its files only (its bridge and
+    /// rules, if any, are named by what can't be trusted).
+    pub fn remove_damaged(&self, name: &str) -> anyhow::Result<bool> {
+        validate_name(name)?;
+        if !self.dir.join(format!("{name}.json")).exists() {
+            return Ok(false);
+        }
+        self.remove(name)?;
+        Ok(true)
     }
 
     /// `network create`: check everything, then write it and make its
@@ -335,13 +369,47 @@ impl Networks {
     // ANCHOR_END: ensure_bridge
 }
 
-/// Network names as docker's: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Network names as docker's: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, but for one
+/// suffix: `NAME.ipam.json` is network NAME's addresses, so a network
+/// called `NAME.ipam` would have its record in the same file.
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
     step04::state::check_name("network", name, 64)?;
     if ["host", "none"].contains(&name) {
         bail!("{name} is a network mode, not a name a network can have");
     }
+    if name.ends_with(".ipam") {
+        bail!("invalid network name {name:?}: .ipam ends the names of the networks' address files");
+    }
     Ok(())
+}
+
+/// A record as read: sound if its fields are what [`Networks::create`]
+/// would have written (they go into nft scripts and netlink requests).
+fn check(file: &str, network: Network) -> anyhow::Result<Network> {
+    if network.name != file {
+        bail!("it names network {:?}", network.name);
+    }
+    step04::state::check_name("bridge", &network.bridge, 15)?;
+    if Subnet::parse(&network.subnet)?.to_string() != network.subnet {
+        bail!("its subnet {:?} is not one", network.subnet);
+    }
+    if network.gateway.parse::<Ipv4Addr>()?.to_string() != network.gateway {
+        bail!("its gateway {:?} is not an address", network.gateway);
+    }
+    if network.id.len() != 64 || !network.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("its id {:?} is not one", network.id);
+    }
+    Ok(network)
+}
+
+/// Say once per process that the record `file` is skipped.
+fn warn_once(file: &str, error: &anyhow::Error) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warned.iter().any(|w| w == file) {
+        warned.push(file.to_string());
+        step01::cli::report(&format!("warning: skipped: {error:#}"));
+    }
 }
 
 /// What a network's bridge is in this network namespace.
