@@ -656,8 +656,8 @@ fn parallel_runs_get_distinct_addresses(ctx: &Ctx) -> Outcome {
             .net()
             .sh("nft list ruleset | grep -c 'comment \"net:many:' || true")?;
         expect_eq(
-            "20 parallel first runs: the network's 2 rules, once",
-            "2",
+            "20 parallel first runs: the network's 3 rules (masq, isolate, sources), once",
+            "3",
             rules.trim(),
         )?;
     }

@@ -12,6 +12,10 @@ use libtest_mimic::{Arguments, Failed, Trial};
 #[path = "reliability/containers.rs"]
 mod containers;
 
+/// Step 05's bridge networks against a container, or a hand in the store.
+#[path = "reliability/bridges.rs"]
+mod bridges;
+
 /// A check of given code, run with the grader's Ctx (see `containers`).
 type GivenCheck = fn(&grader::Ctx) -> grader::Outcome;
 use std::collections::BTreeMap;
@@ -64,6 +68,26 @@ fn main() {
         Trial::test(
             "nft_runs_only_to_add_rules_that_are_missing",
             nft_only_when_missing,
+        ),
+        Trial::test(
+            "a_rogue_router_advertisement_is_refused",
+            bridges::rogue_router_advertisement,
+        ),
+        Trial::test(
+            "forged_source_addresses_are_dropped_at_the_bridge",
+            bridges::forged_sources,
+        ),
+        Trial::test(
+            "a_big_hosts_file_is_not_read_whole",
+            bridges::a_big_hosts_file_is_not_read_whole,
+        ),
+        Trial::test(
+            "tampered_network_records_reach_no_nft_script",
+            bridges::tampered_network_records,
+        ),
+        Trial::test(
+            "store_locks_are_not_followed_and_networks_is_private",
+            bridges::store_links_and_modes,
         ),
     ];
     // Checks of step 04's given code, with the grader's Ctx and cleanup.
@@ -237,6 +261,7 @@ fn bad_input() -> Result<(), Failed> {
             "n1",
         ],
         &["network", "create", "bad!name"],
+        &["network", "create", "lab.ipam"],
         &["network", "create", "lab"],
         &["network", "create", "bridge"],
         &["network", "rm", "nosuch"],

@@ -28,6 +28,7 @@ pub mod check;
 pub mod exploits;
 pub mod freeze;
 pub mod lab;
+pub mod netattack;
 pub mod netlab;
 pub mod preflight;
 pub mod probe;

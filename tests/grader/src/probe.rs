@@ -22,7 +22,9 @@ pub fn main(args: &[String]) -> ! {
         Some("chmod-stdout") => chmod_stdout(),
         Some("listen") if args.len() == 2 => listen(&args[1]),
         Some("connect") if args.len() == 3 => connect(&args[1], &args[2]),
-        Some(name) => match crate::exploits::run(name, &args[1..]) {
+        Some(name) => match crate::exploits::run(name, &args[1..])
+            .or_else(|| crate::netattack::run(name, &args[1..]))
+        {
             Some(code) => code,
             None => {
                 eprintln!("probe: unknown experiment {args:?}");

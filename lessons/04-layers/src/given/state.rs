@@ -144,10 +144,7 @@ impl Containers {
 
     /// One writer at a time (flock is released if the holder dies).
     pub fn lock(&self) -> anyhow::Result<Lock> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let file = crate::store::lock_options()
             .open(self.dir.with_file_name("containers.lock"))
             .context("cannot open the containers' lock")?;
         let lock = Flock::lock(file, FlockArg::LockExclusive)

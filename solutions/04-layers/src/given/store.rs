@@ -64,10 +64,7 @@ impl Store {
 
     /// Take the store's lock (waiting for another minibox to finish).
     pub fn lock(&self) -> anyhow::Result<Lock> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        let file = lock_options()
             .open(self.root.join("store.lock"))
             .context("cannot open the store's lock")?;
         // flock(2), exclusive: held by the open file, so it is released
@@ -79,10 +76,7 @@ impl Store {
     }
 
     fn gc_lock_file(&self) -> anyhow::Result<File> {
-        File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
+        lock_options()
             .open(self.root.join("gc.lock"))
             .context("cannot open the store's gc lock")
     }
@@ -447,6 +441,21 @@ impl Drop for Staging {
             let _ = fs::remove_dir_all(path);
         }
     }
+}
+
+/// How a lock file is opened: made 0600 if missing, and with O_NOFOLLOW,
+/// so a link in its place is refused (ELOOP) instead of followed to a file
+/// made wherever it points.
+pub fn lock_options() -> std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = File::options();
+    options
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW);
+    options
 }
 
 /// The store's directories, root's alone: the layers hold setuid-root

@@ -52,13 +52,51 @@ pub fn refresh_hosts(root: &Path, networks: &Networks, network: &Network) -> any
         // Only a file whose text changes is written: each write of a
         // file that exists truncates it, and frees its block (2-3 ms on a
         // disk mounted with discard).
-        if std::fs::read(&path).is_ok_and(|old| old != text.as_bytes()) {
+        if read_at_most(&path, text.len() + 1).is_ok_and(|old| old != text.as_bytes()) {
             std::fs::write(&path, text)?;
         }
     }
     Ok(())
 }
 // ANCHOR_END: refresh_hosts
+
+/// The first `most` bytes of the file at `path`: all a comparison with a
+/// text one byte shorter needs. The container writes its `/etc/hosts` as
+/// it likes (gigabytes of it, if it likes): read whole, it would be the
+/// runtime's memory.
+fn read_at_most(path: &Path, most: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(most);
+    std::fs::File::open(path)?
+        .take(most as u64)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `sysctl -w net.ipv6.conf.eth0.disable_ipv6=1` in the container's
+/// network namespace (process `pid`'s), before its eth0 is up: our
+/// networks have no IPv6, and an interface with it would take another
+/// container's router advertisement (an address and a default route of
+/// the attacker's choosing), as docker's containers did before it turned
+/// IPv6 off on the interfaces of IPv4-only networks. /proc/sys/net is the
+/// namespace of whoever opens it: this thread enters the container's
+/// namespace, writes, and comes back. A kernel without IPv6 has nothing
+/// to turn off.
+fn disable_ipv6_inside(pid: i32) -> anyhow::Result<()> {
+    use nix::sched::{setns, CloneFlags};
+    let path = "/proc/sys/net/ipv6/conf/eth0/disable_ipv6";
+    let ours = std::fs::File::open("/proc/self/ns/net")?;
+    let theirs = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .with_context(|| format!("cannot open the network namespace of {pid}"))?;
+    setns(&theirs, CloneFlags::CLONE_NEWNET)
+        .context("cannot enter the container's network namespace")?;
+    let written = match std::fs::write(path, "1") {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    setns(&ours, CloneFlags::CLONE_NEWNET).context("cannot return to our network namespace")?;
+    written.context("cannot turn IPv6 off on the container's eth0")
+}
 
 fn hosts_path(root: &Path, id: &str) -> PathBuf {
     root.join("containers").join(id).join("hosts")
@@ -148,6 +186,9 @@ impl step04::container::Attach for Bridge {
             )?;
         }
         plumb(&mut host, &host_interface(&self.id), pid.as_raw(), bridge)?;
+        // Before eth0 is up: no IPv6 on it (see the bridge's, in
+        // `networks::harden_bridge`).
+        disable_ipv6_inside(pid.as_raw())?;
         let mut inside = Netlink::open_in(pid.as_raw())?;
         configure_inside(&mut inside, address, subnet.prefix, gateway)?;
         let mac = inside.mac("eth0")?;

@@ -231,9 +231,18 @@ pub fn network(root: &std::path::Path, command: NetworkCommand) -> anyhow::Resul
                 if name == DEFAULT {
                     bail!("the default network {DEFAULT} can't be removed");
                 }
-                let network = networks
-                    .load(name)?
-                    .with_context(|| format!("no such network: {name}"))?;
+                let network = match networks.load(name) {
+                    Ok(network) => network.with_context(|| format!("no such network: {name}"))?,
+                    // A damaged record: its files go, nothing it names is
+                    // touched.
+                    Err(error) => {
+                        if !networks.remove_damaged(name)? {
+                            return Err(error);
+                        }
+                        println!("{name}");
+                        continue;
+                    }
+                };
                 let users = networks.allocations(name)?;
                 if let Some(who) = users.values().next() {
                     bail!(

@@ -19,6 +19,14 @@
 //!   to one of its own addresses).
 //! - **isolation**: `forward iifname BRIDGE oifname @bridges drop` — one
 //!   network's packets may not be routed into another's bridge.
+//! - **sources**: `sources iifname BRIDGE ip saddr != SUBNET drop` — a
+//!   packet that comes in by a network's bridge has an address of that
+//!   network as its source, or it is dropped before anything else sees it
+//!   (chain `sources`, at the prerouting hook's raw priority): a container
+//!   can't pass for another network's container, or for an address of the
+//!   internet whose answers would come back to it. The bridge's strict
+//!   `rp_filter` ([`crate::networks::harden_bridge`]) does the same when
+//!   there is no nft, on hosts whose `all.rp_filter` isn't loose.
 //!
 //! **Without nft** (a fresh VM, a minimal image: no package `nftables`),
 //! containers still run on their bridges, and reach each other there: the
@@ -39,7 +47,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 const TABLE_NAME: &str = "minibox";
-const CHAINS: [&str; 4] = ["prerouting", "output", "postrouting", "forward"];
+const CHAINS: [&str; 5] = ["prerouting", "output", "postrouting", "forward", "sources"];
 /// The isolation set: every network's bridge.
 const SET: &str = "bridges";
 
@@ -50,6 +58,7 @@ table ip minibox {
     chain output { type nat hook output priority -100; policy accept; }
     chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
     chain forward { type filter hook forward priority filter; policy accept; }
+    chain sources { type filter hook prerouting priority raw; policy accept; }
 }
 ";
 
@@ -200,11 +209,25 @@ pub fn add_network(name: &str, subnet: &str, bridge: &str) -> anyhow::Result<()>
         &[
             rules::masquerade(name, subnet, bridge),
             rules::isolation(name, bridge),
+            sources(name, subnet, bridge),
         ],
     )?;
     Ok(())
 }
 // ANCHOR_END: add_network
+
+/// Anti-spoofing: what comes in by the bridge has a source of its subnet.
+/// Shell: nft add rule ip minibox sources iifname "BRIDGE" ip saddr !=
+/// 10.201.0.0/24 drop comment "net:NAME:BRIDGE:sources"
+fn sources(name: &str, subnet: &str, bridge: &str) -> Rule {
+    Rule {
+        chain: "sources".to_string(),
+        text: format!(
+            "iifname \"{bridge}\" ip saddr != {subnet} drop comment \"{}sources\"",
+            rules::network_key(name, bridge)
+        ),
+    }
+}
 
 // ANCHOR: add_ports
 /// A container's published ports: DNAT from the host's port to its own.

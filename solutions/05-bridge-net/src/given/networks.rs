@@ -26,6 +26,22 @@
 //! `mbx-<id>` and the next free /16 (10.202, 10.203, ...). Each bridge
 //! carries its network's id as its alias (`ip link set minibox0 alias ID`),
 //! so no store uses, or removes, another's bridge.
+//!
+//! **What a container may not tell the host.** A bridge is a switch the
+//! containers share with the host, and anything they send on it reaches
+//! the host's stack. Each bridge is made with three settings
+//! ([`harden_bridge`]), as docker's are: no IPv6 on it and no router
+//! advertisements taken from it (a container claiming to be the router
+//! would get the host an address and a default route: docker's
+//! CVE-2020-13401), and strict reverse-path filtering (a packet coming in
+//! by the bridge must have a source the host would route back through it:
+//! no forged addresses of another network, or of the internet). The
+//! container's side is done in [`crate::attach`].
+//!
+//! **Records are checked when read**, not only when made: a name, a bridge,
+//! a subnet from a record end up in nft scripts and netlink requests, and
+//! a record edited by hand is skipped (with a warning) or refused, never
+//! run.
 
 use crate::netlink::{Netlink, Prefix};
 use crate::plumbing;
@@ -88,17 +104,21 @@ pub struct Lock(#[allow(dead_code)] Flock<File>);
 
 impl Networks {
     pub fn new(root: &Path) -> anyhow::Result<Networks> {
-        let dir = root.join("networks");
-        fs::create_dir_all(&dir).context("cannot create the networks' dir")?;
-        Ok(Networks { dir })
+        // Private as the store's other dirs: made 0700, or refused if it
+        // is someone else's (they could put records in it).
+        step04::store::private_dirs(root, &["networks"])
+            .context("cannot create the networks' dir")?;
+        Ok(Networks {
+            dir: root.join("networks"),
+        })
     }
 
     pub fn lock(&self) -> anyhow::Result<Lock> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.dir.with_file_name("networks.lock"))?;
+        // O_NOFOLLOW: a link there is refused (ELOOP), not followed to a
+        // file made wherever it points.
+        let file = step04::store::lock_options()
+            .open(self.dir.with_file_name("networks.lock"))
+            .context("cannot open the networks' lock")?;
         let lock = Flock::lock(file, FlockArg::LockExclusive)
             .map_err(|(_, errno)| errno)
             .context("cannot lock the networks")?;
@@ -113,26 +133,51 @@ impl Networks {
         fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
     }
 
+    /// The network `name`, if there is one; an error if its record is
+    /// damaged (see [`check`]).
     pub fn load(&self, name: &str) -> anyhow::Result<Option<Network>> {
-        match fs::read(self.dir.join(format!("{name}.json"))) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).context("cannot read a network"),
-        }
+        validate_name(name)?;
+        let bytes = match fs::read(self.dir.join(format!("{name}.json"))) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).context("cannot read a network"),
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(anyhow::Error::from)
+            .and_then(|network| check(name, network))
+            .map(Some)
+            .with_context(|| {
+                format!("network {name}: its record is damaged (network rm {name} removes it)")
+            })
     }
 
+    /// Every network whose record is sound; each damaged one is skipped,
+    /// with a warning (once per process).
     pub fn all(&self) -> anyhow::Result<Vec<Network>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let name = entry?.file_name().to_string_lossy().into_owned();
             if let Some(network) = name.strip_suffix(".json").filter(|n| !n.ends_with(".ipam")) {
-                if let Some(network) = self.load(network)? {
-                    out.push(network);
+                match self.load(network) {
+                    Ok(Some(network)) => out.push(network),
+                    Ok(None) => {}
+                    Err(error) => warn_once(&name, &error),
                 }
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// `network rm` of a damaged record: its files only (its bridge and
+    /// rules, if any, are named by what can't be trusted).
+    pub fn remove_damaged(&self, name: &str) -> anyhow::Result<bool> {
+        validate_name(name)?;
+        if !self.dir.join(format!("{name}.json")).exists() {
+            return Ok(false);
+        }
+        self.remove(name)?;
+        Ok(true)
     }
 
     /// `network create`: check everything, then write it and make its
@@ -302,7 +347,11 @@ impl Networks {
     pub fn ensure_bridge(&self, network: &Network, netlink: &mut Netlink) -> anyhow::Result<u32> {
         let _lock = self.lock()?;
         match bridge_of(network, netlink)? {
-            Bridge::Ours(index) => return Ok(index),
+            Bridge::Ours(index) => {
+                // Made before bridges were, or changed since.
+                harden_bridge(&network.bridge)?;
+                return Ok(index);
+            }
             Bridge::Foreign(why) => bail!("network {}: {why}", network.name),
             Bridge::Missing => {}
         }
@@ -320,13 +369,47 @@ impl Networks {
     // ANCHOR_END: ensure_bridge
 }
 
-/// Network names as docker's: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// Network names as docker's: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, but for one
+/// suffix: `NAME.ipam.json` is network NAME's addresses, so a network
+/// called `NAME.ipam` would have its record in the same file.
 pub fn validate_name(name: &str) -> anyhow::Result<()> {
     step04::state::check_name("network", name, 64)?;
     if ["host", "none"].contains(&name) {
         bail!("{name} is a network mode, not a name a network can have");
     }
+    if name.ends_with(".ipam") {
+        bail!("invalid network name {name:?}: .ipam ends the names of the networks' address files");
+    }
     Ok(())
+}
+
+/// A record as read: sound if its fields are what [`Networks::create`]
+/// would have written (they go into nft scripts and netlink requests).
+fn check(file: &str, network: Network) -> anyhow::Result<Network> {
+    if network.name != file {
+        bail!("it names network {:?}", network.name);
+    }
+    step04::state::check_name("bridge", &network.bridge, 15)?;
+    if Subnet::parse(&network.subnet)?.to_string() != network.subnet {
+        bail!("its subnet {:?} is not one", network.subnet);
+    }
+    if network.gateway.parse::<Ipv4Addr>()?.to_string() != network.gateway {
+        bail!("its gateway {:?} is not an address", network.gateway);
+    }
+    if network.id.len() != 64 || !network.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("its id {:?} is not one", network.id);
+    }
+    Ok(network)
+}
+
+/// Say once per process that the record `file` is skipped.
+fn warn_once(file: &str, error: &anyhow::Error) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warned.iter().any(|w| w == file) {
+        warned.push(file.to_string());
+        step01::cli::report(&format!("warning: skipped: {error:#}"));
+    }
 }
 
 /// What a network's bridge is in this network namespace.
@@ -378,12 +461,13 @@ pub fn bridge_of(network: &Network, netlink: &mut Netlink) -> anyhow::Result<Bri
 
 /// `ip link add NAME type bridge; ip addr add GW/N dev NAME; ip link set
 /// NAME alias ID up`: the bridge, its gateway address, and the network's
-/// id on it. Nothing is left if a step fails.
+/// id on it, hardened before it is up. Nothing is left if a step fails.
 fn make_bridge(netlink: &mut Netlink, network: &Network) -> anyhow::Result<u32> {
     let subnet = Subnet::parse(&network.subnet)?;
     netlink.add_bridge(&network.bridge)?;
     let index = netlink.index(&network.bridge)?;
     let made = (|| {
+        harden_bridge(&network.bridge)?;
         plumbing::add_address(netlink, index, network.gateway.parse()?, subnet.prefix)?;
         netlink.set_alias(index, &network.id)?;
         plumbing::set_up(netlink, index, None)
@@ -393,6 +477,41 @@ fn make_bridge(netlink: &mut Netlink, network: &Network) -> anyhow::Result<u32> 
         return Err(error);
     }
     Ok(index)
+}
+
+/// What the host takes from a bridge, as docker limits it:
+///
+/// - `sysctl -w net.ipv6.conf.BRIDGE.accept_ra=0`: no router advertisement
+///   from a container makes the host's routes (docker sets it on its
+///   bridges since CVE-2020-13401);
+/// - `net.ipv6.conf.BRIDGE.disable_ipv6=1`: no IPv6 on the bridge at all
+///   (our networks have none): no link-local address a container could
+///   reach the host's services by, no neighbour discovery to fool;
+/// - `net.ipv4.conf.BRIDGE.rp_filter=1`: strict reverse-path filtering, a
+///   packet that comes in by the bridge is dropped unless its source is
+///   routed back through the bridge (no forged source addresses). The
+///   kernel uses the higher of this and `conf.all.rp_filter`, so a host
+///   with `all.rp_filter=2` (loose) makes it loose: the nft rule of
+///   [`crate::firewall`] drops such packets too, whatever the sysctls.
+///
+/// Each setting is written only if it differs (a read costs microseconds).
+/// A kernel without IPv6 has no `net.ipv6`: nothing to close there.
+pub fn harden_bridge(bridge: &str) -> anyhow::Result<()> {
+    for (family, key, value) in [
+        ("ipv6", "accept_ra", "0"),
+        ("ipv6", "disable_ipv6", "1"),
+        ("ipv4", "rp_filter", "1"),
+    ] {
+        let path = format!("/proc/sys/net/{family}/conf/{bridge}/{key}");
+        match fs::read_to_string(&path) {
+            Ok(now) if now.trim() == value => {}
+            Ok(_) => fs::write(&path, value)
+                .with_context(|| format!("cannot set net.{family}.conf.{bridge}.{key}={value}"))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == "ipv6" => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {path}")),
+        }
+    }
+    Ok(())
 }
 
 /// The network namespace's own lock, shared by every store and every
