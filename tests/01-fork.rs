@@ -558,7 +558,7 @@ mod library {
                 took,
             ));
         }
-        if took > Duration::from_secs(3) {
+        if took > Duration::from_secs(4) {
             return Err(fail(
                 "wait_for_exec should return as soon as the child has exec'd, not when the command ends",
                 took,
