@@ -4,18 +4,21 @@
 //! another program and waits for it. Everything later in the workshop happens
 //! between the `fork` and the `exec` you write here.
 //!
-//! The path of `minibox run -- CMD`:
+//! What you write, one concept per file:
 //!
-//! 1. [`cli`] reads the command line; bad input is one line and exit 125.
-//! 2. [`env`] builds the command's environment (not the runtime's own).
-//! 3. [`supervise::Supervisor::start`] blocks the signals the runtime will
-//!    forward and makes the runtime the reaper of orphans.
-//! 4. [`spawn::spawn`] forks; the child runs [`exec::exec_child`], which
-//!    resets signals, enters the working directory and `execve`s the command.
-//! 5. [`spawn::ExecReport::wait_for_exec`] learns from a close-on-exec pipe
-//!    whether the `execve` happened (126/127 come from here).
-//! 6. [`supervise::Supervisor::wait`] forwards signals and reaps children
-//!    until the command exits; [`status::exit_code`] turns that into ours.
+//! - [`run`] (here): the supervisor as a whole, its parts in an order that
+//!   loses no signal and no report;
+//! - [`supervise`]: the reaper of orphans with its signals blocked, and the
+//!   wait loop that forwards signals and reaps;
+//! - [`spawn`]: the fork, and the exec report: how the child tells the
+//!   parent that its `execve` failed, and how the parent learns it;
+//! - [`exec`]: the child's way to the command (signals, `-w`, `execve`);
+//! - [`status`]: how a child's end, or a failed exec, becomes docker's exit
+//!   code (125, 126, 127, 128 + N).
+//!
+//! Everything else is given, under [`given`]: the command line ([`cli`]),
+//! the environment rule ([`env`]), the C strings and `PATH` search, the
+//! report's bytes and messages, and later steps' hooks.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -23,13 +26,13 @@ compile_error!(
      On macOS or Windows, work inside a Linux VM: see the book, chapter \"Setup\"."
 );
 
-pub mod cli;
-pub mod env;
 pub mod exec;
+pub mod given;
 pub mod spawn;
 pub mod status;
 pub mod supervise;
 
+pub use given::{cli, env};
 pub use status::Failure;
 
 use std::path::PathBuf;
@@ -49,12 +52,13 @@ pub struct RunSpec {
 /// Run one command as a supervised child and return the exit code the
 /// runtime should exit with.
 pub fn run(spec: &RunSpec) -> anyhow::Result<i32> {
-    let prepared = exec::Prepared::new(spec)?;
-    let supervisor = supervise::Supervisor::start()?;
-    let report = spawn::ExecReport::new()?;
-    let child = spawn::spawn(&prepared, &report)?;
-    report.wait_for_exec(child, &prepared)?;
-    let status = supervisor.wait(child)?;
-    Ok(status::exit_code(status))
+    // TODO(lesson-01): the command ran as this process's child, supervised until it ended, and the result is docker's exit code for how it ended; a command that never ran is the error its exec report stands for, and no child is left behind
+    // Everything the child must inherit exists before the fork; a signal
+    // or an orphan's end that comes between the fork and the wait loop
+    // must still be seen there. The parts are yours: [`exec::Prepared`]
+    // (given), `supervise`, `spawn`, `status`. Shell: `sh -c 'CMD'; echo $?`.
+    todo!(
+        "lesson-01: the command ran as this process's child, supervised until it ended, and the result is docker's exit code for how it ended; a command that never ran is the error its exec report stands for, and no child is left behind"
+    );
 }
 // ANCHOR_END: run

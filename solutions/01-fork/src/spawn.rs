@@ -6,44 +6,63 @@
 //!
 //! The parent can't see the child's `execve` fail: the failure happens in
 //! another process. The classic answer (used by Rust's `std::process`, runc
-//! and crun alike) is a pipe opened with `O_CLOEXEC`: the kernel closes it
-//! when `execve` succeeds, so the parent reads end-of-file; if `execve`
-//! fails, the child writes its errno into the pipe first.
+//! and crun alike) is the *exec report*: a pipe whose ends the kernel closes
+//! by itself at a successful `execve` (close-on-exec), so the parent reads
+//! end-of-file; if something fails first, the child writes what and why
+//! into the pipe, then exits. The bytes of a report and the line it
+//! becomes are given ([`crate::given::wire`]).
 
 use crate::exec::{self, Prepared};
-use crate::status::{Failure, CANNOT_EXECUTE, NOT_FOUND, RUNTIME_ERROR};
+use crate::given::wire::{self, Message};
+use crate::status::NOT_FOUND;
 use anyhow::Context;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
-use nix::unistd::{fork, pipe2, read, write, ForkResult, Pid};
+use nix::unistd::{fork, pipe2, write, ForkResult, Pid};
+use std::io::Read;
 use std::os::fd::OwnedFd;
 
-/// Which step of the child's setup failed.
+pub use crate::given::wire::errno_of;
+
+/// Which stage of the child's way to the command failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Stage {
+    /// Entering the working directory (`-w`).
     Chdir = 1,
+    /// Finding the program on the command's `PATH`.
     Lookup = 2,
+    /// The `execve` itself.
     Exec = 3,
     /// A step of container set-up before the exec (later steps: mounts,
     /// host name, ...); the report carries a description of it.
     Setup = 4,
 }
 
-/// The close-on-exec pipe from child to parent.
+/// The exec report: a pipe from child to parent, open until the `execve`.
 pub struct ExecReport {
     read: OwnedFd,
     write: OwnedFd,
 }
 
 impl ExecReport {
+    // ANCHOR: new
+    /// Before the fork: the pipe, both of whose ends the kernel closes in
+    /// any process that execs.
     pub fn new() -> anyhow::Result<Self> {
+        // TODO(lesson-01): a pipe whose two ends are closed by the kernel itself in a process that calls execve successfully, and in no other case
+        // Both ends are inherited by the child at the fork. Flags given at
+        // creation hold from the first instant: set later, another thread's
+        // fork+exec could slip in between and carry the pipe away.
+        // BEGIN SOLUTION
         // pipe2(2) with O_CLOEXEC: both ends close by themselves at execve.
         let (read, write) =
             pipe2(OFlag::O_CLOEXEC).context("cannot create the exec report pipe (pipe2)")?;
         Ok(ExecReport { read, write })
+        // END SOLUTION
     }
+    // ANCHOR_END: new
 
     /// The pipe's two file descriptors: what a child that closes every
     /// inherited descriptor must keep (step 06's init).
@@ -54,109 +73,90 @@ impl ExecReport {
 
     /// In the child: report `errno` at `stage` to the parent, then exit.
     pub fn fail(&self, stage: Stage, errno: Errno) -> ! {
-        self.send(stage, errno, "")
+        self.send(Message {
+            stage,
+            errno,
+            what: String::new(),
+        })
     }
 
     /// In the child: report that set-up step `what` failed with `errno`,
     /// then exit. The parent prints `minibox: <what>: <errno>` and exits 125.
     pub fn fail_setup(&self, what: &str, errno: Errno) -> ! {
-        self.send(Stage::Setup, errno, what)
+        self.send(Message {
+            stage: Stage::Setup,
+            errno,
+            what: what.to_string(),
+        })
     }
 
-    fn send(&self, stage: Stage, errno: Errno, what: &str) -> ! {
-        // stage, errno, then the description: one write of at most PIPE_BUF
-        // (4096) bytes is atomic, so the parent reads all of it or nothing.
-        let mut message = Vec::with_capacity(8 + what.len());
-        message.extend_from_slice(&(stage as u32).to_ne_bytes());
-        message.extend_from_slice(&(errno as i32).to_ne_bytes());
-        message.extend_from_slice(&what.as_bytes()[..what.len().min(4000)]);
-        let _ = write(&self.write, &message);
+    // ANCHOR: send
+    fn send(&self, message: Message) -> ! {
+        // TODO(lesson-01): in the child: the parent can read `message` whole from the pipe, and the child is gone, without running any more of the runtime's code and without writing anything else anywhere
+        // `Message::encode` gives the bytes; one write of at most PIPE_BUF
+        // (4096) bytes is atomic. Kernel facts: the child holds a copy of the
+        // parent's memory, its unflushed stdout buffer and its exit
+        // handlers included; the system call that ends a process runs none
+        // of them, the C library's exit runs them all. Shell: `echo "$why"
+        // >&3; exit`.
+        // BEGIN SOLUTION
+        // A failed write (the parent gone) changes nothing: the child ends.
+        let _ = write(&self.write, &message.encode());
         // SAFETY: _exit(2) ends the child at once. Not `std::process::exit`,
         // which would run the runtime's atexit handlers and flush stdio buffers
         // copied from the parent, printing the parent's pending output twice.
         unsafe { nix::libc::_exit(NOT_FOUND) }
+        // END SOLUTION
     }
+    // ANCHOR_END: send
 
     // ANCHOR: wait_for_exec
     /// In the parent, right after the fork: wait until the child has either
     /// exec'd the command (`Ok`) or reported why it couldn't (`Err`, with the
     /// exit code docker would use). A failed child is reaped before returning.
     pub fn wait_for_exec(self, child: Pid, cmd: &Prepared) -> anyhow::Result<()> {
+        // TODO(lesson-01): return Ok once the child has exec'd; if it reported a failure instead, return the error the report stands for (a `Failure`, with its exit code) after the child is reaped; bytes that are no report are a runtime error
+        // Kernel facts: read(2) on a pipe returns end-of-file (0) only when
+        // no process holds its write end any more, this one included; the
+        // child's copy closes at its execve or its exit. A child that has
+        // exited stays a zombie until its parent waits for it.
+        // `Message::decode` and `Message::failure` are given.
+        // Shell: `read -r why <&3 && { wait $child; exit 126; }`.
+        // BEGIN SOLUTION
         let ExecReport {
             read: reader,
             write,
         } = self;
-        // Close our copy of the write end, or read() below would never see EOF.
+        // Close our copy of the write end, or read() would never see EOF.
         drop(write);
-        let mut message = [0u8; 4096];
-        let mut filled = 0;
-        while filled < message.len() {
-            match read(&reader, &mut message[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(Errno::EINTR) => continue,
-                Err(errno) => return Err(errno).context("cannot read the exec report pipe"),
-            }
-        }
-        if filled == 0 {
-            return Ok(()); // EOF: execve succeeded and the kernel closed the pipe.
+        let mut bytes = Vec::new();
+        // read_to_end reads until end-of-file, through partial reads and
+        // EINTR.
+        std::fs::File::from(reader)
+            .read_to_end(&mut bytes)
+            .context("cannot read the exec report pipe")?;
+        if bytes.is_empty() {
+            return Ok(()); // EOF at once: execve succeeded.
         }
         // The child failed and is exiting: reap it so no zombie is left.
         let _ = waitpid(child, None);
-        if filled < 8 {
-            return Err(anyhow::anyhow!(
-                "the container's set-up sent a garbled report"
-            ));
+        match Message::decode(&bytes) {
+            Some(message) => Err(message.failure(cmd).into()),
+            None => Err(wire::garbled()),
         }
-        let stage = u32::from_ne_bytes(message[..4].try_into().unwrap());
-        let errno = Errno::from_raw(i32::from_ne_bytes(message[4..8].try_into().unwrap()));
-        let what = String::from_utf8_lossy(&message[8..filled]);
-        Err(describe(stage, errno, &what, cmd).into())
+        // END SOLUTION
     }
     // ANCHOR_END: wait_for_exec
-}
-
-fn describe(stage: u32, errno: Errno, what: &str, cmd: &Prepared) -> Failure {
-    let name = &cmd.name;
-    let why = errno.desc().to_lowercase();
-    match stage {
-        s if s == Stage::Setup as u32 => Failure::new(RUNTIME_ERROR, format!("{what}: {why}")),
-        s if s == Stage::Chdir as u32 => {
-            let dir = cmd
-                .workdir
-                .as_ref()
-                .map(|d| d.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            Failure::new(
-                RUNTIME_ERROR,
-                format!("cannot enter working directory {dir:?}: {why}"),
-            )
-        }
-        s if s == Stage::Lookup as u32 => Failure::new(
-            NOT_FOUND,
-            format!("exec: {name:?}: executable file not found in $PATH"),
-        ),
-        _ if errno == Errno::ENOENT => Failure::new(NOT_FOUND, format!("exec: {name:?}: {why}")),
-        _ => Failure::new(CANNOT_EXECUTE, format!("exec: {name:?}: {why}")),
-    }
-}
-
-/// The errno behind an error, for [`ExecReport::fail_setup`]: the first
-/// `Errno` in its chain of causes, or EIO when there is none.
-pub fn errno_of(error: &anyhow::Error) -> Errno {
-    error
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<Errno>().copied())
-        .unwrap_or(Errno::EIO)
 }
 
 // ANCHOR: spawn
 /// Start `cmd` in a new child process and return the child's pid. The child
 /// runs [`exec::exec_child`]; `report` tells the parent later if that failed.
 pub fn spawn(cmd: &Prepared, report: &ExecReport) -> anyhow::Result<Pid> {
-    // TODO(lesson-01): fork; in the child run `exec::exec_child(cmd, report)`, in the parent return the child's pid
+    // TODO(lesson-01): a new process, a copy of this one, becomes the command (`exec::exec_child` knows how) while this one returns the new process's pid
     // `nix::unistd::fork` is unsafe: read its Safety section. Why is it sound
-    // here? (See the note at the top of exec.rs.)
+    // here? (See the note at the top of given/child.rs.) Shell: `CMD &
+    // child=$!`.
     // BEGIN SOLUTION
     // SAFETY: fork(2) copies only the calling thread. minibox is
     // single-threaded here, so no lock (the allocator's, stdout's) can be held

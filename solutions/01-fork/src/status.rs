@@ -13,6 +13,8 @@
 //! | the command can't be executed | 126           |
 //! | the command wasn't found      | 127           |
 
+use crate::spawn::Stage;
+use nix::errno::Errno;
 use nix::sys::wait::WaitStatus;
 use std::fmt;
 
@@ -28,9 +30,10 @@ pub const NOT_FOUND: i32 = 127;
 /// The exit code a shell (and docker) would report for a child that ended
 /// with `status`.
 pub fn exit_code(status: WaitStatus) -> i32 {
-    // TODO(lesson-01): map the child's end to an exit code: its own code if it exited, 128 + N if signal N killed it
-    // `WaitStatus::Exited` and `WaitStatus::Signaled` are the two endings that
-    // matter; anything else means the runtime lost track: call it a runtime error.
+    // TODO(lesson-01): the number a shell puts in `$?` for a child that ended this way: its own code if it exited, 128 + N if signal N killed it; any other status means the runtime lost track of its child: a runtime error
+    // Kernel facts: an exit code is 0..=255 (the low byte of what the
+    // program passed to exit); a signal's number is 1..=64. Shell: `sh -c
+    // 'kill -9 $$'; echo $?` prints 137.
     // BEGIN SOLUTION
     match status {
         WaitStatus::Exited(_, code) => code,
@@ -40,6 +43,26 @@ pub fn exit_code(status: WaitStatus) -> i32 {
     // END SOLUTION
 }
 // ANCHOR_END: exit_code
+
+// ANCHOR: exec_failure_code
+/// The exit code for a child that could not become the command: it failed
+/// at `stage` with `errno`.
+pub fn exec_failure_code(stage: Stage, errno: Errno) -> i32 {
+    // TODO(lesson-01): docker's code for a command that never ran: 127 when there is no such program (not on the PATH, or execve found nothing at the path), 126 when there is one but it can't be executed, 125 when the runtime's own preparation failed (the working directory, a set-up step)
+    // Kernel facts: execve says ENOENT when the path leads nowhere (or the
+    // script's interpreter doesn't exist), EACCES without the x bit or on a
+    // noexec mount, ENOEXEC for a file it can't load. Shell: `/nonexistent;
+    // echo $?` is 127, `/etc/passwd; echo $?` is 126.
+    // BEGIN SOLUTION
+    match stage {
+        Stage::Lookup => NOT_FOUND,
+        Stage::Exec if errno == Errno::ENOENT => NOT_FOUND,
+        Stage::Exec => CANNOT_EXECUTE,
+        Stage::Chdir | Stage::Setup => RUNTIME_ERROR,
+    }
+    // END SOLUTION
+}
+// ANCHOR_END: exec_failure_code
 
 /// An error that carries its own exit code (126, 127, ...). Every other error
 /// is a runtime error (125).

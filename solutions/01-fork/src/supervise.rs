@@ -44,14 +44,18 @@ impl Supervisor {
     /// Prepare the runtime to supervise a child. Call before `fork`, so no
     /// signal can slip between the fork and the wait loop.
     pub fn start() -> anyhow::Result<Self> {
-        // TODO(lesson-01): become the reaper of your descendants' orphans: prctl(PR_SET_CHILD_SUBREAPER, 1)
-        // nix calls it `nix::sys::prctl::set_child_subreaper`.
+        // TODO(lesson-01): afterwards orphans of this process's descendants come to this process (not to the host's init), and SIGCHLD and every FORWARDED signal are blocked in it: they wait as pending until the wait loop takes them; the set is kept for that loop
+        // Kernel facts: a process may ask to be its descendants' "child
+        // subreaper" (prctl(2)); it is per process and not inherited. A
+        // blocked signal isn't lost: the kernel keeps it pending (once per
+        // kind) until it is unblocked or taken with sigwait. The mask is
+        // inherited by fork and survives execve. Shell: `trap '' TERM`
+        // comes closest, but that ignores, and an ignored signal is lost.
         // BEGIN SOLUTION
         // prctl(2) PR_SET_CHILD_SUBREAPER: orphans below us come to us, not to
-        // the host's init. It is per process, and not inherited by the child.
+        // the host's init.
         prctl::set_child_subreaper(true)
             .context("cannot become the reaper of orphans (prctl PR_SET_CHILD_SUBREAPER)")?;
-        // END SOLUTION
         let mut signals = SigSet::empty();
         signals.add(Signal::SIGCHLD);
         for signal in FORWARDED {
@@ -62,6 +66,7 @@ impl Supervisor {
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), None)
             .context("cannot block signals (sigprocmask)")?;
         Ok(Supervisor { signals })
+        // END SOLUTION
     }
     // ANCHOR_END: start
 
@@ -69,14 +74,15 @@ impl Supervisor {
     /// Forward signals to `child` and reap every child that ends, until
     /// `child` itself ends; return how it ended.
     pub fn wait(&self, child: Pid) -> anyhow::Result<WaitStatus> {
-        // TODO(lesson-01): loop on `self.signals.wait()` (sigwait); forward every signal but SIGCHLD to the child with kill; on SIGCHLD reap until the child's own status comes back
-        // Reaping: one SIGCHLD can stand for several dead children (pending
-        // signals don't queue), so call waitpid(-1, WNOHANG) again and again;
-        // in nix, pid -1 ("any child") is `None`. Each call returns one dead
-        // child's WaitStatus; return it if its pid is `child`, else keep
-        // reaping. `Ok(WaitStatus::StillAlive)` or `Err(ECHILD)` means no one
-        // is left to reap for now: go back to sigwait. (While the child lives
-        // it can't be ECHILD: the child is yours to reap.)
+        // TODO(lesson-01): return how `child` ended; until then every FORWARDED signal that reaches this process reaches `child` too, and every child of this process that ends (adopted orphans included) is reaped at once, never left a zombie
+        // Kernel facts: sigwait(3) sleeps until one of a set of *blocked*
+        // signals is pending, and takes it; a process blocked anywhere else
+        // (in a waitpid without WNOHANG, say) takes none. One pending
+        // SIGCHLD can stand for many dead children: pending signals of one
+        // kind don't queue. waitpid(2) on any child (-1) with WNOHANG reaps
+        // one dead child per call, says "none dead right now", or ECHILD
+        // when there is no child at all; kill(2) of a process that is gone
+        // is ESRCH. Shell: `trap 'kill -TERM $child' TERM; wait $child`.
         // BEGIN SOLUTION
         loop {
             // sigwait(3): sleep until one of the blocked signals is pending,
