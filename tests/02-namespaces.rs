@@ -84,6 +84,36 @@ fn main() {
                 requires: Requires::Nothing,
                 run: a_fresh_proc_for_the_pid_namespace,
             },
+            Check {
+                name: "pid1_duties_with_step_01s_parts",
+                points: 2,
+                section: "pid-1",
+                hint: "run_as_init is PID 1's duties: start the command as its child, let the runtime see the exec (close your copy of the report), forward the signals it gets to the command, reap every child the kernel gives it, and return the command's exit code.",
+                more: "step 01's parts: step01::supervise::Supervisor::start (blocks the signals; do it before the command starts) and Supervisor::wait (sigwait, kill to forward, waitpid(-1) to reap); step01::spawn::spawn(cmd, &report); drop(report); ExecReport::fail_setup and step01::spawn::errno_of for a failure before the command runs; step01::status::exit_code, RUNTIME_ERROR.",
+                shape: "1. start the supervisor (failure: report it through the exec report)\n2. spawn the command (failure: report it)\n3. drop the report\n4. wait for the command with the supervisor\n5. its status: return its exit code; an error: return RUNTIME_ERROR",
+                requires: Requires::Nothing,
+                run: pid1_duties_with_step_01s_parts,
+            },
+            Check {
+                name: "the_init_dies_with_its_parent",
+                points: 1,
+                section: "pid-1",
+                hint: "die_with_parent asks the kernel for SIGKILL the moment the parent ends: the container's init must never outlive its runtime.",
+                more: "prctl(2) PR_SET_PDEATHSIG: nix::sys::prctl::set_pdeathsig; nix::sys::signal::Signal.",
+                shape: "1. one prctl call asking for SIGKILL at the parent's death\n2. return its result",
+                requires: Requires::Nothing,
+                run: the_init_dies_with_its_parent,
+            },
+            Check {
+                name: "a_session_of_its_own",
+                points: 1,
+                section: "the-callers-terminal",
+                hint: "new_session makes the caller the leader of a new session, which has no controlling terminal: /dev/tty then answers ENXIO.",
+                more: "setsid(2): nix::unistd::setsid (it returns the new session's id; the function returns nothing); getsid(2) shows a process's session.",
+                shape: "1. one setsid call\n2. its error returned, its value dropped",
+                requires: Requires::Nothing,
+                run: a_session_of_its_own,
+            },
             // The runtime as a whole.
             Check {
                 name: "namespaces_are_new",
@@ -1021,6 +1051,9 @@ fn run_helper(which: &str) -> ! {
             std::process::exit(0)
         }
         "proc" => proc_helper(),
+        "init" => init_helper(),
+        "pdeathsig" => pdeathsig_helper(),
+        "session" => session_helper(),
         _ => {
             println!("setup=no helper {which}");
             std::process::exit(0)
@@ -1174,8 +1207,17 @@ fn launch_helper() -> ! {
         mapping.uids.count = 0;
         mapping.gids.count = 0;
     }
+    // The child waits, as at a gate, for a word that never comes: only a
+    // kill ends it (and the helper's alarm, if nothing does).
+    let (read, write) = helper_setup("pipe", nix::unistd::pipe());
+    let _ = nix::unistd::alarm::set(5);
     match helper_call(|| step02::launch::launch(&spec, None)) {
-        Ok(Cloned::Child) => std::process::exit(0),
+        Ok(Cloned::Child) => {
+            drop(write);
+            let mut byte = [0u8; 1];
+            let _ = nix::unistd::read(&read, &mut byte);
+            std::process::exit(0)
+        }
         Ok(Cloned::Parent(child)) => {
             println!("refused=Ok");
             let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
@@ -1183,7 +1225,18 @@ fn launch_helper() -> ! {
         }
         Err(_) => println!("refused=Err"),
     }
-    let left = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+    nix::unistd::alarm::cancel();
+    drop((read, write));
+    // A child killed a moment ago may not be dead yet.
+    let mut status = waitpid(None, Some(WaitPidFlag::WNOHANG));
+    for _ in 0..20 {
+        if status != Ok(WaitStatus::StillAlive) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        status = waitpid(None, Some(WaitPidFlag::WNOHANG));
+    }
+    let left = match status {
         Err(nix::errno::Errno::ECHILD) => "none".to_string(),
         Ok(WaitStatus::StillAlive) => "a running child".to_string(),
         other => format!("a child not reaped ({other:?})"),
@@ -1314,7 +1367,9 @@ fn launch_writes_the_maps_from_outside(_ctx: &Ctx) -> Outcome {
     expect_eq(
         "maps the kernel refuses (a count of 0): launch returns the error",
         "Err".to_string(),
-        get("refused"),
+        found.get("refused").cloned().unwrap_or_else(|| {
+            "(no return within 5 s: is the child, waiting at its gate, waited for before it is killed?)".into()
+        }),
     )?;
     expect_eq(
         "after a refused map, no child is left (killed and reaped: waitpid(-1) says ECHILD)",
@@ -1457,5 +1512,193 @@ fn a_fresh_proc_for_the_pid_namespace(_ctx: &Ctx) -> Outcome {
         "the pids /proc lists: only the PID namespace of the process that mounted it (itself, PID 1)",
         "1".to_string(),
         get("pids"),
+    )
+}
+
+/// A pending-signal mask's bit for `signal`, as /proc/PID/status shows it.
+fn catches(pid: i32, signal: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// The learner's run_as_init in a child of the helper (a subreaper, as PID
+/// 1 would be), the helper as the runtime: exec seen, orphans reaped,
+/// SIGTERM forwarded, the command's code returned.
+fn init_helper() -> ! {
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, ForkResult};
+    // The command catches SIGTERM, leaves an orphan that ends soon, and
+    // ends by itself within 5 s whatever happens.
+    let script = "trap 'exit 42' TERM; (sleep 0.05 &); i=0; while [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; exit 5";
+    let spec = step01::RunSpec {
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        workdir: None,
+    };
+    let prepared = helper_setup("prepare the command", step01::exec::Prepared::new(&spec));
+    let report = helper_setup("the exec report", step01::spawn::ExecReport::new());
+    // SAFETY: the helper is single-threaded.
+    let child = match helper_setup("fork", unsafe { fork() }) {
+        ForkResult::Child => {
+            let _ = nix::sys::prctl::set_child_subreaper(true);
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+            let code = helper_call(|| step02::init::run_as_init(&prepared, report));
+            std::process::exit(code)
+        }
+        ForkResult::Parent { child } => child,
+    };
+    // No end-of-file within 5 s: the init kept its copy of the report.
+    let _ = nix::unistd::alarm::set(5);
+    let exec = report.wait_for_exec(child, &prepared);
+    nix::unistd::alarm::cancel();
+    println!("exec={}", exec.is_ok() as u8);
+    let command = grader::poll(SOON, || {
+        procfs::children_of(child.as_raw())
+            .into_iter()
+            .find(|p| catches(p.pid, Signal::SIGTERM as i32))
+    });
+    println!("command={}", command.is_some() as u8);
+    std::thread::sleep(Duration::from_millis(300));
+    let zombies = procfs::children_of(child.as_raw())
+        .iter()
+        .filter(|p| p.state == 'Z')
+        .count();
+    println!("zombies={zombies}");
+    let _ = kill(child, Signal::SIGTERM);
+    println!(
+        "status={:?}",
+        waitpid(child, None).map(|s| format!("{s:?}").replace(&child.to_string(), "INIT"))
+    );
+    std::process::exit(0)
+}
+
+/// The learner's die_with_parent in a grandchild of the helper; its parent
+/// then exits: how the grandchild ends (the helper, a subreaper, reaps it).
+fn pdeathsig_helper() -> ! {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, ForkResult};
+    helper_setup("subreaper", nix::sys::prctl::set_child_subreaper(true));
+    let (read, write) = helper_setup("pipe", nix::unistd::pipe());
+    // SAFETY: the helper is single-threaded; so is its child.
+    match helper_setup("fork", unsafe { fork() }) {
+        ForkResult::Child => match helper_setup("fork", unsafe { fork() }) {
+            ForkResult::Child => {
+                drop(read);
+                let result = helper_call(step02::init::die_with_parent);
+                println!("result={result:?}");
+                let _ = nix::unistd::write(&write, b"x");
+                std::thread::sleep(Duration::from_secs(3));
+                std::process::exit(0)
+            }
+            ForkResult::Parent { .. } => {
+                drop(write);
+                let mut byte = [0u8; 1];
+                let _ = nix::unistd::read(&read, &mut byte);
+                // SAFETY: ends this process at once, its child left behind.
+                unsafe { nix::libc::_exit(0) }
+            }
+        },
+        ForkResult::Parent { child } => {
+            drop((read, write));
+            let _ = waitpid(child, None);
+            let orphan = waitpid(None, None);
+            println!(
+                "orphan={}",
+                match orphan {
+                    Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) =>
+                        format!("killed by {signal}"),
+                    other => format!("{other:?}"),
+                }
+            );
+            std::process::exit(0)
+        }
+    }
+}
+
+/// The learner's new_session in a child of the helper: whose session.
+fn session_helper() -> ! {
+    use nix::sys::wait::waitpid;
+    use nix::unistd::{fork, getpid, getsid, ForkResult};
+    // SAFETY: the helper is single-threaded.
+    match helper_setup("fork", unsafe { fork() }) {
+        ForkResult::Child => {
+            let result = helper_call(step02::init::new_session);
+            println!("result={result:?}");
+            println!("leader={}", (getsid(None) == Ok(getpid())) as u8);
+            let tty = match std::fs::File::open("/dev/tty") {
+                Ok(_) => "opened".to_string(),
+                Err(e) => format!(
+                    "{:?}",
+                    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
+                ),
+            };
+            println!("tty={tty}");
+            std::process::exit(0)
+        }
+        ForkResult::Parent { child } => {
+            let _ = waitpid(child, None);
+            std::process::exit(0)
+        }
+    }
+}
+
+fn pid1_duties_with_step_01s_parts(_ctx: &Ctx) -> Outcome {
+    let found = helper("init", "run_as_init")?;
+    let get = |key: &str| found.get(key).cloned().unwrap_or_default();
+    expect_eq(
+        "the runtime's wait_for_exec sees the command start within 5 s (end-of-file once every copy of the report's write end is closed, the init's too)",
+        "1".to_string(),
+        found.get("exec").cloned().unwrap_or_else(|| "(no end-of-file: the helper timed out)".into()),
+    )?;
+    expect_eq(
+        "the command runs as the init's child (and catches SIGTERM)",
+        "1".to_string(),
+        get("command"),
+    )?;
+    expect_eq(
+        "zombies among the init's children: the orphan it adopted must be reaped",
+        "0".to_string(),
+        get("zombies"),
+    )?;
+    expect_eq(
+        "SIGTERM to the init reaches the command, whose trap exits 42; the init returns that code",
+        "Ok(\"Exited(Pid(INIT), 42)\")".to_string(),
+        get("status"),
+    )
+}
+
+fn the_init_dies_with_its_parent(_ctx: &Ctx) -> Outcome {
+    let found = helper("pdeathsig", "die_with_parent")?;
+    let get = |key: &str| found.get(key).cloned().unwrap_or_default();
+    expect_eq(
+        "die_with_parent's result",
+        "Ok(())".to_string(),
+        get("result"),
+    )?;
+    expect_eq(
+        "how a process that called die_with_parent ends when its parent exits",
+        "killed by SIGKILL".to_string(),
+        get("orphan"),
+    )
+}
+
+fn a_session_of_its_own(_ctx: &Ctx) -> Outcome {
+    let found = helper("session", "new_session")?;
+    let get = |key: &str| found.get(key).cloned().unwrap_or_default();
+    expect_eq("new_session's result", "Ok(())".to_string(), get("result"))?;
+    expect_eq(
+        "the caller leads its own session afterwards (getsid(0) is its pid)",
+        "1".to_string(),
+        get("leader"),
+    )?;
+    expect_eq(
+        "opening /dev/tty afterwards: no controlling terminal",
+        "ENXIO".to_string(),
+        get("tty"),
     )
 }
