@@ -88,11 +88,13 @@ pub enum Cloned {
 pub fn clone_child(flags: CloneFlags) -> nix::Result<Cloned> {
     // TODO(lesson-02): afterwards there are two processes, as after fork(): this one, which gets Parent(the child's pid), and the child, which gets Child, goes on from here on a copy of this process's memory and stack, and is already inside the new namespaces `flags` asks for; the parent learns of the child's end by SIGCHLD, as after fork(); a refusal is the kernel's errno, and no child
     // Kernel facts: the clone system call given no stack of its own goes on
-    // like fork(), on a copy of the caller's; its newer form, clone3, takes
-    // a struct whose fields are the flags, the exit signal, and zeros for
-    // what you don't use (its size tells the kernel which version it is).
-    // nix's own wrapper wants a stack and a callback: not what this needs.
-    // Shell: `unshare --fork --pid --uts ... CMD`.
+    // like fork(), on a copy of the caller's; the low byte of its flags is
+    // the signal the parent gets at the child's end. Its newer form,
+    // clone3, takes a struct with the exit signal as a field of its own,
+    // but some seccomp filters (docker's, when minibox itself runs in a
+    // container) answer it with ENOSYS. nix's own wrapper wants a stack
+    // and a callback: not what this needs. Shell: `unshare --fork --pid
+    // --uts ... CMD`.
     todo!(
         "lesson-02: afterwards there are two processes, as after fork(): this one, which gets Parent(the child's pid), and the child, which gets Child, goes on from here on a copy of this process's memory and stack, and is already inside the new namespaces `flags` asks for; the parent learns of the child's end by SIGCHLD, as after fork(); a refusal is the kernel's errno, and no child"
     );

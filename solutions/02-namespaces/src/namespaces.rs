@@ -101,28 +101,33 @@ pub enum Cloned {
 pub fn clone_child(flags: CloneFlags) -> nix::Result<Cloned> {
     // TODO(lesson-02): afterwards there are two processes, as after fork(): this one, which gets Parent(the child's pid), and the child, which gets Child, goes on from here on a copy of this process's memory and stack, and is already inside the new namespaces `flags` asks for; the parent learns of the child's end by SIGCHLD, as after fork(); a refusal is the kernel's errno, and no child
     // Kernel facts: the clone system call given no stack of its own goes on
-    // like fork(), on a copy of the caller's; its newer form, clone3, takes
-    // a struct whose fields are the flags, the exit signal, and zeros for
-    // what you don't use (its size tells the kernel which version it is).
-    // nix's own wrapper wants a stack and a callback: not what this needs.
-    // Shell: `unshare --fork --pid --uts ... CMD`.
+    // like fork(), on a copy of the caller's; the low byte of its flags is
+    // the signal the parent gets at the child's end. Its newer form,
+    // clone3, takes a struct with the exit signal as a field of its own,
+    // but some seccomp filters (docker's, when minibox itself runs in a
+    // container) answer it with ENOSYS. nix's own wrapper wants a stack
+    // and a callback: not what this needs. Shell: `unshare --fork --pid
+    // --uts ... CMD`.
     // BEGIN SOLUTION
-    // struct clone_args, CLONE_ARGS_SIZE_VER0 (64 bytes): flags, pidfd,
-    // child_tid, parent_tid, exit_signal, stack, stack_size, tls. A zero
-    // stack: the child goes on on a copy of ours, as after fork.
-    let mut args = [0u64; 8];
-    args[0] = flags.bits() as u64;
-    args[4] = nix::libc::SIGCHLD as u64;
-    // SAFETY: clone3(2) reads `args` (its size given) and, like fork(),
-    // returns twice. Sound for the same reason fork is here: minibox is
-    // single-threaded. Unlike glibc's fork(), it doesn't update glibc's
-    // cached thread id in the child, so the child must not use
-    // pthread_kill/raise (Rust doesn't) before it execs.
+    // clone(2), not clone3: some seccomp filters (docker's, for one)
+    // answer clone3 with ENOSYS. The low byte of its flags is the signal
+    // the parent gets at the child's end: SIGCHLD, as after fork.
+    let flags = flags.union(CloneFlags::from_bits_retain(nix::libc::SIGCHLD));
+    // SAFETY: the raw clone(2) system call with a NULL stack behaves like
+    // fork(): the child continues from here on a copy of our memory. It is
+    // sound for the same reason fork is here: minibox is single-threaded.
+    // Unlike glibc's fork(), it doesn't update glibc's cached thread id in
+    // the child, so the child must not use pthread_kill/raise (Rust doesn't)
+    // before it execs. The other arguments (stack, parent/child tid
+    // pointers, TLS) are unused: zero.
     let ret = unsafe {
         nix::libc::syscall(
-            nix::libc::SYS_clone3,
-            args.as_ptr(),
-            std::mem::size_of_val(&args),
+            nix::libc::SYS_clone,
+            flags.bits() as nix::libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
         )
     };
     match nix::errno::Errno::result(ret)? {
