@@ -39,7 +39,8 @@ fn main() {
                 points: 2,
                 section: "clone-and-the-namespace-flags",
                 hint: "clone_child is fork() with namespace flags: two processes return from it, the parent with the child's pid, the child with Child, already PID 1 of its new PID namespace and inside every other new namespace; the parent waits for it as for a fork's child (its exit signal is SIGCHLD).",
-                more: "clone3(2) through nix::libc::syscall(nix::libc::SYS_clone3, pointer to struct clone_args, its size): struct clone_args is eight u64 at least (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls), zeros for what you don't use; or clone(2), nix::libc::SYS_clone, whose first argument carries the exit signal in its low byte; CloneFlags::bits; nix::errno::Errno::result turns -1 into the errno; Pid::from_raw. unsafe: it returns twice.",
+                more: "clone(2) through nix::libc::syscall(nix::libc::SYS_clone, flags, then stack, parent tid, child tid, tls pointers, all 0 here): the low byte of its flags is the exit signal (CloneFlags::bits, CloneFlags::from_bits_retain, union); or clone3(2), nix::libc::SYS_clone3 with a pointer to struct clone_args (eight u64 at least: flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls) and its size, which docker's seccomp profile refuses (ENOSYS); nix::errno::Errno::result turns -1 into the errno; Pid::from_raw. unsafe: it returns twice.",
+
                 shape: "1. the clone arguments: the flags, the exit signal SIGCHLD, everything else 0 (no stack: the child goes on on a copy of ours)\n2. the system call; -1: return the errno\n3. 0: return Child\n4. anything else: return Parent(that pid)",
                 requires: Requires::Nothing,
                 run: clone_makes_a_child_in_new_namespaces,
