@@ -20,140 +20,48 @@
 //! command's status, which takes the rest of the container with it.
 
 use crate::{mounts, ContainerSpec};
-use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::sys::signal::Signal;
-use nix::unistd::{read, write, Gid, Uid};
-use std::os::fd::OwnedFd;
 use step01::exec::Prepared;
 use step01::spawn::{self, errno_of, ExecReport};
 use step01::status::{exit_code, RUNTIME_ERROR};
 use step01::supervise::Supervisor;
 
-/// A one-shot gate: the child waits at it until the runtime has finished the
-/// outside half of the set-up (the user namespace maps).
-pub struct Gate {
-    read: OwnedFd,
-    write: OwnedFd,
-}
-
-impl Gate {
-    pub fn new() -> anyhow::Result<Self> {
-        use anyhow::Context;
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-            .context("cannot create the start gate (pipe2)")?;
-        Ok(Gate { read, write })
-    }
-
-    /// In the runtime: let the child go on.
-    pub fn open(self) {
-        let Gate {
-            read,
-            write: writer,
-        } = self;
-        drop(read);
-        let _ = write(&writer, b"go");
-    }
-
-    /// In the child: wait until the runtime opens the gate. `false` if the
-    /// runtime went away instead (its end closed without a word).
-    pub fn wait(self) -> bool {
-        let Gate {
-            read: reader,
-            write,
-        } = self;
-        drop(write); // or we would hold the pipe open ourselves
-        let mut byte = [0u8; 2];
-        loop {
-            match read(&reader, &mut byte) {
-                Ok(n) => return n > 0,
-                Err(Errno::EINTR) => continue,
-                Err(_) => return false,
-            }
-        }
-    }
-}
+pub use crate::given::setup::{become_root, exit, set_hostname, Gate};
 
 // ANCHOR: container_init
 /// The child's whole life: set up from inside, then be PID 1 until the
 /// command ends. Never returns.
 pub fn container_init(spec: &ContainerSpec, cmd: &Prepared, report: ExecReport, gate: Gate) -> ! {
-    if let Err(errno) = die_with_parent() {
-        report.fail_setup(
-            "cannot tie the container to the runtime (prctl PR_SET_PDEATHSIG)",
-            errno,
-        );
-    }
-    if !gate.wait() {
-        exit(RUNTIME_ERROR); // the runtime is gone or gave up: nothing to report to
-    }
-    if let Err(errno) = new_session() {
-        report.fail_setup("cannot leave the caller's terminal (setsid)", errno);
-    }
-    if spec.namespaces.user {
-        if let Err(errno) = become_root(spec) {
-            report.fail_setup(
-                "cannot become root in the user namespace (setresuid)",
-                errno,
-            );
-        }
-    }
-    if let Err(errno) = mounts::make_private() {
-        report.fail_setup(
-            "cannot make the container's mounts private (mount / MS_REC|MS_PRIVATE)",
-            errno,
-        );
-    }
-    if spec.namespaces.pid {
-        if let Err(errno) = mounts::mount_proc() {
-            report.fail_setup("cannot mount /proc for the container", errno);
-        }
-    }
-    if spec.namespaces.uts {
-        if let Err(errno) = set_hostname(&spec.hostname) {
-            report.fail_setup("cannot set the container's hostname (sethostname)", errno);
-        }
-    }
-    // Name this process in `ps`: it is a copy of the runtime, and "minibox-init"
-    // says what it does there. (comm is at most 15 bytes.)
-    let _ = prctl::set_name(c"minibox-init");
-    exit(run_as_init(cmd, report))
+    // TODO(lesson-02): when the command runs as PID 2: this process dies whenever the runtime does (even if the runtime died before this line), it has passed the gate only once the runtime opened it (the runtime gone instead: exit RUNTIME_ERROR, nothing reported), it leads a session of its own, it is root inside when `spec` has a user namespace, no mount it makes reaches the host, /proc is new when the PID namespace is, the host name is `spec.hostname` when the UTS namespace is new; any step that fails ends the container through the exec report, saying what failed; and this process exits with what being PID 1 returned
+    // Kernel facts: the order matters. A parent-death signal asked for
+    // after the parent died never comes (the gate's pipe closes then:
+    // `wait` says so). Until the runtime wrote the maps, this process has
+    // no ids in its user namespace, nor rights there. A mount made before
+    // the mounts are private lands on the host too. /proc shows the PID
+    // namespace of whoever mounts it. `ps` shows a process by its comm,
+    // the runtime's name until changed: make it "minibox-init" (at most
+    // 15 bytes).
+    todo!(
+        "lesson-02: when the command runs as PID 2: this process dies whenever the runtime does (even if the runtime died before this line), it has passed the gate only once the runtime opened it (the runtime gone instead: exit RUNTIME_ERROR, nothing reported), it leads a session of its own, it is root inside when `spec` has a user namespace, no mount it makes reaches the host, /proc is new when the PID namespace is, the host name is `spec.hostname` when the UTS namespace is new; any step that fails ends the container through the exec report, saying what failed; and this process exits with what being PID 1 returned"
+    );
 }
 // ANCHOR_END: container_init
-
-pub fn exit(code: i32) -> ! {
-    // SAFETY: _exit(2) ends the process without running the runtime's exit
-    // handlers, which belong to the parent's copy of the program.
-    unsafe { nix::libc::_exit(code) }
-}
 
 // ANCHOR: die_with_parent
 /// If the runtime dies (even of SIGKILL), the container must not live on
 /// without its supervisor.
 pub fn die_with_parent() -> nix::Result<()> {
-    // TODO(lesson-02): ask the kernel to send this process SIGKILL when its parent (the runtime) dies: prctl(PR_SET_PDEATHSIG, SIGKILL)
-    // nix: `nix::sys::prctl::set_pdeathsig`. As PID 1, this process takes the
-    // whole PID namespace with it when it dies.
+    // TODO(lesson-02): afterwards the kernel sends this process SIGKILL the moment its parent (the runtime) ends, however it ends
+    // Kernel facts: a process can ask for a signal at its parent's death;
+    // as PID 1, this process takes its whole PID namespace with it when it
+    // dies. The request is not inherited by children, and is cleared by a
+    // set-uid exec. Shell: `setpriv --pdeathsig KILL CMD`.
     todo!(
-        "lesson-02: ask the kernel to send this process SIGKILL when its parent (the runtime) dies: prctl(PR_SET_PDEATHSIG, SIGKILL)"
+        "lesson-02: afterwards the kernel sends this process SIGKILL the moment its parent (the runtime) ends, however it ends"
     );
 }
 // ANCHOR_END: die_with_parent
-
-/// After the maps are written: take uid and gid 0 inside. A process that
-/// created a user namespace keeps its old ids, which may not be mapped (root
-/// outside, say, when root inside is 100000 outside).
-pub fn become_root(spec: &ContainerSpec) -> nix::Result<()> {
-    let root_gid = Gid::from_raw(0);
-    nix::unistd::setresgid(root_gid, root_gid, root_gid)?;
-    if spec.user_mapping.is_some_and(|m| m.privileged) {
-        // Drop the host's supplementary groups; unprivileged writers had
-        // to deny setgroups, so there it is not possible (nor needed).
-        nix::unistd::setgroups(&[])?;
-    }
-    let root = Uid::from_raw(0);
-    nix::unistd::setresuid(root, root, root)
-}
 
 // ANCHOR: new_session
 /// Leave the caller's terminal: the container's processes must not be able
@@ -176,24 +84,20 @@ pub fn new_session() -> nix::Result<()> {
 }
 // ANCHOR_END: new_session
 
-// ANCHOR: set_hostname
-pub fn set_hostname(name: &str) -> nix::Result<()> {
-    // TODO(lesson-02): set the host name of this UTS namespace: sethostname(name)
-    todo!("lesson-02: set the host name of this UTS namespace: sethostname(name)");
-}
-// ANCHOR_END: set_hostname
-
 // ANCHOR: run_as_init
 /// Be PID 1: run the command as a child and supervise it; return the code
 /// to exit with.
 pub fn run_as_init(cmd: &Prepared, report: ExecReport) -> i32 {
-    // TODO(lesson-02): be PID 1: Supervisor::start(), spawn::spawn(cmd, &report), drop the report (your copy of the pipe), then return exit_code of supervisor.wait(child)
-    // All of it is step 01's, already written: this init is a runtime too.
-    // If something fails, report it with `report.fail_setup(what, errno)`
-    // before the drop (`errno_of(&error)` finds the Errno in step 01's
-    // anyhow errors), or return RUNTIME_ERROR after it.
+    // TODO(lesson-02): afterwards the command has run as this process's child and ended; meanwhile every signal the runtime forwards here reached it, and every orphan the kernel re-parented here was reaped; the return value is the runtime's exit code for the command's status; a failure before the command starts is reported through `report`, later ones return RUNTIME_ERROR
+    // Kernel facts: PID 1 gets no signal whose action is the default, so
+    // only signals it takes itself are delivered; orphans of the PID
+    // namespace become its children; when it exits the kernel kills the
+    // rest of the namespace, so don't wait for them. The runtime sees the
+    // exec only when every copy of the report's write end is closed: this
+    // process's copy too. All of it is in step 01, already written: this
+    // init is a runtime too. Shell: `tini -- CMD`.
     todo!(
-        "lesson-02: be PID 1: Supervisor::start(), spawn::spawn(cmd, &report), drop the report (your copy of the pipe), then return exit_code of supervisor.wait(child)"
+        "lesson-02: afterwards the command has run as this process's child and ended; meanwhile every signal the runtime forwards here reached it, and every orphan the kernel re-parented here was reaped; the return value is the runtime's exit code for the command's status; a failure before the command starts is reported through `report`, later ones return RUNTIME_ERROR"
     );
 }
 // ANCHOR_END: run_as_init

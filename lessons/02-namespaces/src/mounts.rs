@@ -17,11 +17,14 @@ use nix::mount::{mount, MsFlags};
 // ANCHOR: make_private
 /// Cut this mount namespace off from the host's mount events, both ways.
 pub fn make_private() -> nix::Result<()> {
-    // TODO(lesson-02): remount / and everything under it as private: mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)
-    // With `None` for the source, type and data, nix wants their types spelled
-    // out: `None::<&str>`.
+    // TODO(lesson-02): afterwards no mount of this mount namespace, / or any below it, passes mount and unmount events to the host's or takes them from it: /proc/self/mountinfo shows neither shared:N nor master:N on any line; nothing new is mounted
+    // Kernel facts: a mount's propagation type is changed by mount(2)
+    // with no source, no type and no data, and one propagation flag; a
+    // second flag makes it apply to every mount below the target too. It
+    // needs CAP_SYS_ADMIN in the user namespace owning this mount
+    // namespace. Shell: `mount --make-rprivate /`.
     todo!(
-        "lesson-02: remount / and everything under it as private: mount(NULL, \"/\", NULL, MS_REC | MS_PRIVATE, NULL)"
+        "lesson-02: afterwards no mount of this mount namespace, / or any below it, passes mount and unmount events to the host's or takes them from it: /proc/self/mountinfo shows neither shared:N nor master:N on any line; nothing new is mounted"
     );
 }
 // ANCHOR_END: make_private
@@ -30,11 +33,13 @@ pub fn make_private() -> nix::Result<()> {
 /// Mount a new `/proc`, which shows the PID namespace of the process that
 /// mounts it. Shell: `mount -t proc proc /proc`.
 pub fn mount_proc() -> nix::Result<()> {
-    // TODO(lesson-02): mount a new proc filesystem on /proc: mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)
-    // It lands on top of the host's /proc, in this mount namespace only, and
-    // only because the mounts were made private first.
+    // TODO(lesson-02): afterwards /proc is a new proc filesystem, mounted from here, on top of what was there, and no file under it can gain privileges through a set-uid bit, be a device node, or be executed (nosuid, nodev, noexec in its mountinfo line)
+    // Kernel facts: proc shows the PID namespace of the process that
+    // mounts it. The new mount lands in this mount namespace only, and
+    // only because the mounts were made private first. Shell: `mount -t
+    // proc -o nosuid,nodev,noexec proc /proc`.
     todo!(
-        "lesson-02: mount a new proc filesystem on /proc: mount(\"proc\", \"/proc\", \"proc\", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)"
+        "lesson-02: afterwards /proc is a new proc filesystem, mounted from here, on top of what was there, and no file under it can gain privileges through a set-uid bit, be a device node, or be executed (nosuid, nodev, noexec in its mountinfo line)"
     );
 }
 // ANCHOR_END: mount_proc

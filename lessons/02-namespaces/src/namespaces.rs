@@ -17,10 +17,10 @@
 //! creates them; `nsenter --target PID --all CMD` joins a process's; `ls -l
 //! /proc/PID/ns` shows which a process is in (one inode number per instance).
 
-use anyhow::Context;
-use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
+
+pub use crate::given::clone::{clone_into, clone_process};
 
 /// Which namespaces the container gets new (`true`) or shares with the host.
 /// A new mount namespace is not optional: minibox mounts a `/proc` for the
@@ -48,17 +48,22 @@ impl Namespaces {
 }
 
 // ANCHOR: clone_flags
-/// The `clone(2)` flags that create the namespaces in `ns`.
+/// The `clone(2)` flags that create the namespaces in `ns`: one new
+/// namespace for each kind `ns` asks for, none for the others (the child
+/// shares the host's), and always a new mount namespace.
 pub fn clone_flags(ns: &Namespaces) -> CloneFlags {
-    // TODO(lesson-02): return the CLONE_NEW* flags for each namespace `ns` asks for, plus CLONE_NEWNS (a new mount namespace) always
-    // The table at the top of this file names one flag per namespace.
+    // TODO(lesson-02): afterwards the flags ask the kernel for a new namespace of each kind `ns` wants and of no other, and for a new mount namespace whatever `ns` says
+    // A mount namespace is never optional here: the init mounts a /proc,
+    // which must land in the container's mount table, not the host's. The
+    // table at the top of this file names one flag per kind. Shell: each
+    // kind is one option of `unshare` (--uts, --pid, ...).
     todo!(
-        "lesson-02: return the CLONE_NEW* flags for each namespace `ns` asks for, plus CLONE_NEWNS (a new mount namespace) always"
+        "lesson-02: afterwards the flags ask the kernel for a new namespace of each kind `ns` wants and of no other, and for a new mount namespace whatever `ns` says"
     );
 }
 // ANCHOR_END: clone_flags
 
-/// Which side of [`clone_process`] we are on.
+/// Which side of [`clone_child`] we are on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cloned {
     /// In the new process, inside the new namespaces.
@@ -67,90 +72,31 @@ pub enum Cloned {
     Parent(Pid),
 }
 
-// ANCHOR: clone_process
+// ANCHOR: clone_child
 /// `fork()` with namespace flags: a new process that starts in new
 /// namespaces. The parent stays where it is.
 ///
-/// Why `clone(2)` and not `fork()` then `unshare(2)`: `unshare(CLONE_NEWPID)`
+/// Why `clone` and not `fork()` then `unshare(2)`: `unshare(CLONE_NEWPID)`
 /// does not move the caller, only the children it forks afterwards (a
 /// process's PID can't change), and a user namespace must exist *before* the
 /// namespaces it should own. One `clone` with all the flags makes the child
 /// PID 1 of its PID namespace, and creates the user namespace first so that
 /// it owns all the others. runc, crun and youki start containers this way.
-pub fn clone_process(flags: CloneFlags) -> anyhow::Result<Cloned> {
-    // SAFETY: the raw clone(2) system call with a NULL stack behaves like
-    // fork(): the child continues from here on a copy of our memory. It is
-    // sound for the same reason fork is here: minibox is single-threaded.
-    // Unlike glibc's fork(), it doesn't update glibc's cached thread id in
-    // the child, so the child must not use pthread_kill/raise (Rust doesn't)
-    // before it execs. SIGCHLD: the parent is told when the child ends, as
-    // after fork. The other arguments (parent/child tid pointers, TLS) are
-    // unused: zero.
-    let ret = unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_clone,
-            flags.bits() as nix::libc::c_ulong | nix::libc::SIGCHLD as nix::libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    match Errno::result(ret) {
-        Ok(0) => Ok(Cloned::Child),
-        Ok(pid) => Ok(Cloned::Parent(Pid::from_raw(pid as i32))),
-        Err(errno @ (Errno::EPERM | Errno::EACCES)) => Err(errno).context(
-            "cannot create the namespaces (clone): creating them needs root, or --userns \
-             where unprivileged user namespaces are allowed (see the book: Setup)",
-        ),
-        Err(errno @ (Errno::ENOSPC | Errno::EUSERS)) => Err(errno).context(
-            "cannot create the namespaces (clone): a namespace limit is reached \
-             (/proc/sys/user/max_*_namespaces)",
-        ),
-        Err(errno) => Err(errno).context("cannot create the namespaces (clone)"),
-    }
+///
+/// minibox is single-threaded when it calls this: like `fork()`, it is
+/// sound only then.
+pub fn clone_child(flags: CloneFlags) -> nix::Result<Cloned> {
+    // TODO(lesson-02): afterwards there are two processes, as after fork(): this one, which gets Parent(the child's pid), and the child, which gets Child, goes on from here on a copy of this process's memory and stack, and is already inside the new namespaces `flags` asks for; the parent learns of the child's end by SIGCHLD, as after fork(); a refusal is the kernel's errno, and no child
+    // Kernel facts: the clone system call given no stack of its own goes on
+    // like fork(), on a copy of the caller's; the low byte of its flags is
+    // the signal the parent gets at the child's end. Its newer form,
+    // clone3, takes a struct with the exit signal as a field of its own,
+    // but some seccomp filters (docker's, when minibox itself runs in a
+    // container) answer it with ENOSYS. nix's own wrapper wants a stack
+    // and a callback: not what this needs. Shell: `unshare --fork --pid
+    // --uts ... CMD`.
+    todo!(
+        "lesson-02: afterwards there are two processes, as after fork(): this one, which gets Parent(the child's pid), and the child, which gets Child, goes on from here on a copy of this process's memory and stack, and is already inside the new namespaces `flags` asks for; the parent learns of the child's end by SIGCHLD, as after fork(); a refusal is the kernel's errno, and no child"
+    );
 }
-// ANCHOR_END: clone_process
-
-// ANCHOR: clone_into
-/// [`clone_process`], with the child born in the cgroup2 group whose
-/// directory `cgroup` is open, when the kernel can (`clone3` with
-/// `CLONE_INTO_CGROUP`, Linux 5.7): moving a process into a group later
-/// makes the kernel wait for an RCU grace period (up to milliseconds on a
-/// busy machine), a birth there doesn't. Where the kernel can't, a plain
-/// clone: the caller sees where the child is (`/proc/PID/cgroup`) and moves
-/// it.
-pub fn clone_into(flags: CloneFlags, cgroup: Option<std::os::fd::RawFd>) -> anyhow::Result<Cloned> {
-    if let Some(cgroup) = cgroup {
-        // struct clone_args (88 bytes, CLONE_ARGS_SIZE_VER2): flags,
-        // pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-        // set_tid, set_tid_size, cgroup. A zero stack: the child goes on
-        // on a copy of ours, as after fork.
-        let mut args = [0u64; 11];
-        args[0] = flags.bits() as u64 | CLONE_INTO_CGROUP;
-        args[4] = nix::libc::SIGCHLD as u64;
-        args[10] = cgroup as u64;
-        // SAFETY: clone3(2) reads `args` (its size given); like fork() it
-        // returns twice. Sound here as clone_process is: single-threaded.
-        let ret = unsafe {
-            nix::libc::syscall(
-                nix::libc::SYS_clone3,
-                args.as_ptr(),
-                std::mem::size_of_val(&args),
-            )
-        };
-        match Errno::result(ret) {
-            Ok(0) => return Ok(Cloned::Child),
-            Ok(pid) => return Ok(Cloned::Parent(Pid::from_raw(pid as i32))),
-            // No clone3 (ENOSYS), no CLONE_INTO_CGROUP (E2BIG, EINVAL: an
-            // older kernel), or any other refusal: clone(2), whose errors
-            // say more, and the caller moves the child.
-            Err(_) => {}
-        }
-    }
-    clone_process(flags)
-}
-
-/// `CLONE_INTO_CGROUP` from <linux/sched.h>.
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-// ANCHOR_END: clone_into
+// ANCHOR_END: clone_child

@@ -8,20 +8,27 @@
 //!
 //! 1. [`cli`] reads the flags; [`hostname::validate`] and friends refuse bad
 //!    input before anything exists;
-//! 2. step 01's supervisor blocks signals; [`namespaces::clone_process`]
-//!    starts a child in the new namespaces, with [`namespaces::clone_flags`];
-//! 3. outside, [`userns::write_maps`] gives its user namespace its maps, then
-//!    opens the gate;
-//! 4. inside, [`init::container_init`] makes the mounts private, mounts
-//!    `/proc`, sets the host name, and runs the command as PID 2;
-//! 5. outside, step 01's exec report and supervisor wait for it all.
+//! 2. step 01's supervisor blocks signals; [`launch::launch`] starts a child
+//!    in the new namespaces ([`namespaces::clone_flags`],
+//!    [`namespaces::clone_child`]) and, outside, gives its user namespace
+//!    its maps ([`userns::write_maps`]); then the runtime opens the gate;
+//! 3. inside, [`init::container_init`] makes the mounts private
+//!    ([`mounts`]), mounts `/proc`, sets the host name, and runs the command
+//!    as PID 2 ([`init::run_as_init`]);
+//! 4. outside, step 01's exec report and supervisor wait for it all.
+//!
+//! What the learner writes: [`namespaces`], [`launch`], [`userns`],
+//! [`mounts`], [`init`]. Everything else is given, under `src/given/`
+//! (re-exported here, so the paths stay `step02::cli`, `step02::hostname`).
 
-pub mod cli;
-pub mod hostname;
+mod given;
 pub mod init;
+pub mod launch;
 pub mod mounts;
 pub mod namespaces;
 pub mod userns;
+
+pub use given::{cli, hostname};
 
 use namespaces::{Cloned, Namespaces};
 use step01::exec::Prepared;
@@ -75,8 +82,8 @@ pub fn start_with(
     let supervisor = Supervisor::start()?;
     let report = ExecReport::new()?;
     let gate = init::Gate::new()?;
-    let flags = namespaces::clone_flags(&spec.namespaces);
-    let cloned = namespaces::clone_into(flags, cgroup).map_err(|error| {
+    let child = match launch::launch(spec, cgroup).map_err(|error| {
+        let flags = namespaces::clone_flags(&spec.namespaces);
         if spec.namespaces.user && !flags.contains(nix::sched::CloneFlags::CLONE_NEWUSER) {
             error.context(
                 "--userns asks for a user namespace, but the clone flags have no CLONE_NEWUSER",
@@ -84,21 +91,12 @@ pub fn start_with(
         } else {
             error
         }
-    })?;
-    let child = match cloned {
+    })? {
         // `inside` never returns: `Infallible` has no value to return.
         #[allow(unreachable_code)]
         Cloned::Child => match inside(&prepared, report, gate) {},
         Cloned::Parent(child) => child,
     };
-    if let Some(mapping) = &spec.user_mapping {
-        if let Err(error) = userns::write_maps(child, mapping) {
-            // The child waits at the gate: end it, or it would outlive us.
-            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(child, None);
-            return Err(error);
-        }
-    }
     if let Err(error) = ready(child) {
         let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(child, None);

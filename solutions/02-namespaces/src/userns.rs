@@ -110,9 +110,14 @@ fn subordinate(path: &str) -> Option<(u32, u32)> {
 // ANCHOR: write_maps
 /// From outside: give the user namespace of `pid` its uid and gid maps.
 pub fn write_maps(pid: Pid, mapping: &UserMapping) -> anyhow::Result<()> {
-    // TODO(lesson-02): write the maps of the child's user namespace: "deny" to /proc/PID/setgroups (unprivileged only), then mapping.gids.line() to gid_map, then mapping.uids.line() to uid_map
-    // Each map file takes one write(2) of the whole map, once; a second
-    // write fails with EPERM. `std::fs::write` does one write for a short map.
+    // TODO(lesson-02): afterwards the user namespace of process `pid` maps `mapping.gids` and `mapping.uids` (one range each, as `IdRange::line` writes them), and when `mapping.privileged` is false it denies setgroups; any refusal is an error naming the file
+    // Kernel facts: each map is written once, from outside (a process of
+    // the parent user namespace), in one write(2) of the whole map; a
+    // second write fails (EPERM). An unprivileged writer may map only its
+    // own ids, and the kernel takes its gid map only once setgroups is
+    // denied for that namespace (not the other way round). The files are
+    // under /proc/PID/. Shell: `echo deny > /proc/PID/setgroups; echo '0
+    // 1000 1' > /proc/PID/gid_map; echo '0 1000 1' > /proc/PID/uid_map`.
     // BEGIN SOLUTION
     let proc = format!("/proc/{pid}");
     if !mapping.privileged {
