@@ -92,8 +92,8 @@ pub fn make_devices(dev: &Path) -> nix::Result<()> {
             // chmod(2): the umask took bits away.
             Ok(()) => fchmodat(AT_FDCWD, &path, all, FchmodatFlags::FollowSymlink)?,
             Err(Errno::EPERM) => {
-                let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
-                drop(open(&path, flags, all)?);
+                // open(2) with O_CREAT: an empty file to mount on.
+                drop(open(&path, OFlag::O_CREAT | OFlag::O_CLOEXEC, all)?);
                 let host = Path::new("/dev").join(name);
                 mount(
                     Some(&host),
@@ -178,11 +178,17 @@ pub fn mount_sys(sys: &Path) -> nix::Result<()> {
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None::<&str>,
             )?;
+            // The bind's own flags, set by remounting it.
             mount(
                 None::<&str>,
                 sys,
                 None::<&str>,
-                flags | MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                MsFlags::MS_REMOUNT
+                    | MsFlags::MS_BIND
+                    | MsFlags::MS_RDONLY
+                    | MsFlags::MS_NOSUID
+                    | MsFlags::MS_NODEV
+                    | MsFlags::MS_NOEXEC,
                 None::<&str>,
             )
         }
