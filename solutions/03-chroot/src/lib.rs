@@ -6,15 +6,31 @@
 //! and `/tmp`; `--read-only` makes `/` itself read-only.
 //!
 //! On top of step 02: the runtime's side is step 02's [`step02::start`]; the
-//! child runs [`init::container_init`], which adds [`rootfs`] and
-//! [`mounts`] between step 02's mount privacy and its PID 1 loop.
+//! child runs [`init::container_init`], which adds the root switch between
+//! step 02's mount privacy and its PID 1 loop.
+//!
+//! What you write, one concept per file:
+//!
+//! - [`rootfs`]: the root switch as a whole ([`rootfs::switch_root`]), the
+//!   rootfs made a mount point, `pivot_root` and the old root's detach,
+//!   plain `chroot` (to see why it isn't enough);
+//! - [`mounts`]: what the container finds mounted (`/proc`, `/dev` and its
+//!   devices, `/sys`, `/tmp`) and `--read-only`.
+//!
+//! Everything else is given, under [`given`], and re-exported here under
+//! its own name.
 
-pub mod cli;
-pub mod init;
+pub mod given;
 pub mod mounts;
 pub mod rootfs;
 
+pub use given::{cli, init, layout};
+
 use std::path::PathBuf;
+
+/// A failed step of the root switch: what was being done, and the kernel's
+/// answer.
+pub type Failed = (String, nix::errno::Errno);
 
 /// How the container enters its rootfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

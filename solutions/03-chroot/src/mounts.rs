@@ -3,7 +3,8 @@
 //! An image holds only empty directories for these: the kernel provides
 //! their contents. They are mounted on the rootfs *before* entering it, while
 //! the host's `/dev` and `/sys` are still in reach, on top of the rootfs bind
-//! (so `pivot_root` carries them along).
+//! (so `pivot_root` carries them along); `given/layout.rs` says where, and in
+//! what order. `--read-only` is here too.
 //!
 //! | path       | what                                   | shell |
 //! |------------|----------------------------------------|-------|
@@ -14,15 +15,21 @@
 //! | `/sys`     | sysfs, read-only                       | `mount -t sysfs -o ro sysfs /sys` |
 //! | `/tmp`     | a tmpfs, writable even with a read-only `/` | `mount -t tmpfs tmpfs /tmp` |
 //!
+//! Every mount flag is a mount's own: `nosuid` (setuid and setgid bits
+//! ignored), `nodev` (device nodes can't be opened), `noexec` (nothing runs
+//! from it), `ro`. `/proc/self/mountinfo` shows them in its sixth field,
+//! and the filesystem's own options after the ` - `.
+//!
 //! A real runtime also *masks* parts of `/proc` and `/sys` that would tell or
 //! change too much about the host (`/proc/kcore`, `/proc/sysrq-trigger`,
 //! `/sys/firmware`, ...) by mounting empty files or tmpfs over them; see the
 //! book's "What real runtimes add".
 
 use nix::errno::Errno;
+use nix::fcntl::{open, OFlag, AT_FDCWD};
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use std::os::unix::fs::{symlink, PermissionsExt};
+use nix::sys::stat::{fchmodat, makedev, mknod, FchmodatFlags, Mode, SFlag};
+use nix::unistd::mkdir;
 use std::path::Path;
 
 /// The device nodes every container gets: name, major, minor.
@@ -35,78 +42,19 @@ pub const DEVICES: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
-/// A failed mount: what was being done, and the kernel's answer.
-pub type Failed = (String, Errno);
-
-fn at(what: &str) -> impl Fn(Errno) -> Failed + '_ {
-    move |errno| (what.to_string(), errno)
-}
-
-fn io_errno(error: std::io::Error) -> Errno {
-    Errno::from_raw(error.raw_os_error().unwrap_or(nix::libc::EIO))
-}
-
-/// Mount everything the container needs under `root`, before entering it.
-/// `tmp`: a tmpfs on `/tmp` (step 04 leaves an image's `/tmp` alone, as
-/// docker does, unless `/` is read-only).
-pub fn container_mounts(root: &Path, tmp: bool) -> Result<(), Failed> {
-    let dirs: &[&str] = if tmp {
-        &["proc", "dev", "sys", "tmp"]
-    } else {
-        &["proc", "dev", "sys"]
-    };
-    for dir in dirs {
-        mount_point(root, dir)?;
-    }
-    mount_proc(&root.join("proc")).map_err(at("cannot mount /proc"))?;
-    mount_dev(&root.join("dev"))?;
-    mount_sys(&root.join("sys"))?;
-    if !tmp {
-        return Ok(());
-    }
-    mount(
-        Some("tmpfs"),
-        &root.join("tmp"),
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
-    )
-    .map_err(at("cannot mount a tmpfs on /tmp"))
-}
-
-/// `ROOT/NAME`, a directory of the rootfs itself, to mount on. An image may
-/// lack it: make it (runc does too). An image may also make it a symbolic
-/// link, and the mounts come *before* the rootfs is entered, when a link
-/// is followed from the host's side: `/proc -> ../merged/p` would put the
-/// container's proc at `/p` and leave `/proc` missing, so that step 06's
-/// masks find nothing to cover. Anything but a real directory is refused
-/// (runc refuses a proc mount anywhere but on `/proc` itself).
-fn mount_point(root: &Path, name: &str) -> Result<(), Failed> {
-    let path = root.join(name);
-    // lstat(2): the link itself, never what it points at.
-    match std::fs::symlink_metadata(&path) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err((
-            format!("the image's /{name} is not a directory (a symbolic link?): refused"),
-            Errno::ENOTDIR,
-        )),
-        // mkdir(2) of the name itself: no link followed.
-        Err(_) => std::fs::create_dir(&path)
-            .map_err(|e| (format!("cannot create /{name} in the rootfs"), io_errno(e))),
-    }
-}
-
 // ANCHOR: mount_proc
 /// The container's `/proc`, at `target` in the rootfs (not entered yet).
 pub fn mount_proc(target: &Path) -> nix::Result<()> {
-    // TODO(lesson-03): when this returns, `target` is a procfs mount of the container's own, showing the processes of this process's PID namespace (the container's, or with --pid host the host's), with nothing mounted below it, and from which no setuid program, device node or program at all can be used. Shell: `mount -t proc -o nosuid,nodev,noexec proc ROOTFS/proc`
-    // Why not `mount --rbind /proc` for --pid host? It brings along every
-    // mount below the host's /proc: binfmt_misc's `register`, writable, is
-    // a program the host's kernel runs for the next file of a format you
+    // TODO(lesson-03): afterwards `target` is a procfs mount of the container's own, showing the processes of this process's PID namespace (the container's, or with --pid host the host's), with nothing mounted below it, and from which no setuid program, device node or program at all can be used; in a user namespace that doesn't own this PID namespace, where the kernel refuses a new proc, it shows the host's /proc instead. Shell: `mount -t proc -o nosuid,nodev,noexec proc ROOTFS/proc`, else `mount --rbind /proc ROOTFS/proc`
+    // Why not always `mount --rbind /proc`? It brings along every mount
+    // below the host's /proc: binfmt_misc's `register`, writable, is a
+    // program the host's kernel runs for the next file of a format you
     // name. A new proc mount shows the PID namespace of the process that
     // mounts it. Inside a user namespace that doesn't own the host's PID
-    // namespace the kernel refuses (EPERM): there, and only there, bind the
-    // host's (whose mounts are then locked, and owned by the host's root).
+    // namespace the kernel refuses it (EPERM): there, and only there, bind
+    // the host's, whose mounts are then locked (the kernel refuses to bind
+    // a mount without the locked mounts below it: EINVAL) and owned by the
+    // host's root.
     // BEGIN SOLUTION
     let safe = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // mount(2) of type proc: a new instance, for this PID namespace.
@@ -124,74 +72,28 @@ pub fn mount_proc(target: &Path) -> nix::Result<()> {
 }
 // ANCHOR_END: mount_proc
 
-fn mount_dev(dev: &Path) -> Result<(), Failed> {
-    mount(
-        Some("tmpfs"),
-        dev,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-        Some("mode=755,size=65536k"),
-    )
-    .map_err(at("cannot mount a tmpfs on /dev"))?;
-    make_devices(dev).map_err(at("cannot create the device nodes in /dev"))?;
-    let pts = dev.join("pts");
-    let shm = dev.join("shm");
-    for dir in [&pts, &shm] {
-        std::fs::create_dir(dir)
-            .map_err(|e| ("cannot create a directory in /dev".to_string(), io_errno(e)))?;
-    }
-    // A devpts of the container's own: its terminals are not the host's.
-    mount(
-        Some("devpts"),
-        &pts,
-        Some("devpts"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620"),
-    )
-    .map_err(at("cannot mount /dev/pts"))?;
-    mount(
-        Some("shm"),
-        &shm,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=1777,size=65536k"),
-    )
-    .map_err(at("cannot mount /dev/shm"))?;
-    // The usual links: programs open /dev/stdin, /dev/fd/3, /dev/ptmx.
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
-        symlink(target, dev.join(link))
-            .map_err(|e| (format!("cannot link /dev/{link}"), io_errno(e)))?;
-    }
-    Ok(())
-}
-
 // ANCHOR: make_devices
 /// Create the [`DEVICES`] in `dev`.
 pub fn make_devices(dev: &Path) -> nix::Result<()> {
-    // TODO(lesson-03): create each of DEVICES in `dev` as a character device: mknod(path, S_IFCHR, 0666, makedev(major, minor)), then chmod it 0666 (mknod applies the umask)
-    // In a user namespace mknod fails with EPERM (a device node would be a way
-    // around the host's permissions): there, create an empty file instead and
-    // bind-mount the host's /dev/NAME onto it.
+    // TODO(lesson-03): afterwards each of DEVICES is in `dev` under its name: a character device with its major and minor numbers that everyone may read and write (0666, whatever this process's umask), or, in a user namespace, where the kernel refuses to make device nodes, the host's own /dev/NAME shown at that name
+    // A device node is a file that *is* a driver, named by two numbers.
+    // Making one applies the umask to its mode, as every file creation
+    // does. In a user namespace making one fails with EPERM (a node would
+    // be a way around the host's permissions): there, make an empty file
+    // and show the host's node on it, as runc does for rootless containers.
+    // Shell: `mknod -m 666 DEV/null c 1 3`; in a user namespace `touch
+    // DEV/null; mount --bind /dev/null DEV/null`.
     // BEGIN SOLUTION
     for (name, major, minor) in DEVICES {
         let path = dev.join(name);
+        let all = Mode::from_bits_truncate(0o666);
         // mknod(2) with S_IFCHR: a file that *is* the driver (major, minor).
-        match mknod(
-            &path,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        ) {
-            Ok(()) => std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
-                .map_err(io_errno)?,
+        match mknod(&path, SFlag::S_IFCHR, all, makedev(major, minor)) {
+            // chmod(2): the umask took bits away.
+            Ok(()) => fchmodat(AT_FDCWD, &path, all, FchmodatFlags::FollowSymlink)?,
             Err(Errno::EPERM) => {
-                std::fs::File::create(&path).map_err(io_errno)?;
+                // open(2) with O_CREAT: an empty file to mount on.
+                drop(open(&path, OFlag::O_CREAT | OFlag::O_CLOEXEC, all)?);
                 let host = Path::new("/dev").join(name);
                 mount(
                     Some(&host),
@@ -209,13 +111,65 @@ pub fn make_devices(dev: &Path) -> nix::Result<()> {
 }
 // ANCHOR_END: make_devices
 
-fn mount_sys(sys: &Path) -> Result<(), Failed> {
+// ANCHOR: mount_dev
+/// The container's `/dev`, at `dev` in the rootfs (not entered yet).
+pub fn mount_dev(dev: &Path) -> nix::Result<()> {
+    // TODO(lesson-03): afterwards `dev` is a tmpfs of its own (mode 0755, 64 MiB, access times kept strictly, no setuid program) holding the DEVICES, a directory `pts` with a devpts instance of the container's own (not the host's terminals; its ptmx usable by everyone, new terminals 0620; no setuid program, no program at all) and a directory `shm` with a tmpfs for POSIX shared memory (mode 1777, 64 MiB; no setuid program, device node or program)
+    // A tmpfs lives in memory and starts empty; its `mode` and `size`
+    // options are the filesystem's. devpts with `newinstance` starts a set
+    // of terminals apart from the host's; its `ptmxmode` is the mode of its
+    // `ptmx` (opened to get a new terminal) and `mode` that of each new
+    // terminal. The `strictatime` flag keeps every access time, as docker's
+    // /dev has. Shell: `mount -t tmpfs -o nosuid,strictatime,mode=755,size=65536k tmpfs DEV`,
+    // the devices, `mkdir DEV/pts DEV/shm`, `mount -t devpts -o
+    // nosuid,noexec,newinstance,ptmxmode=0666,mode=0620 devpts DEV/pts`,
+    // `mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=65536k shm DEV/shm`.
+    // BEGIN SOLUTION
+    mount(
+        Some("tmpfs"),
+        dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    make_devices(dev)?;
+    let pts = dev.join("pts");
+    let shm = dev.join("shm");
+    for dir in [&pts, &shm] {
+        mkdir(dir, Mode::from_bits_truncate(0o755))?;
+    }
+    // A devpts of the container's own: its terminals are not the host's.
+    mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )?;
+    mount(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    // END SOLUTION
+}
+// ANCHOR_END: mount_dev
+
+// ANCHOR: mount_sys
+/// The container's `/sys`, at `sys` in the rootfs (not entered yet).
+pub fn mount_sys(sys: &Path) -> nix::Result<()> {
+    // TODO(lesson-03): afterwards `sys` shows the kernel's sysfs read-only, with no setuid program, device node or program usable from it; in a user namespace that doesn't own its network namespace (--userns --network host), where the kernel refuses a new sysfs, it shows the host's /sys, with everything mounted below it, read-only and with the same restrictions
+    // A new sysfs shows the devices of the mounting process's network
+    // namespace. A bind mount takes no flags of its own when it is made
+    // (MS_RDONLY and the others are ignored along with MS_BIND): they are
+    // set by remounting the bind, which changes that mount alone. Shell:
+    // `mount -t sysfs -o ro,nosuid,nodev,noexec sysfs SYS`, else `mount
+    // --rbind /sys SYS; mount -o remount,bind,ro,nosuid,nodev,noexec SYS`.
+    // BEGIN SOLUTION
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     match mount(Some("sysfs"), sys, Some("sysfs"), flags, None::<&str>) {
-        Ok(()) => Ok(()),
-        // In a user namespace that doesn't own its network namespace
-        // (--userns --network host), sysfs may not be mounted: show the
-        // host's, read-only, instead.
         Err(Errno::EPERM) => {
             mount(
                 Some("/sys"),
@@ -223,28 +177,53 @@ fn mount_sys(sys: &Path) -> Result<(), Failed> {
                 None::<&str>,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None::<&str>,
-            )
-            .map_err(at("cannot bind the host's /sys"))?;
+            )?;
+            // The bind's own flags, set by remounting it.
             mount(
                 None::<&str>,
                 sys,
                 None::<&str>,
-                flags | MsFlags::MS_REMOUNT | MsFlags::MS_BIND,
+                MsFlags::MS_REMOUNT
+                    | MsFlags::MS_BIND
+                    | MsFlags::MS_RDONLY
+                    | MsFlags::MS_NOSUID
+                    | MsFlags::MS_NODEV
+                    | MsFlags::MS_NOEXEC,
                 None::<&str>,
             )
-            .map_err(at("cannot make /sys read-only"))
         }
-        Err(errno) => Err(("cannot mount /sys".to_string(), errno)),
+        other => other,
     }
+    // END SOLUTION
 }
+// ANCHOR_END: mount_sys
+
+// ANCHOR: mount_tmp
+/// The container's `/tmp`, at `tmp` in the rootfs (not entered yet).
+pub fn mount_tmp(tmp: &Path) -> nix::Result<()> {
+    // TODO(lesson-03): afterwards `tmp` is a tmpfs of the container's own that everyone may write in while each can remove only their own files (mode 1777), and where no setuid program or device node can be used
+    // It stays writable when / is made read-only: a mount of its own.
+    // Shell: `mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs TMP`.
+    // BEGIN SOLUTION
+    mount(
+        Some("tmpfs"),
+        tmp,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )
+    // END SOLUTION
+}
+// ANCHOR_END: mount_tmp
 
 // ANCHOR: read_only_root
 /// `--read-only`: the container can't change its image. (`/tmp`, `/dev`,
 /// `/dev/shm` are mounts of their own and stay writable.)
 pub fn read_only_root() -> nix::Result<()> {
-    // TODO(lesson-03): remount / read-only: mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)
-    // MS_BIND with MS_REMOUNT changes only this mount's flags, not the
-    // filesystem's (the host keeps writing to the same disk).
+    // TODO(lesson-03): afterwards the mount at this process's / is read-only (a write there fails with EROFS), while its filesystem stays writable through every other mount of it (the host's own, for one) and the mounts below / (/tmp, /dev) stay as they were
+    // A remount changes flags. Alone, it changes the filesystem's (its
+    // superblock's), for every mount of it, the host's too; as a remount
+    // of a bind, only this one mount's. Shell: `mount -o remount,bind,ro /`.
     // BEGIN SOLUTION
     mount(
         None::<&str>,

@@ -1,6 +1,6 @@
 //! Inside the container: step 02's init, with a root filesystem of its own.
 
-use crate::{mounts, rootfs, Enter, Spec};
+use crate::{rootfs, Spec};
 use step01::exec::Prepared;
 use step01::spawn::ExecReport;
 use step01::status::RUNTIME_ERROR;
@@ -55,23 +55,9 @@ pub fn container_init_with(
     if let Err((what, errno)) = make_rootfs() {
         report.fail_setup(&what, errno);
     }
-    if let Err(errno) = rootfs::make_mount_point(&spec.rootfs) {
-        report.fail_setup("cannot bind-mount the rootfs onto itself", errno);
-    }
-    if let Err((what, errno)) = mounts::container_mounts(&spec.rootfs, spec.tmpfs_tmp) {
+    // The root switch: the rootfs, its mounts, entered, read-only or not.
+    if let Err((what, errno)) = rootfs::switch_root(spec) {
         report.fail_setup(&what, errno);
-    }
-    let entered = match spec.enter {
-        Enter::Pivot => rootfs::pivot_into(&spec.rootfs),
-        Enter::Chroot => rootfs::chroot_into(&spec.rootfs),
-    };
-    if let Err(errno) = entered {
-        report.fail_setup("cannot enter the rootfs", errno);
-    }
-    if spec.read_only {
-        if let Err(errno) = mounts::read_only_root() {
-            report.fail_setup("cannot make / read-only", errno);
-        }
     }
     if container.namespaces.uts {
         if let Err(errno) = set_hostname(&container.hostname) {
