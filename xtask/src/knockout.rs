@@ -147,8 +147,29 @@ fn rename(relative: &Path, text: Vec<u8>, steps: &[Step]) -> Vec<u8> {
         // library), the lock's entries. `solutions/01-fork` is no match.
         text = text.replace(&step.solution(), &package(&step.number));
     }
+    // The shared path packages get names of their own too. Cargo hashes a
+    // path package by its path *within* the workspace, so the copy's
+    // `grader` and the workspace's would share one fingerprint in the
+    // shared target dir, and an edit of the workspace's grader could be
+    // taken for fresh after a verify. Dependents keep calling it `grader`.
+    for shared in SHARED {
+        let renamed = format!("verify-{shared}");
+        text = text
+            .replace(
+                &format!("{shared} = {{ path = "),
+                &format!("{shared} = {{ package = \"{renamed}\", path = "),
+            )
+            .replace(
+                &format!("name = \"{shared}\""),
+                &format!("name = \"{renamed}\""),
+            )
+            .replace(&format!(" \"{shared}\",\n"), &format!(" \"{renamed}\",\n"));
+    }
     text.into_bytes()
 }
+
+/// The workspace's path packages besides the steps (see [`rename`]).
+const SHARED: [&str; 2] = ["grader", "rootfs"];
 
 /// The copy's workspace manifest: `members` only (the references and the
 /// grader).
@@ -301,6 +322,21 @@ mod tests {
         assert_eq!(
             copy_manifest(&renamed, &["solutions/*", "tests/grader", "tests/rootfs"]),
             "[workspace]\nmembers = [\"solutions/*\", \"tests/grader\", \"tests/rootfs\"]\n[workspace.dependencies]\nverify-01 = { path = \"solutions/01-fork\" }\n"
+        );
+        // The shared path packages are renamed, their dependents' key kept.
+        let shared = "[workspace.dependencies]\ngrader = { path = \"tests/grader\" }\n";
+        let renamed =
+            String::from_utf8(rename(Path::new("Cargo.toml"), shared.into(), &steps())).unwrap();
+        assert_eq!(
+            renamed,
+            "[workspace.dependencies]\ngrader = { package = \"verify-grader\", path = \"tests/grader\" }\n"
+        );
+        let lock = "[[package]]\nname = \"grader\"\ndependencies = [\n \"rootfs\",\n]\n";
+        let renamed =
+            String::from_utf8(rename(Path::new("Cargo.lock"), lock.into(), &steps())).unwrap();
+        assert_eq!(
+            renamed,
+            "[[package]]\nname = \"verify-grader\"\ndependencies = [\n \"verify-rootfs\",\n]\n"
         );
         // Sources are copied as they are.
         let code = b"// solution-01\n".to_vec();
