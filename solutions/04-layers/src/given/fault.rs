@@ -2,7 +2,7 @@
 //! kills itself with SIGKILL at the stage named by `MINIBOX_FAULT`, as a
 //! power cut or an OOM kill would, so the tests can check that the next
 //! command finds the state consistent. `MINIBOX_FAULT=panic:STAGE` panics
-//! there instead, as a `todo!()` left in the code would. A release build
+//! there instead, as an unwritten part left in the code would. A release build
 //! has no crash point.
 
 /// Die here if `MINIBOX_FAULT` names this stage (debug builds only).

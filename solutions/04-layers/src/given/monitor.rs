@@ -336,7 +336,7 @@ fn detached(
 }
 
 /// `run -d`'s monitor ended without a word, before the container started:
-/// it panicked (a `todo!()` of a later step, say: its stderr is the
+/// it panicked (a part of a later step not written yet, say: its stderr is the
 /// container's log) or was killed. Say why in the one error line, and
 /// remove the container it left half-made ("created" for ever otherwise).
 fn monitor_died(
