@@ -11,6 +11,7 @@
 //! the kernel what happened.
 
 use grader::procfs;
+use grader::todo::call;
 use grader::{
     ensure, expect_eq, kill_and_wait_reaped, poll, Check, Ctx, Fail, Needs, Outcome, Requires,
 };
@@ -222,22 +223,6 @@ fn main() {
             },
         ],
     );
-}
-
-/// Call `f`, turning a panic (a `todo!()` not yet written) into a failure.
-fn call<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Fail> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic".into());
-        let seen = match message.strip_prefix("not yet implemented: ") {
-            Some(todo) => format!("not written yet: {todo}"),
-            None => format!("it panicked: {message}"),
-        };
-        Fail::new(format!("{what} should return")).seen(seen)
-    })
 }
 
 fn exit_status_maps_like_a_shell(_ctx: &Ctx) -> Outcome {

@@ -8,6 +8,7 @@
 //! and never on the machine itself.
 
 use grader::procfs;
+use grader::todo::{call, panic_text};
 use grader::{ensure, expect_eq, poll, Check, Ctx, Fail, Needs, Outcome, Requires, Running};
 use nix::sys::signal::Signal;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -919,42 +920,6 @@ fn bad_input_is_one_line(ctx: &Ctx) -> Outcome {
 
 /// The variable that makes the grader's binary a helper, and which one.
 const HELPER: &str = "GRADE02_HELPER";
-
-/// Call the step's library; a panic (a `todo!()` left in it) fails the check.
-fn call<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Fail> {
-    quiet_todo_panics();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
-        let message = panic_text(panic.as_ref());
-        let seen = match message.strip_prefix("not yet implemented: ") {
-            Some(todo) => format!("not written yet: {todo}"),
-            None => format!("it panicked: {message}"),
-        };
-        Fail::new(format!("{what} should return")).seen(seen)
-    })
-}
-
-/// A `todo!()` of the learner's, reached in the grader's own process, is
-/// said once in the check's failure: no panic message and backtrace on
-/// stderr for it. Any other panic is printed as usual.
-fn quiet_todo_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let usual = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !panic_text(info.payload()).starts_with("not yet implemented") {
-                usual(info);
-            }
-        }));
-    });
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a panic".into())
-}
 
 fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> Fail + '_ {
     move |e| Fail::new(format!("setup: {what}")).seen(e)

@@ -7,6 +7,7 @@
 //! and walk the unpacked layer dirs.
 
 use grader::lab::write;
+use grader::todo::call;
 use grader::{ensure, expect_eq, Check, Ctx, Fail, Lab, Needs, Outcome, Requires};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -1810,22 +1811,6 @@ fn copy_cannot_be_raced_out_of_the_context(ctx: &Ctx) -> Outcome {
 // looks at the files, the tar bytes and the digests itself.
 
 const EPOCH: u64 = 1_700_000_000;
-
-/// Call the step's library; a panic (a `todo!()` left in it) fails the check.
-fn call<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Fail> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "a panic".into());
-        let seen = match message.strip_prefix("not yet implemented: ") {
-            Some(todo) => format!("not written yet: {todo}"),
-            None => format!("it panicked: {message}"),
-        };
-        Fail::new(format!("{what} should return")).seen(seen)
-    })
-}
 
 fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> Fail + '_ {
     move |e| Fail::new(format!("setup: {what}")).seen(e)

@@ -18,6 +18,7 @@
 //! machine without nftables gets.
 
 use grader::process::Invocation;
+use grader::todo::{panic_text, quiet_todo_panics};
 use grader::{ensure, expect_eq, Check, Ctx, Fail, Lab, Needs, NetLab, Outcome, Requires};
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
 use serde_json::Value;
@@ -983,32 +984,6 @@ fn runs_without_nftables(ctx: &Ctx) -> Outcome {
 /// skipped).
 fn nft_here() -> bool {
     grader::preflight::nftables().is_ok()
-}
-
-/// What a panic said (a `todo!()`: "not yet implemented: lesson-05: ...").
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a panic".to_string())
-}
-
-/// A `todo!()` of the learner's, reached in the grader's own process, is
-/// said once in the check's failure ("not written yet: ..."): no panic
-/// message and backtrace on stderr for it. Any other panic is printed as
-/// usual.
-fn quiet_todo_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let usual = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let text = panic_text(info.payload());
-            if !text.starts_with("not yet implemented") {
-                usual(info);
-            }
-        }));
-    });
 }
 
 /// A Fail for a learner function that panicked.
