@@ -16,7 +16,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+// Library-level checks: one of the learner's functions, called in a
+// process of its own (see `grader::helper`), and what the kernel shows.
+#[path = "06-lockdown/confinement.rs"]
+mod confinement;
+#[path = "06-lockdown/privileges.rs"]
+mod privileges;
+
 fn main() {
+    grader::helper::dispatch(|kind, args| {
+        if !(privileges::helper(kind, args) || confinement::helper(kind, args)) {
+            grader::helper::die("helper", format!("no helper {kind:?}"));
+        }
+    });
     let check = |name, points, section, hint, run| Check {
         name,
         points,
@@ -27,9 +39,9 @@ fn main() {
         requires: Requires::Nothing,
         run,
     };
-    grader::main(
-        grader::step!("06-lockdown", Needs::Root),
-        vec![
+    let mut checks = privileges::checks();
+    checks.extend(confinement::checks());
+    checks.extend(vec![
             check("inherited_fds_do_not_reach_the_container", 3, "file-descriptors",
                 "The runtime's caller had a host directory open as fd 7: no fd >= 3 may be left open (but the exec report's pipe) in the init, nor in a command's child before it follows any path (fds::close_all_but). run, exec and the init itself are tried.",
                 inherited_fds_do_not_reach_the_container),
@@ -87,8 +99,8 @@ fn main() {
             check("device_nodes_are_out_of_reach", 3, "device-rules",
                 "With CAP_MKNOD, root in the container made nodes for the host's devices and opened them. The container's group needs docker's device rules before the gate opens: devices::program turns the rules into the BPF program (per rule: type, major, minor, access asked; 1 on a match, 0 at the end), which the runtime loads and attaches to the group's v2 directory.",
                 device_nodes_are_out_of_reach),
-        ],
-    );
+    ]);
+    grader::main(grader::step!("06-lockdown", Needs::Root), checks);
 }
 
 /// docker's 14 capabilities, as /proc/PID/status shows them.

@@ -32,7 +32,7 @@
 //! runc refuses to (it calls a missing v1 devices hierarchy "fatal for
 //! security reasons", and fails when the v2 program can't be attached).
 
-pub mod bpf;
+pub use crate::given::bpf;
 
 use crate::cgroups::Group;
 use anyhow::{bail, Context};

@@ -27,6 +27,7 @@ pub mod cgroups;
 pub mod check;
 pub mod exploits;
 pub mod freeze;
+pub mod helper;
 pub mod lab;
 pub mod netattack;
 pub mod netlab;
