@@ -153,8 +153,12 @@ pub fn grade(root: &Path, options: &Options) -> anyhow::Result<()> {
             ])
             .status()
             .context("cannot run cargo")?;
-        // Failing checks are a score, not an error of this command.
-        let _ = status;
+        // Failing checks are a score, not an error of this command: the
+        // card says which; the exit status says only whether all passed
+        // (0), as `cargo test`'s does, for scripts and classroom runners.
+        if !status.success() {
+            std::process::exit(1);
+        }
         return Ok(());
     }
     let mut reports: Vec<Report> = Vec::new();
