@@ -71,17 +71,8 @@ impl Netlink {
     // ANCHOR: open_in
     /// A socket in the network namespace of process `pid`.
     pub fn open_in(pid: i32) -> anyhow::Result<Netlink> {
-        use nix::sched::{setns, CloneFlags};
-        let ours = std::fs::File::open("/proc/self/ns/net")?;
-        let theirs = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-            .with_context(|| format!("cannot open the network namespace of {pid}"))?;
-        // setns(2) there, make the socket, setns back: the socket stays
-        // bound to the namespace it was made in.
-        setns(&theirs, CloneFlags::CLONE_NEWNET)
-            .context("cannot enter the container's network namespace")?;
-        let socket = Netlink::open();
-        setns(&ours, CloneFlags::CLONE_NEWNET).context("cannot return to our network namespace")?;
-        socket
+        // The socket stays bound to the namespace it was made in.
+        in_netns(pid, Netlink::open)?
     }
     // ANCHOR_END: open_in
 
@@ -379,3 +370,24 @@ fn random_mac() -> anyhow::Result<Vec<u8>> {
     bytes[0] = (bytes[0] & 0xfe) | 0x02;
     Ok(bytes.to_vec())
 }
+
+// ANCHOR: in_netns
+/// Run `f` with this thread in the network namespace of process `pid`,
+/// then come back: what `f` opens there (a netlink socket, a file of
+/// `/proc/sys/net`) belongs to that namespace for good, whatever this
+/// thread does next. Shell: `nsenter --net=/proc/PID/ns/net CMD`. The
+/// result of `f`, or why the thread could not go or come back.
+pub fn in_netns<T>(pid: i32, f: impl FnOnce() -> T) -> anyhow::Result<T> {
+    use nix::sched::{setns, CloneFlags};
+    let ours = std::fs::File::open("/proc/self/ns/net")?;
+    let theirs = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .with_context(|| format!("cannot open the network namespace of {pid}"))?;
+    // setns(2) moves only this thread; EPERM without CAP_SYS_ADMIN.
+    setns(&theirs, CloneFlags::CLONE_NEWNET)
+        .context("cannot enter the container's network namespace")?;
+    let result = f();
+    // Back, or every later socket of this thread would be the container's.
+    setns(&ours, CloneFlags::CLONE_NEWNET).context("cannot return to our network namespace")?;
+    Ok(result)
+}
+// ANCHOR_END: in_netns

@@ -83,18 +83,11 @@ fn read_at_most(path: &Path, most: usize) -> std::io::Result<Vec<u8>> {
 /// namespace, writes, and comes back. A kernel without IPv6 has nothing
 /// to turn off.
 fn disable_ipv6_inside(pid: i32) -> anyhow::Result<()> {
-    use nix::sched::{setns, CloneFlags};
     let path = "/proc/sys/net/ipv6/conf/eth0/disable_ipv6";
-    let ours = std::fs::File::open("/proc/self/ns/net")?;
-    let theirs = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-        .with_context(|| format!("cannot open the network namespace of {pid}"))?;
-    setns(&theirs, CloneFlags::CLONE_NEWNET)
-        .context("cannot enter the container's network namespace")?;
-    let written = match std::fs::write(path, "1") {
+    let written = crate::netlink::in_netns(pid, || match std::fs::write(path, "1") {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
-    };
-    setns(&ours, CloneFlags::CLONE_NEWNET).context("cannot return to our network namespace")?;
+    })?;
     written.context("cannot turn IPv6 off on the container's eth0")
 }
 
