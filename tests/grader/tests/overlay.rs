@@ -102,9 +102,9 @@ fn scenario(ends: &mut Vec<(i32, u64)>) -> Result<(), Fail> {
     let server = testbed::udp_in(&cb.net.netns(), cb.address, 7)?;
     let client = testbed::udp_in(&ca.net.netns(), ca.address, 0)?;
     let mut sequence = 0;
-    let mut trip = |timeout| {
+    let mut trip = |size, timeout| {
         sequence += 1;
-        testbed::round_trip(&client, &server, sequence, timeout)
+        testbed::round_trip(&client, &server, sequence, size, timeout)
     };
 
     // 1. Forwarding entries alone: the containers' ARP requests reach the
@@ -114,7 +114,7 @@ fn scenario(ends: &mut Vec<(i32, u64)>) -> Result<(), Fail> {
     let writing = Instant::now();
     fdb_both("vx0", &a, &ca, &b, &cb)?;
     let mut entries = writing.elapsed();
-    ensure(trip(FAILS).is_none(), || {
+    ensure(trip(8, FAILS).is_none(), || {
         Fail::new("without neighbour entries the containers cannot resolve each other")
             .expected("no round trip 10.0.0.2 -> 10.0.0.3")
             .seen("a round trip")
@@ -126,7 +126,7 @@ fn scenario(ends: &mut Vec<(i32, u64)>) -> Result<(), Fail> {
     testbed::neigh_replace(&b, "vx0", ca.address, &ca.mac)?;
     entries += writing.elapsed();
     let mut capture = Capture::open(&b.netns(), &b.underlay, VXLAN_PORT)?;
-    let first = trip(WORKS);
+    let first = trip(8, WORKS);
     ensure(first.is_some(), || {
         Fail::new("with FDB and neighbour entries on both hosts, 10.0.0.2 should reach 10.0.0.3")
             .expected("a UDP round trip through the overlay")
@@ -152,30 +152,30 @@ fn scenario(ends: &mut Vec<(i32, u64)>) -> Result<(), Fail> {
     })?;
 
     // The read side lists exactly the entries written.
-    expect_entries(&a, &cb, b.address)?;
-    expect_entries(&b, &ca, a.address)?;
+    expect_entries(&a, "vx0", "br0", &[&cb], b.address)?;
+    expect_entries(&b, "vx0", "br0", &[&ca], a.address)?;
 
     // 3. Control: the forwarding entry gone from host A, nothing goes from
     //    a to b (the ARP entry is there; the frame has nowhere to go).
     testbed::fdb_del(&a, "vx0", &cb.mac, b.address)?;
-    ensure(trip(FAILS).is_none(), || {
+    ensure(trip(8, FAILS).is_none(), || {
         Fail::new("without host A's FDB entry for b, a's packets should go nowhere")
             .expected("no round trip")
             .seen("a round trip")
     })?;
     testbed::fdb_append(&a, "vx0", &cb.mac, b.address)?;
-    ensure(trip(WORKS).is_some(), || {
+    ensure(trip(8, WORKS).is_some(), || {
         Fail::new("with the FDB entry back, the round trip should work again")
             .expected("a round trip")
             .seen("none")
     })?;
 
     // Timings: the overlay against the underlay alone.
-    let overlay: Vec<Duration> = (0..SAMPLES).filter_map(|_| trip(WORKS)).collect();
+    let overlay: Vec<Duration> = (0..SAMPLES).filter_map(|_| trip(8, WORKS)).collect();
     let under_server = testbed::udp_in(&b.netns(), b.address, 7)?;
     let under_client = testbed::udp_in(&a.netns(), a.address, 0)?;
     let underlay: Vec<Duration> = (0..SAMPLES)
-        .filter_map(|i| testbed::round_trip(&under_client, &under_server, i, WORKS))
+        .filter_map(|i| testbed::round_trip(&under_client, &under_server, i, 8, WORKS))
         .collect();
     ensure(
         overlay.len() as u64 == SAMPLES && underlay.len() as u64 == SAMPLES,
@@ -187,11 +187,35 @@ fn scenario(ends: &mut Vec<(i32, u64)>) -> Result<(), Fail> {
     )?;
     println!(
         "testbed: 4 namespaces, their links and vx0 in {plumbed:?}; 4 entries written in {entries:?}; \
-         first round trip (with ARP) {:?}; UDP round trip median over {SAMPLES}: overlay {:?}, underlay {:?}",
+         first round trip (ARP retried after the control) {:?}; UDP round trip median over {SAMPLES}: overlay {:?}, underlay {:?}",
         first.unwrap_or_default(),
         testbed::median(overlay),
         testbed::median(underlay)
     );
+
+    // 4. The MTU. A full packet of 1450 bytes crosses. A container left
+    //    at 1500 sends a packet of 1500 as one frame; the bridge cannot
+    //    hand it to vx0 (MTU 1450: no room for VXLAN's 50 bytes) and drops
+    //    it, with no ICMP error (a bridge is layer 2): it vanishes. Back at
+    //    1450, the container's kernel fragments the same datagram to fit.
+    const IP_UDP: usize = 20 + 8;
+    ensure(trip(1450 - IP_UDP, WORKS).is_some(), || {
+        Fail::new("a packet of the overlay's full MTU (1450) should cross")
+            .expected("a round trip of 1422 bytes of UDP payload")
+            .seen("none")
+    })?;
+    set_mtu(&a, &ca, 1500)?;
+    ensure(trip(1500 - IP_UDP, FAILS).is_none(), || {
+        Fail::new("a 1500-byte packet cannot fit in VXLAN on a 1500 underlay")
+            .expected("no round trip from a container at MTU 1500")
+            .seen("a round trip")
+    })?;
+    set_mtu(&a, &ca, 1450)?;
+    ensure(trip(1500 - IP_UDP, WORKS).is_some(), || {
+        Fail::new("at MTU 1450 the same datagram should cross, in fragments")
+            .expected("a round trip")
+            .seen("none")
+    })?;
 
     let _vni43 = second_vni(&a, &b, &cb, ends)?;
 
@@ -263,14 +287,16 @@ fn second_vni(
     let mut capture = Capture::open(&b.netns(), &b.underlay, VXLAN_PORT)?;
     let server = testbed::udp_in(&c5.net.netns(), c5.address, 7)?;
     let client = testbed::udp_in(&c4.net.netns(), c4.address, 0)?;
-    ensure(
-        testbed::round_trip(&client, &server, 1, WORKS).is_some(),
-        || {
-            Fail::new("VNI 43's containers should reach each other")
-                .expected("a round trip 10.0.0.4 -> 10.0.0.5")
-                .seen("none")
-        },
-    )?;
+    let first = testbed::round_trip(&client, &server, 1, 8, WORKS);
+    ensure(first.is_some(), || {
+        Fail::new("VNI 43's containers should reach each other")
+            .expected("a round trip 10.0.0.4 -> 10.0.0.5")
+            .seen("none")
+    })?;
+    println!(
+        "testbed: first round trip on a fresh network (ARP answered by vx1's proxy) {:?}",
+        first.unwrap_or_default()
+    );
     let c5_address = c5.address;
     ensure(
         capture
@@ -284,9 +310,11 @@ fn second_vni(
     // Entries on vx1 that send b's MAC and address to host B.
     testbed::fdb_append(a, "vx1", &cb.mac, b.address)?;
     testbed::neigh_replace(a, "vx1", cb.address, &cb.mac)?;
+    expect_entries(a, "vx1", "br1", &[&c5, cb], b.address)?;
+    expect_entries(b, "vx1", "br1", &[&c4], a.address)?;
     let b_server = testbed::udp_in(&cb.net.netns(), cb.address, 9)?;
     ensure(
-        testbed::round_trip(&client, &b_server, 2, FAILS).is_none(),
+        testbed::round_trip(&client, &b_server, 2, 8, FAILS).is_none(),
         || {
             Fail::new("a container of VNI 43 should not reach one of VNI 42")
                 .expected("no round trip 10.0.0.4 -> 10.0.0.3")
@@ -306,6 +334,16 @@ fn second_vni(
         },
     )?;
     Ok((c4, c5))
+}
+
+/// `ip link set dev eth0 mtu MTU` in the container and on its bridge port.
+fn set_mtu(host: &Host, container: &Container, mtu: u32) -> Result<(), Fail> {
+    // The veth's receiving end drops frames above its own MTU too.
+    host.net.sh(&format!("ip link set dev veth-a mtu {mtu}"))?;
+    container
+        .net
+        .sh(&format!("ip link set dev eth0 mtu {mtu}"))?;
+    Ok(())
 }
 
 /// Each host's VXLAN device: the other container's MAC is behind the other
@@ -328,43 +366,60 @@ fn expect_vxlans(host: &Host, mut expected: Vec<Vxlan>) -> Result<(), Fail> {
     )
 }
 
-/// On `host`'s vx0: exactly one forwarding entry with a VTEP (`remote`'s
-/// MAC behind `vtep`, self, permanent); every other one the bridge's
-/// (vx0's own MAC, and what br0 learned came in through vx0); and exactly
-/// one neighbour entry, permanent.
-fn expect_entries(host: &Host, remote: &Container, vtep: Ipv4Addr) -> Result<(), Fail> {
-    let fdb = overlay::fdb(&host.netns(), "vx0")?;
-    let remotes: Vec<&FdbEntry> = fdb.iter().filter(|e| e.dst.is_some()).collect();
-    expect_eq(
-        "bridge fdb show dev vx0: the entries with a dst",
-        vec![&FdbEntry {
+/// On `dev` of `host` (a VXLAN device on `bridge`): exactly the forwarding
+/// entries with a VTEP written for `remotes` (each one's MAC behind
+/// `vtep`, self, permanent), every other entry the bridge's (the device's
+/// own MAC, and what the bridge learned came in through it); and exactly
+/// the neighbour entries written for them, permanent.
+fn expect_entries(
+    host: &Host,
+    dev: &str,
+    bridge: &str,
+    remotes: &[&Container],
+    vtep: Ipv4Addr,
+) -> Result<(), Fail> {
+    let fdb = overlay::fdb(&host.netns(), dev)?;
+    let mut with_dst: Vec<FdbEntry> = fdb.iter().filter(|e| e.dst.is_some()).cloned().collect();
+    with_dst.sort_by(|x, y| x.mac.cmp(&y.mac));
+    let mut written: Vec<FdbEntry> = remotes
+        .iter()
+        .map(|remote| FdbEntry {
             mac: remote.mac.clone(),
             dst: Some(IpAddr::V4(vtep)),
             own: true,
             master: None,
             permanent: true,
             vni: None,
-        }],
-        remotes,
+        })
+        .collect();
+    written.sort_by(|x, y| x.mac.cmp(&y.mac));
+    expect_eq(
+        &format!("bridge fdb show dev {dev}: the entries with a dst"),
+        written,
+        with_dst,
     )?;
     ensure(
         fdb.iter()
-            .all(|e| e.dst.is_some() || e.master.as_deref() == Some("br0")),
+            .all(|e| e.dst.is_some() || e.master.as_deref() == Some(bridge)),
         || {
-            Fail::new("bridge fdb show dev vx0: every other entry should be the bridge's (master)")
-                .seen(format!("{fdb:?}"))
+            Fail::new(format!(
+                "bridge fdb show dev {dev}: every other entry should be {bridge}'s (master)"
+            ))
+            .seen(format!("{fdb:?}"))
         },
     )?;
-    let neighbours = overlay::neighbours(&host.netns(), "vx0")?;
-    expect_eq(
-        "ip neigh show dev vx0",
-        vec![Neighbour {
+    let mut neighbours = overlay::neighbours(&host.netns(), dev)?;
+    neighbours.sort_by_key(|n| n.ip);
+    let mut written: Vec<Neighbour> = remotes
+        .iter()
+        .map(|remote| Neighbour {
             ip: IpAddr::V4(remote.address),
             mac: Some(remote.mac.clone()),
             state: "PERMANENT".into(),
-        }],
-        neighbours,
-    )
+        })
+        .collect();
+    written.sort_by_key(|n| n.ip);
+    expect_eq(&format!("ip neigh show dev {dev}"), written, neighbours)
 }
 
 /// The inode of a network namespace: its identity while anything holds it.

@@ -284,18 +284,20 @@ pub fn udp_in(netns: &str, address: Ipv4Addr, port: u16) -> Result<UdpSocket, Fa
 }
 
 /// One UDP round trip made by the test itself: `client` sends a numbered
-/// datagram to `server`, the server socket reads it (skipping older ones
-/// a queue released late) and sends it back. The time it took, or None if
-/// either way got nothing within `timeout`.
+/// datagram of `size` bytes to `server`, the server socket reads it
+/// (skipping older ones a queue released late) and sends it back. The
+/// time it took, or None if either way got nothing within `timeout`.
 pub fn round_trip(
     client: &UdpSocket,
     server: &UdpSocket,
     sequence: u64,
+    size: usize,
     timeout: Duration,
 ) -> Option<Duration> {
     let to: SocketAddr = server.local_addr().ok()?;
     let deadline = Instant::now() + timeout;
-    let message = sequence.to_be_bytes();
+    let mut message = sequence.to_be_bytes().to_vec();
+    message.resize(size.max(8), 0x55);
     let started = Instant::now();
     client.send_to(&message, to).ok()?;
     let from = receive(server, &message, deadline)?;
@@ -306,7 +308,7 @@ pub fn round_trip(
 
 /// Read from `socket` until `message` comes (its sender) or `deadline`.
 fn receive(socket: &UdpSocket, message: &[u8], deadline: Instant) -> Option<SocketAddr> {
-    let mut buffer = [0u8; 64];
+    let mut buffer = [0u8; 2048];
     loop {
         let left = deadline.checked_duration_since(Instant::now())?;
         socket
