@@ -17,8 +17,27 @@
 //!   requests from them itself when made with `proxy`;
 //! - [`capture`]: VXLAN packets seen on an underlay device, decoded.
 //!
-//! netlink-packet-route 0.30 has the messages; where it falls short (see
-//! each function) we decode the raw bytes ourselves.
+//! netlink-packet-route 0.30 has every message this needs; where it falls
+//! short we work around it:
+//!
+//! - `NDA_DST` is parsed by the message's family: in `AF_BRIDGE` (an FDB
+//!   entry) it cannot know the VTEP's and gives `NeighbourAddress::Other`
+//!   raw bytes (4: IPv4, 16: IPv6), which we decode. Writing is fine.
+//! - `ndm_state` is a bit set, the crate's `NeighbourState` an enum of
+//!   single states: `bridge fdb add` sends NUD_NOARP | NUD_PERMANENT,
+//!   which is only `Other(0xc0)`. We read `u16::from(state)` as bits
+//!   ([`nud`]) and write `Other(bits)`.
+//! - Kernel names differ: NTF_SELF is `NeighbourFlags::Own`, NTF_MASTER
+//!   `Controller`, `IFLA_MASTER` `LinkAttribute::Controller`, `NDA_MASTER`
+//!   `NeighbourAttribute::Controller`.
+//! - `InfoVxlan::Gbp`, `Gpe` and `RemCsumNoPartial` are flag attributes
+//!   written with no value: `Gbp(false)` *turns GBP on*. Leave them out.
+//!
+//! And two kernel facts that look like bugs: the bridge's own FDB entries
+//! carry no NTF_MASTER flag in a dump, but an `NDA_MASTER` attribute
+//! ([`FdbEntry::master`] reads that); and the kernel filters an
+//! `AF_BRIDGE` dump by port only for an `ifinfomsg` request or a socket
+//! with strict checking: we dump all and filter by index.
 
 pub mod capture;
 pub mod rtnl;
@@ -378,6 +397,19 @@ mod tests {
         assert_eq!(mac(&bytes), "02:42:0a:00:00:03");
         assert_eq!(parse_mac("02:42:0a:00:00"), None);
         assert_eq!(parse_mac("02:42:0a:00:00:zz"), None);
+    }
+
+    /// The crate's pitfall, kept here so that a version that fixes it is
+    /// noticed: a flag attribute is on by being there, whatever the value.
+    #[test]
+    fn the_crate_writes_gbp_false_as_the_gbp_flag() {
+        use netlink_packet_core::Emitable;
+        const IFLA_VXLAN_GBP: u16 = 23;
+        let attributes = [InfoVxlan::Gbp(false)];
+        let mut bytes = vec![0u8; attributes.as_slice().buffer_len()];
+        attributes.as_slice().emit(&mut bytes);
+        // An attribute header alone: length 4, type IFLA_VXLAN_GBP.
+        assert_eq!(bytes, [4, 0, IFLA_VXLAN_GBP as u8, 0]);
     }
 
     #[test]
