@@ -31,6 +31,7 @@ pub mod helper;
 pub mod lab;
 pub mod netattack;
 pub mod netlab;
+pub mod overlay;
 pub mod preflight;
 pub mod probe;
 pub mod process;
