@@ -109,6 +109,13 @@ impl Cluster {
     /// `n` hosts on an underlay, an etcd member on each, and a leader
     /// elected (at most [`START_TIMEOUT`]).
     pub fn start(n: usize) -> Result<Cluster, Fail> {
+        Cluster::start_with(n, &[])
+    }
+
+    /// [`Cluster::start`], with more flags for every etcd member (say
+    /// `--election-timeout 2000 --heartbeat-interval 200` for a slow
+    /// machine).
+    pub fn start_with(n: usize, extra: &[&str]) -> Result<Cluster, Fail> {
         assert!((1..=250).contains(&n), "a lab has 1 to 250 hosts");
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let dir = TempDir::new("cluster");
@@ -132,7 +139,7 @@ impl Cluster {
             cluster.add_host(i)?;
         }
         for i in 0..n {
-            cluster.start_member(i)?;
+            cluster.start_member(i, extra)?;
         }
         cluster.wait_for_leader(START_TIMEOUT)?;
         Ok(cluster)
@@ -166,7 +173,7 @@ impl Cluster {
     ///   --initial-cluster host1=http://10.99.0.1:2380,host2=http://10.99.0.2:2380,... \
     ///   --initial-cluster-state new --initial-cluster-token TOKEN
     /// ```
-    fn start_member(&mut self, i: usize) -> Result<(), Fail> {
+    fn start_member(&mut self, i: usize, extra: &[&str]) -> Result<(), Fail> {
         let host = &self.hosts[i];
         let initial: Vec<String> = self
             .hosts
@@ -195,6 +202,7 @@ impl Cluster {
             .args(["--initial-cluster-state", "new"])
             .args(["--initial-cluster-token", &self.token])
             .args(["--logger", "zap"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err);
@@ -410,11 +418,32 @@ impl Cluster {
         Ok(())
     }
 
-    /// The last `lines` lines of member `i`'s log (stderr and stdout).
+    /// What member `i`'s log (its stderr and stdout) says: its error lines
+    /// (zap's `"level":"error"`/`"fatal"`, or a flag error before its
+    /// usage text), then its last `lines` non-blank lines.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.members[i].log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let tail = &all[all.len().saturating_sub(lines)..];
+        let errors: Vec<&str> = all
+            .iter()
+            .filter(|l| {
+                l.contains(r#""level":"error""#)
+                    || l.contains(r#""level":"fatal""#)
+                    || l.contains(r#""level":"panic""#)
+                    || l.starts_with("flag provided but not defined")
+                    || l.starts_with("invalid value")
+            })
+            .filter(|l| !tail.contains(l))
+            .take(3)
+            .copied()
+            .collect();
+        let mut shown = errors;
+        if !shown.is_empty() {
+            shown.push("...");
+        }
+        shown.extend_from_slice(tail);
+        shown.join("\n")
     }
 }
 
@@ -584,6 +613,59 @@ mod tests {
         );
     }
 
+    /// The holders and members of this process's clusters, and their
+    /// temp dirs.
+    fn labs_of_this_process() -> Vec<String> {
+        let me = std::process::id();
+        let mut found: Vec<String> = processes()
+            .into_iter()
+            .filter(|(pid, _, cmdline)| {
+                cmdline.contains(&format!("minibox-lab-{me}-"))
+                    || (crate::procfs::stat(*pid).is_some_and(|s| s.ppid == me as i32)
+                        && cmdline.contains("sleep 1000000"))
+            })
+            .map(|(pid, _, cmdline)| format!("{pid}: {cmdline}"))
+            .collect();
+        let dirs = std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten();
+        found.extend(dirs.flatten().filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(&format!("grader-cluster-{me}-"))
+                .then_some(name)
+        }));
+        found
+    }
+
+    #[test]
+    fn a_member_that_cannot_start_is_named_and_nothing_is_left() {
+        let test = "a_member_that_cannot_start_is_named_and_nothing_is_left";
+        if let Some(why) = Cluster::unavailable() {
+            let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+            return;
+        }
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let links_before = own_links();
+        // A flag etcd does not know: every member exits at once.
+        let fail = match Cluster::start_with(3, &["--no-such-flag"]) {
+            Ok(_) => panic!("etcd should refuse --no-such-flag"),
+            Err(fail) => fail,
+        };
+        assert!(
+            fail.what.contains("etcd on host") && fail.what.contains("ended"),
+            "{fail}"
+        );
+        let seen = fail.seen.clone().unwrap_or_default();
+        assert!(seen.contains("no-such-flag"), "its log tail: {fail}");
+        let left = labs_of_this_process();
+        assert!(left.is_empty(), "left after a failed start: {left:?}");
+        let new: Vec<String> = own_links().difference(&links_before).cloned().collect();
+        assert!(
+            new.is_empty(),
+            "links appeared in the machine's namespace: {new:?}"
+        );
+    }
+
     #[test]
     fn create_if_absent_has_one_winner_per_key() {
         let Some(cluster) = three("create_if_absent_has_one_winner_per_key") else {
@@ -593,11 +675,14 @@ mod tests {
         // 30 racers on 10 keys, three per key, each thread starting at a
         // different member: every txn is forwarded to the leader and
         // ordered in its log, so exactly one per key sees create_revision 0.
+        let start = std::sync::Arc::new(std::sync::Barrier::new(30));
         let racers: Vec<_> = (0..30)
             .map(|n| {
                 let client = cluster.client_on(n % 3);
                 let key = format!("/race/{}", n % 10);
+                let start = start.clone();
                 std::thread::spawn(move || {
+                    start.wait(); // all at once
                     let won = client.create_if_absent(&key, &format!("racer{n}"));
                     (key, n, won)
                 })
@@ -689,7 +774,10 @@ mod tests {
         let dead = cluster.leader().unwrap();
         cluster.kill_member(dead).unwrap();
         assert_eq!(cluster.member_pid(dead), None);
-        let client = cluster.client_on(dead);
+        // A put sent while there is no leader is dropped by Raft, and the
+        // member holds the request until its own timeout (7 s): a client
+        // timeout of 2 s moves on to the next member sooner.
+        let client = cluster.client_on(dead).with_timeout(Duration::from_secs(2));
         assert_eq!(client.endpoints()[0], cluster.endpoint(dead));
         // Two of three are a majority: once a new leader is elected (after
         // an election timeout without heartbeats, 1 s by default), writes
