@@ -32,6 +32,11 @@
 //! leader by Raft: a majority (2 of 3) must be up for anything to be
 //! written.
 //!
+//! The grader talks to the cluster as a host would: [`Cluster::client_on`]
+//! gives an [`Etcd`] client that dials from host `i`'s namespace and tries
+//! its own member first. Nothing of the lab is reachable from the machine's
+//! own namespace, and nothing is tried from there.
+//!
 //! Dropping the cluster kills its etcd members (its own pids), waits for
 //! them, then ends the namespaces (their holders): the veths, the bridge
 //! and the addresses go with them, and the members' data dirs with the
@@ -51,9 +56,10 @@ pub const UNDERLAY: &str = "10.99.0";
 /// etcd's registered ports: clients (the gateway), and peers (Raft).
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
-/// How long a cluster may take to elect its first leader: etcd members
-/// start in well under a second, but three of them on a loaded 2-core
-/// machine (a cargo build beside them) can take many times that.
+/// How long a cluster may take to elect its first leader: 0.3 to 3 s on a
+/// busy 2-core machine (the first election waits out a randomized election
+/// timeout, 1 to 2 s by default, unless a member's ticks run out early),
+/// and many times that with a cargo build beside it.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One host of the lab: a network namespace with a cable to the underlay.

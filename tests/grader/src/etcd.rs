@@ -2,9 +2,10 @@
 //! checks need to look at (and clean up) the cluster store, with no crate
 //! beyond serde_json.
 //!
-//! etcd speaks gRPC; since 3.3 every member also answers the same calls as
-//! JSON over plain HTTP/1.1 on its client port (grpc-gateway). A call is a
-//! POST of one JSON object to `/v3/<service>/<method>`; keys and values are
+//! etcd speaks gRPC; every member also answers the same calls as JSON over
+//! plain HTTP/1.1 on its client port (grpc-gateway; under `/v3/` since
+//! 3.4, `/v3beta/` in 3.3). A call is a POST of one JSON object to
+//! `/v3/<service>/<method>`; keys and values are
 //! bytes, so they travel base64-encoded, and 64-bit numbers (revisions,
 //! lease ids) come back as JSON *strings*. A field equal to its zero value
 //! (0, false, empty) is left out of the answer altogether.
@@ -272,6 +273,10 @@ fn answer_json(endpoint: &str, path: &str, (status, body): (u16, String)) -> Res
                 .seen(value["error"].to_string()))
         }
         (200, Ok(value)) => Ok(value),
+        (200, Err(e)) => Err(Fail::new(format!(
+            "etcd at {endpoint} answered POST {path} with no JSON ({e})"
+        ))
+        .seen(body.trim())),
         (status, _) => Err(Fail::new(format!("etcd at {endpoint} refused POST {path}"))
             .seen(format!("HTTP {status}: {}", body.trim()))),
     }
