@@ -44,6 +44,9 @@ pub struct Facts {
     /// The kernel's release string says WSL.
     pub wsl: Option<u8>,
     pub rustc: Option<String>,
+    /// `etcd --version`'s version, if etcd is installed (optional: only
+    /// step 07's overlay checks run it, three members in a lab).
+    pub etcd: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,9 +315,22 @@ pub fn render(lines: &[Line], style: Style) -> String {
     out
 }
 
+/// The one line about etcd: optional, since only the overlay checks of
+/// step 07 need it, and they are skipped (not failed) without it.
+pub fn etcd_line(etcd: &Option<String>) -> String {
+    match etcd {
+        Some(version) => format!(
+            "optional: etcd {version} (step 07's overlay checks run a 3-member cluster of it in a lab)"
+        ),
+        None => "optional: etcd is not installed: the overlay checks of step 07 will be skipped; apt-get install etcd-server".to_string(),
+    }
+}
+
 pub fn run(style: Style) -> anyhow::Result<bool> {
-    let lines = verdicts(&Facts::probe());
+    let facts = Facts::probe();
+    let lines = verdicts(&facts);
     print!("{}", render(&lines, style));
+    println!("{}", etcd_line(&facts.etcd));
     // For teachers and maintainers only: learners never need it.
     match crate::mutants::installed() {
         Some(version) => println!("optional: {version} (cargo xtask mutants STEP)"),
@@ -367,8 +383,22 @@ impl Facts {
                 &std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()),
                 &["--version"],
             ),
+            etcd: etcd_version(),
         }
     }
+}
+
+/// `etcd --version` says `etcd Version: 3.4.23` first: the version.
+fn etcd_version() -> Option<String> {
+    let path = grader::which("etcd")?;
+    let first = version_of(&path.to_string_lossy(), &["--version"])?;
+    Some(
+        first
+            .strip_prefix("etcd Version:")
+            .unwrap_or(&first)
+            .trim()
+            .to_string(),
+    )
 }
 
 fn sysctl(name: &str) -> Option<String> {
@@ -571,6 +601,7 @@ mod tests {
             container: None,
             wsl: None,
             rustc: Some("rustc 1.85.0 (4d91de4e4 2025-02-17)".into()),
+            etcd: Some("3.4.23".into()),
         }
     }
 
@@ -643,6 +674,23 @@ mod tests {
             Some((5, 15))
         );
         assert_eq!(kernel_version("junk"), None);
+    }
+
+    #[test]
+    fn etcd_is_optional_and_says_how_to_get_it() {
+        let f = debian_vm();
+        assert_eq!(
+            etcd_line(&f.etcd),
+            "optional: etcd 3.4.23 (step 07's overlay checks run a 3-member cluster of it in a lab)"
+        );
+        let missing = etcd_line(&None);
+        assert!(missing.contains("not installed"), "{missing}");
+        assert!(missing.contains("step 07 will be skipped"), "{missing}");
+        assert!(
+            missing.ends_with("apt-get install etcd-server"),
+            "{missing}"
+        );
+        assert_eq!(missing.lines().count(), 1);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The checks promise never to leave anything on the host: no mount, link,
 //! address, route or named network namespace, no nftables or iptables rule,
-//! no running container, no temp dir of theirs. `verify` (and CI, around
+//! no running container, no process in a lab's network namespace (which
+//! keeps the lab alive), no temp dir of theirs. `verify` (and CI, around
 //! everything it runs) holds them to it: a difference fails, with the list.
 //! Things that disappeared are reported too: a check that removed the
 //! host's own route is as bad as one that added one.
@@ -56,6 +57,7 @@ impl Host {
         );
         parts.insert("sysctl".to_string(), sysctls());
         parts.insert("container process".to_string(), container_processes());
+        parts.insert("lab process".to_string(), lab_processes());
         parts.insert("temp dir".to_string(), temp_entries());
         parts.insert("cgroup".to_string(), container_cgroups());
         Host { parts }
@@ -211,6 +213,37 @@ fn container_processes() -> BTreeSet<String> {
         .collect()
 }
 
+/// Processes of our PID namespace in a network namespace other than ours:
+/// what keeps a lab alive (its holder, an etcd member of a cluster lab).
+/// A lab namespace has no name to list (`ip netns` shows none): it lasts
+/// as long as a process in it, so a process is what leaks. Keyed by pid
+/// and start time, as above.
+fn lab_processes() -> BTreeSet<String> {
+    let ours = |kind: &str| std::fs::read_link(format!("/proc/self/ns/{kind}")).ok();
+    let (pid_ns, net_ns) = (ours("pid"), ours("net"));
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return BTreeSet::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter_map(|pid| {
+            let ns = |kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+            let net = ns("net")?;
+            if ns("pid") != pid_ns || Some(&net) == net_ns.as_ref() {
+                return None;
+            }
+            let stat = grader::procfs::stat(pid)?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            Some(format!(
+                "pid {pid} ({}), started at tick {}, in {}",
+                comm.trim(),
+                stat.start_time,
+                net.display()
+            ))
+        })
+        .collect()
+}
+
 /// Containers' cgroups left behind (see [`grader::cgroups`]).
 fn container_cgroups() -> BTreeSet<String> {
     grader::cgroups::container_groups()
@@ -279,6 +312,33 @@ mod tests {
         assert_eq!(
             iptables_rule("-A FORWARD -j DROP").as_deref(),
             Some("-A FORWARD -j DROP")
+        );
+    }
+
+    #[test]
+    fn a_process_left_in_a_lab_namespace_is_seen() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // an unprivileged unshare --net needs a user namespace too
+        }
+        let before = Host::snapshot();
+        // A lab's holder, as the grader makes one.
+        let mut holder = Command::new("unshare")
+            .args(["--net", "--", "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let pid = holder.id();
+        let seen = grader::poll(std::time::Duration::from_secs(5), || {
+            let changes = Host::snapshot().changes_since(&before);
+            changes
+                .iter()
+                .any(|c| c.contains(&format!("pid {pid} (sleep)")))
+                .then_some(changes)
+        });
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert!(
+            seen.is_some(),
+            "the holder (pid {pid}) should be seen as a lab process"
         );
     }
 

@@ -25,6 +25,8 @@
 
 pub mod cgroups;
 pub mod check;
+pub mod cluster;
+pub mod etcd;
 pub mod exploits;
 pub mod freeze;
 pub mod helper;
@@ -390,7 +392,7 @@ impl Rootfs {
 pub struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(label: &str) -> Self {
+    pub(crate) fn new(label: &str) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("grader-{label}-{}-{n}", std::process::id()));
