@@ -577,6 +577,13 @@ fn filters_helper(variant: &str) {
             return;
         }
     };
+    // The controls, before any filter: what this kernel itself answers
+    // (a kernel without clone3, or with user namespaces turned off).
+    say(
+        "control_clone_newuser",
+        clone_raw(libc::CLONE_NEWUSER as libc::c_long),
+    );
+    say("control_clone3", clone3_plain());
     // Installed by the grader, as the kernel takes them: this check is
     // about the rules, not about install().
     // SAFETY: prctl(2) PR_SET_NO_NEW_PRIVS reads no memory of ours.
@@ -672,13 +679,18 @@ fn the_filters_answer_as_dockers_profile(_: &Ctx) -> Outcome {
         "privileges-filters",
         &["admin"],
     )?;
+    // Given back, these answer as the kernel did before any filter.
+    let (newuser, clone3) = (
+        said(&text, "control_clone_newuser"),
+        said(&text, "control_clone3"),
+    );
     let mut want = vec![("filters", "installed")];
     want.extend(denied);
     want.extend([
         ("mount", "ok"),
         ("unshare", "ok"),
-        ("clone_newuser", "ok"),
-        ("clone3", "ok"),
+        ("clone_newuser", newuser.as_str()),
+        ("clone3", clone3.as_str()),
     ]);
     expect_said(
         "under filters(docker's 14 and SYS_ADMIN), each call's answer: CAP_SYS_ADMIN gives back what it guards",
