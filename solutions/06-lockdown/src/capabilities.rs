@@ -73,11 +73,15 @@ pub fn supported() -> CapsHashSet {
         .clone()
 }
 
-/// The set a container gets, as docker's `TweakCapabilities` makes it:
-/// `--cap-add ALL` is every capability but those dropped by name; else
-/// `--cap-drop ALL` is only those added; else docker's default, less the
-/// dropped, plus the added. `--privileged` is every one.
+// ANCHOR: resolve
+/// The set a container gets, as docker's `TweakCapabilities` makes it from
+/// `--cap-add`, `--cap-drop` and `--privileged`.
 pub fn resolve(add: &[String], drop: &[String], privileged: bool) -> anyhow::Result<CapsHashSet> {
+    // TODO(lesson-06): return the capabilities a container gets. With `privileged`: every one this runtime has (`supported()`). Else, if `add` names ALL: every one it has but those `drop` names; else, if `drop` names ALL: exactly those `add` names; else docker's DEFAULT less those `drop` names, plus those `add` names (a name both added and dropped stays). Names are taken as `parse` takes them (`net_admin`, `NET_ADMIN`, `CAP_NET_ADMIN`; ALL in any case); a bad name is its error. A name added that this runtime doesn't have is refused with an error that names it: no container here could hold it. The set returned never holds a capability this runtime doesn't have. Shell: `docker run --cap-add NET_ADMIN --cap-drop CHOWN`, `--cap-drop ALL --cap-add NET_RAW`.
+    // The runtime's own bounding set is the most any process it starts can
+    // ever hold: a runtime run inside a container or a sandbox has fewer
+    // than the kernel knows.
+    // BEGIN SOLUTION
     let all = supported();
     let is_all = |name: &String| name.eq_ignore_ascii_case("all");
     let named = |flag: &str, names: &[String]| -> anyhow::Result<CapsHashSet> {
@@ -110,17 +114,22 @@ pub fn resolve(add: &[String], drop: &[String], privileged: bool) -> anyhow::Res
         set
     };
     Ok(set.intersection(&all).copied().collect())
+    // END SOLUTION
 }
+// ANCHOR_END: resolve
 
 // ANCHOR: drop_to
 /// In this process (the container's init, or an `exec`'d command): keep
 /// `keep` and nothing else, in every set.
 pub fn drop_to(keep: &CapsHashSet) -> Result<(), Errno> {
-    // TODO(lesson-06): cut every capability not in `keep` from the bounding set first (caps::drop(None, CapSet::Bounding, cap) for each of supported()), then clear the ambient and inheritable sets, and set the effective and permitted sets to `keep` (caps::set), in that order
-    // Bounding first: PR_CAPBSET_DROP needs CAP_SETPCAP in the effective set,
-    // which `keep` may not have. Effective before permitted: effective must
-    // stay a subset of permitted at every capset(2). The caps crate's errors
-    // carry no errno: map them with `Errno::last()`.
+    // TODO(lesson-06): when this returns, this process holds exactly `keep` in its effective and permitted sets, its bounding set holds nothing outside `keep` (so no execve, setuid program or file capability can ever bring another back, to it or to anything it starts), and its inheritable and ambient sets are empty. Shell: `setpriv --bounding-set -all,+chown,... --inh-caps -all --ambient-caps -all CMD`; `grep Cap /proc/self/status` shows the five sets, `capsh --decode=HEX` names them.
+    // Kernel facts: dropping from the bounding set needs CAP_SETPCAP in the
+    // effective set, which `keep` may not hold; at every capset(2) the
+    // effective set must stay within the permitted one, and the permitted
+    // set can only shrink; the bounding set can only shrink, one
+    // capability at a time; `supported()` lists the capabilities this
+    // kernel knows and this runtime holds. Errors that carry no errno of
+    // their own: `Errno::last()` is the last system call's.
     // BEGIN SOLUTION
     let failed = |_| Errno::last();
     let bounding = caps::read(None, CapSet::Bounding).map_err(failed)?;

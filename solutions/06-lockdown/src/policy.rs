@@ -86,13 +86,23 @@ pub fn install(policy: Policy) {
     let _ = step01::exec::LOCKDOWN.set(&InTheChild);
 }
 
+/// Whether this process applied a policy (or is the child of one that did).
+pub fn applied() -> bool {
+    APPLIED.load(Ordering::Relaxed)
+}
+
 // ANCHOR: lock_down
 /// Steps 3 and 4: capabilities, `no_new_privs`, seccomp.
-fn lock_down(policy: &Policy) -> Result<(), (&'static str, Errno)> {
+pub fn lock_down(policy: &Policy) -> Result<(), (&'static str, Errno)> {
+    // TODO(lesson-06): when this returns Ok, this process holds exactly policy.capabilities (every set, the bounding one included), has no_new_privs set if policy.no_new_privs, runs under every filter of policy.seccomp (none: no filter at all, and then no_new_privs only as asked), and `applied()` says true, so a command's child that inherits all this doesn't do it again. A failure is returned as what was being done and the kernel's errno, and leaves `applied()` false. Shell: `setpriv --bounding-set ... --no-new-privs CMD` under a seccomp profile.
+    // Kernel facts: dropping capabilities needs CAP_SETPCAP and capset(2),
+    // which a filter could deny; installing a filter needs no_new_privs
+    // (or CAP_SYS_ADMIN, about to go). Your `capabilities` and `seccomp`
+    // modules have the pieces.
+    // BEGIN SOLUTION
     capabilities::drop_to(&policy.capabilities)
         .map_err(|e| ("cannot drop capabilities (capset, PR_CAPBSET_DROP)", e))?;
-    // With a filter, seccomp::install sets no_new_privs itself.
-    if policy.no_new_privs && policy.seccomp.is_empty() {
+    if policy.no_new_privs {
         // SAFETY: prctl(2) PR_SET_NO_NEW_PRIVS reads no memory of ours.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(("cannot set no_new_privs (prctl)", Errno::last()));
@@ -104,15 +114,24 @@ fn lock_down(policy: &Policy) -> Result<(), (&'static str, Errno)> {
     }
     APPLIED.store(true, Ordering::Relaxed);
     Ok(())
+    // END SOLUTION
 }
 // ANCHOR_END: lock_down
 
 // ANCHOR: before_init
-/// In the container's init, inside its rootfs, before the command starts.
-fn before_init(keep: &[std::os::fd::RawFd]) -> Result<(), (String, Errno)> {
+/// In the container's init, inside its rootfs, before the command starts:
+/// the hook step 03's init calls, with the descriptors it still needs.
+pub fn before_init(keep: &[std::os::fd::RawFd]) -> Result<(), (String, Errno)> {
     let Some(policy) = POLICY.get() else {
         return Ok(());
     };
+    // TODO(lesson-06): when this returns Ok, this process (the container's init, which never execs) has: docker's masked and read-only paths in place if policy.masks; a cgroup namespace of its own, rooted at the groups it is in now, if policy.cgroup_namespace; an environment whose bytes are all zeros where /proc/self/environ reads them, and is not dumpable; `minibox-init` as its command line; no fd from 3 up but those of `keep`; and `lock_down(policy)` applied. The first failure stops it, returned as what was being done and the kernel's errno. Shell: `mount --bind /dev/null /proc/kcore ...; unshare -C; exec env -i setpriv ... CMD`.
+    // Kernel facts: mount(2) and unshare(2) need CAP_SYS_ADMIN, and the
+    // filter denies them: whatever mounts or unshares comes before the
+    // lockdown. close_all_but needs the list of fds to keep, and nothing
+    // after it may open one that stays. The pieces are in `masks`, `fds`,
+    // `environ` (given) and `lock_down` above.
+    // BEGIN SOLUTION
     if policy.masks {
         masks::apply()?;
     }
@@ -136,6 +155,7 @@ fn before_init(keep: &[std::os::fd::RawFd]) -> Result<(), (String, Errno)> {
         )
     })?;
     lock_down(policy).map_err(|(what, e)| (what.to_string(), e))
+    // END SOLUTION
 }
 // ANCHOR_END: before_init
 
@@ -160,7 +180,7 @@ impl step01::exec::Lockdown for InTheChild {
 
     fn before_exec(&self) -> Result<(), (&'static str, Errno)> {
         match POLICY.get() {
-            Some(policy) if !APPLIED.load(Ordering::Relaxed) => lock_down(policy),
+            Some(policy) if !applied() => lock_down(policy),
             _ => Ok(()),
         }
     }

@@ -24,11 +24,7 @@
 
 use caps::{Capability, CapsHashSet};
 use nix::errno::Errno;
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
-};
-use std::collections::BTreeMap;
+use seccompiler::BpfProgram;
 
 /// The flags of `clone` that make namespaces.
 const NAMESPACE_FLAGS: [libc::c_int; 7] = [
@@ -41,9 +37,15 @@ const NAMESPACE_FLAGS: [libc::c_int; 7] = [
     libc::CLONE_NEWCGROUP,
 ];
 
+// ANCHOR: denied
 /// System calls denied unless the container holds the capability (`None`:
 /// denied always). From docker's default profile, the parts that matter.
 pub fn denied() -> Vec<(&'static str, libc::c_long, Option<Capability>)> {
+    // TODO(lesson-06): return the system calls a container must not make: each one's name, its number on this architecture (the kernel knows calls by number only), and the capability that gives it back to a container holding it (None: denied whatever it holds). The chapter's section Seccomp gives docker's reasons, family by family: the keyrings, a new kernel or kernel code, the kernel's log, files by handle, mounts and namespaces (the new mount API too), swap and quotas, bpf and perf events, userfaultfd, io_uring, the machine's clock, process accounting, reboot, the terminal hangup, and on x86-64 the I/O ports and four obsolete calls. Shell: docker's is `docker run --security-opt seccomp=profile.json`, the same list the other way round (what is allowed).
+    // A call listed twice, or a number of another architecture, would
+    // deny what you didn't mean: the numbers differ between x86-64 and
+    // arm64, and some calls (iopl, _sysctl) exist only on one.
+    // BEGIN SOLUTION
     use Capability::*;
     let mut list = vec![
         // The keyrings are not namespaced: the host's root keys.
@@ -130,7 +132,9 @@ pub fn denied() -> Vec<(&'static str, libc::c_long, Option<Capability>)> {
         ("_sysctl", libc::SYS__sysctl, None),
     ]);
     list
+    // END SOLUTION
 }
+// ANCHOR_END: denied
 
 fn arch() -> Result<seccompiler::TargetArch, seccompiler::BackendError> {
     std::env::consts::ARCH.try_into()
@@ -140,7 +144,21 @@ fn arch() -> Result<seccompiler::TargetArch, seccompiler::BackendError> {
 /// The filters for a container holding `caps`, compiled to BPF before the
 /// fork (compiling allocates; installing must not need to).
 pub fn filters(caps: &CapsHashSet) -> anyhow::Result<Vec<BpfProgram>> {
+    // TODO(lesson-06): return the programs to install, in order, for a container holding `caps`. Under them, each call of `denied()` whose capability is None or not in `caps` fails with EPERM, and every other call goes through, except: socket(2) for the family AF_VSOCK fails with EPERM (other families work); and without CAP_SYS_ADMIN in `caps`, clone(2) fails with EPERM when its flags hold any of NAMESPACE_FLAGS (a plain fork or thread works) and clone3(2) fails with ENOSYS, always. Shell: `grep Seccomp /proc/self/status` says 2 once one is installed; `docker run --cap-add SYS_ADMIN` gives back the calls that capability guards.
+    // Kernel facts: a filter sees a call's number and its six arguments as
+    // raw values, never the memory they point to: clone3's flags are in a
+    // struct, so it can't tell a thread from a new namespace; ENOSYS ("no
+    // such call") makes the C library fall back to clone, whose flags it
+    // can read. Conditions on one rule all hold together; several rules of
+    // one call are alternatives. A filter is compiled for one architecture
+    // (`arch()`), and it has one answer for the calls it matches: two
+    // answers, two filters. Compile here, before the fork: it allocates.
+    // BEGIN SOLUTION
     use anyhow::Context;
+    use seccompiler::{
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    };
+    use std::collections::BTreeMap;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr, guard) in denied() {
         if guard.is_none_or(|cap| !caps.contains(&cap)) {
@@ -194,17 +212,18 @@ pub fn filters(caps: &CapsHashSet) -> anyhow::Result<Vec<BpfProgram>> {
         programs.push(clone3.try_into()?);
     }
     Ok(programs)
+    // END SOLUTION
 }
 // ANCHOR_END: filters
 
 // ANCHOR: install
 /// Install `filters` in this process; every child inherits them.
 pub fn install(filters: &[BpfProgram]) -> Result<(), Errno> {
-    // TODO(lesson-06): set no_new_privs (prctl PR_SET_NO_NEW_PRIVS, 1), then install each filter: seccompiler::apply_filter(filter)
-    // apply_filter sets no_new_privs too, but say it here: without it,
-    // seccomp(2) needs CAP_SYS_ADMIN, and a setuid program exec'd later
-    // could gain what the filter and the capabilities took away. Its errors
-    // carry no errno: map them with `Errno::last()`.
+    // TODO(lesson-06): when this returns, this process has no_new_privs set (from now on execve grants nothing: no setuid bit, no file capability) and runs under every program of `filters`, in their order; both are inherited by every child and kept across execve, and neither can ever be undone. The first failure is returned as the kernel's errno. Shell: `setpriv --no-new-privs CMD`; `grep -E 'NoNewPrivs|Seccomp' /proc/self/status` shows 1 and 2 afterwards.
+    // Kernel facts: installing a filter needs no_new_privs, or
+    // CAP_SYS_ADMIN (without either: EACCES); a filter once installed only
+    // ever adds to those before it. Errors that carry no errno of their
+    // own: `Errno::last()` is the last system call's.
     // BEGIN SOLUTION
     // SAFETY: prctl(2) PR_SET_NO_NEW_PRIVS reads no memory of ours.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
