@@ -36,7 +36,7 @@ pub fn checks() -> Vec<Check> {
             "1. set the dumpable flag to false. 2. return the kernel's answer.",
             seal_makes_the_process_non_dumpable),
         check("sealed_copy_can_never_change", 2, "the-runtimes-own-binary",
-            "sealed_copy's fd must name a memfd (/memfd:NAME (deleted)) holding exactly the bytes, executable, close-on-exec, with the seals write, grow, shrink and seal (and exec where the kernel has it): a write then fails EPERM, and so does ftruncate.",
+            "sealed_copy's fd must name a memfd (/memfd:NAME (deleted)) holding exactly the bytes, executable, close-on-exec, with the seals write, grow, shrink and seal (and exec where the kernel has it): a write then fails EPERM, and so does ftruncate. Where the kernel is older than 6.3 (the grader plays one: EINVAL for the exec flag and the exec seal), the same file, without the exec seal.",
             "trampoline::sealed_copy: libc::memfd_create with MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC (EINVAL before Linux 6.3: again without MFD_EXEC), nix::unistd::write until every byte is in, then libc::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK), F_SEAL_EXEC (may fail: ignore), F_SEAL_SEAL last. memfd_create(2), the \"File seals\" part of fcntl(2).",
             "1. fd = memfd_create(name, close-on-exec + sealing allowed + exec); EINVAL -> the same without exec. 2. write all the bytes. 3. add the seals write, grow, shrink. 4. add the seal exec, ignoring its error. 5. add the seal seal. 6. return the fd.",
             sealed_copy_can_never_change),
@@ -86,6 +86,7 @@ pub fn helper(kind: &str, args: &[String]) -> bool {
         "confine-fds" => helper_fds(),
         "confine-seal" => helper_seal(),
         "confine-dumpable" => say("dumpable", dumpable()),
+        "confine-old-kernel" => helper_old_kernel(),
         "confine-mask" => helper_mask(Path::new(&arg(0))),
         "confine-read-only" => helper_read_only(Path::new(&arg(0))),
         "confine-apply" => helper_apply(&arg(0)),
@@ -278,7 +279,7 @@ fn kernel_has_seal_exec() -> bool {
 fn sealed_copy_can_never_change(_ctx: &Ctx) -> Outcome {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::{FileExt, PermissionsExt};
-    let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let bytes = pattern();
     let fd = grader::todo::call("trampoline::sealed_copy", || {
         step06::trampoline::sealed_copy(&bytes)
     })?
@@ -376,7 +377,121 @@ fn sealed_copy_can_never_change(_ctx: &Ctx) -> Outcome {
         "sealed_copy(10000 bytes): what the kernel says of the fd it returned",
         expected.join("\n"),
         seen.join("\n"),
+    )?;
+    let text = helper::run(
+        "sealed_copy on a kernel before 6.3",
+        "confine-old-kernel",
+        &[],
+    )?;
+    expect_said(
+        "sealed_copy(10000 bytes) in a helper where, as on a kernel before 6.3, memfd_create with MFD_EXEC and the seal F_SEAL_EXEC are EINVAL (unknown flags): it must still make the file, sealed against writing, growing, shrinking and more seals",
+        &text,
+        &[
+            ("result", "ok"),
+            ("seals", "F_SEAL_WRITE F_SEAL_GROW F_SEAL_SHRINK F_SEAL_SEAL"),
+            ("bytes", "the same"),
+        ],
     )
+}
+
+/// A kernel before 6.3, as sealed_copy sees it: a seccomp filter answers
+/// EINVAL to memfd_create with MFD_EXEC and to the seal F_SEAL_EXEC,
+/// which such a kernel doesn't know.
+fn helper_old_kernel() {
+    use seccompiler::{
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule,
+    };
+    use std::collections::BTreeMap;
+    let filter = (|| -> Result<BpfProgram, Box<dyn std::error::Error>> {
+        let exec = libc::MFD_EXEC as u64;
+        let seal_exec = libc::F_SEAL_EXEC as u64;
+        let rules = BTreeMap::from([
+            (
+                libc::SYS_memfd_create,
+                vec![SeccompRule::new(vec![SeccompCondition::new(
+                    1,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::MaskedEq(exec),
+                    exec,
+                )?])?],
+            ),
+            (
+                libc::SYS_fcntl,
+                vec![SeccompRule::new(vec![
+                    SeccompCondition::new(
+                        1,
+                        SeccompCmpArgLen::Dword,
+                        SeccompCmpOp::Eq,
+                        libc::F_ADD_SEALS as u64,
+                    )?,
+                    SeccompCondition::new(
+                        2,
+                        SeccompCmpArgLen::Dword,
+                        SeccompCmpOp::MaskedEq(seal_exec),
+                        seal_exec,
+                    )?,
+                ])?],
+            ),
+        ]);
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EINVAL as u32),
+            std::env::consts::ARCH.try_into()?,
+        )?;
+        Ok(filter.try_into()?)
+    })();
+    match filter.map(|f| seccompiler::apply_filter(&f).map_err(|e| e.to_string())) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => helper::die("install the old kernel's filter", e),
+        Err(e) => helper::die("build the old kernel's filter", e),
+    }
+    let bytes = pattern();
+    match step06::trampoline::sealed_copy(&bytes) {
+        Ok(fd) => {
+            let (seals, same) = sealed(fd, &bytes);
+            say("result", "ok");
+            say("seals", seals);
+            say("bytes", same);
+        }
+        Err(errno) => say("result", format!("{errno:?}")),
+    }
+}
+
+/// The seals of `fd` by name, and whether it holds `bytes`.
+fn sealed(fd: std::os::fd::OwnedFd, bytes: &[u8]) -> (String, String) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    // SAFETY: fcntl(2) F_GET_SEALS returns the seals as an int, or -1.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    let names: Vec<&str> = SEALS
+        .iter()
+        .filter(|(_, bit)| seals >= 0 && seals & bit != 0)
+        .map(|(name, _)| *name)
+        .collect();
+    let file = std::fs::File::from(fd);
+    let mut back = vec![0u8; bytes.len() + 1];
+    let read = file.read_at(&mut back, 0).unwrap_or(0);
+    let same = if read == bytes.len() && back[..read] == *bytes {
+        "the same".to_string()
+    } else {
+        format!("{read} bytes, not the same")
+    };
+    (names.join(" "), same)
+}
+
+const SEALS: [(&str, i32); 5] = [
+    ("F_SEAL_WRITE", libc::F_SEAL_WRITE),
+    ("F_SEAL_GROW", libc::F_SEAL_GROW),
+    ("F_SEAL_SHRINK", libc::F_SEAL_SHRINK),
+    ("F_SEAL_SEAL", libc::F_SEAL_SEAL),
+    ("F_SEAL_EXEC", libc::F_SEAL_EXEC),
+];
+
+/// The bytes the checks seal: 10000, more than a page.
+fn pattern() -> Vec<u8> {
+    (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect()
 }
 
 // ---------------------------------------------------------------------
