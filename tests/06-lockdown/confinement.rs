@@ -70,6 +70,11 @@ pub fn checks() -> Vec<Check> {
             "Group::set_limits: holder(all, controller) (v1 first) and self.dir_in(hierarchy) for the directory; the file helper write(dir, file, value), or std::fs::write. cpu: quota = millicpus * 100 microseconds per 100000. The kernel's Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/*.",
             "for each limit asked: 1. the hierarchy holding its controller (none -> an error naming the flag). 2. its directory in the group. 3. v2: memory.max = bytes, memory.swap.max = 0 if present; pids.max; cpu.max = \"QUOTA 100000\". v1: memory.limit_in_bytes, memory.memsw.limit_in_bytes if present; pids.max; cpu.cfs_period_us = 100000, then cpu.cfs_quota_us = QUOTA.",
             set_limits_writes_the_kernels_files),
+        check("end_kills_what_is_left_and_removes_the_group", 1, "cgroups-and-limits",
+            "Group::end() must leave no process in any of the group's directories (SIGKILL each, wherever it is: one only in the v2 group, one only in the v1 ones, one in all) and then remove the directories.",
+            "Group::end: cgroup.kill (write \"1\", v2, Linux 5.14) where the directory has it; elsewhere nix::sys::signal::kill(Pid, Signal::SIGKILL) for each pid of cgroup.procs, read again until empty; then the file's remove() (rmdir, again while EBUSY).",
+            "for each dir: 1. cgroup.kill exists and writing \"1\" works -> next dir. 2. else, up to a bound: read cgroup.procs; empty -> next dir; SIGKILL each pid. then: 3. remove the directories.",
+            end_kills_what_is_left_and_removes_the_group),
         check("add_puts_the_process_in_every_hierarchy", 1, "cgroups-and-limits",
             "Group::add(PID) must put the process in the group's directory of every hierarchy the group has one in: each cgroup.procs lists it afterwards, and /proc/PID/cgroup shows the group's paths.",
             "Group::add: for each of self.dirs, write the pid (as text) into DIR/cgroup.procs: std::fs::write, or the file's write helper.",
@@ -1153,6 +1158,122 @@ fn add_puts_the_process_in_every_hierarchy(ctx: &Ctx) -> Outcome {
     }
     expect_eq(
         &format!("Group::add(PID) for a sleep of the grader's: each of the group's cgroup.procs (its /proc/PID/cgroup:\n{})", ours.trim()),
+        expected.join("\n"),
+        seen.join("\n"),
+    )
+}
+
+fn end_kills_what_is_left_and_removes_the_group(ctx: &Ctx) -> Outcome {
+    use std::os::unix::process::ExitStatusExt;
+    let made = LimitsGroup::new("end")?;
+    let v2 = made.group.v2_dir();
+    let v1: Vec<&PathBuf> = made
+        .group
+        .dirs
+        .iter()
+        .filter(|d| Some(*d) != v2.as_ref())
+        .collect();
+    // Three sleeps: in every directory, in the v2 one only, in the v1 ones
+    // only (those there are).
+    let mut places: Vec<(&str, Vec<&PathBuf>)> = vec![("in all", made.group.dirs.iter().collect())];
+    if let Some(v2) = &v2 {
+        places.push(("in v2 only", vec![v2]));
+    }
+    if !v1.is_empty() {
+        places.push(("in v1 only", v1.clone()));
+    }
+    let mut sleeps = Vec::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut moved = Ok(());
+    for (name, dirs) in &places {
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .map_err(setup("start sleep"))?;
+        let pid = child.id() as i32;
+        ctx.track(pid);
+        sleeps.push((*name, pid));
+        let tx = tx.clone();
+        // Reaped as soon as it ends: a zombie would keep its group busy.
+        std::thread::spawn(move || {
+            let _ = tx.send((pid, child.wait()));
+        });
+        for dir in dirs {
+            if moved.is_ok() {
+                moved = std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+                    .map_err(|e| format!("{}: {e}", dir.display()));
+            }
+        }
+    }
+    drop(tx);
+    let called = if moved.is_ok() {
+        grader::todo::call("Group::end", || made.group.end())
+    } else {
+        Ok(())
+    };
+    // Whatever happened, each sleep's end: by Group::end, or else by the
+    // grader after a while.
+    let mut ended = std::collections::BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while ended.len() < sleeps.len() {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((pid, status)) => {
+                ended.insert(pid, status.ok().and_then(|s| s.signal()));
+            }
+            Err(_) => break,
+        }
+    }
+    let left_over: Vec<String> = made
+        .group
+        .dirs
+        .iter()
+        .filter(|d| d.exists())
+        .map(|d| d.display().to_string())
+        .collect();
+    for (_, pid) in &sleeps {
+        if !ended.contains_key(pid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    while ended.len() < sleeps.len() {
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok((pid, _)) => {
+                ended.insert(pid, Some(0));
+            }
+            Err(_) => break,
+        }
+    }
+    moved.map_err(|e| Fail::new("setup: move the sleeps into the group").seen(e))?;
+    called?;
+    drop(made);
+    let mut expected = Vec::new();
+    let mut seen = Vec::new();
+    for (name, pid) in &sleeps {
+        expected.push(format!("the sleep {name}: killed by SIGKILL"));
+        seen.push(format!(
+            "the sleep {name}: {}",
+            match ended.get(pid) {
+                Some(Some(9)) => "killed by SIGKILL".to_string(),
+                Some(Some(0)) | None => "still running 3 s later".to_string(),
+                Some(other) => format!("ended otherwise (signal {other:?})"),
+            }
+        ));
+    }
+    expected.push("directories left: none".into());
+    seen.push(format!(
+        "directories left: {}",
+        if left_over.is_empty() {
+            "none".to_string()
+        } else {
+            left_over.join(", ")
+        }
+    ));
+    expect_eq(
+        "Group::end() on a group holding three sleeps of the grader's",
         expected.join("\n"),
         seen.join("\n"),
     )

@@ -375,16 +375,23 @@ impl Group {
     }
     // ANCHOR_END: add
 
+    // ANCHOR: end
     /// The container has ended: end what is left in its group, then remove
     /// it. With a PID namespace of its own nothing is left (its init's end
     /// took every process with it); with `--pid host` a process it started
     /// in the background lives on, still in the group, still under the
     /// container's seccomp filter and capabilities, with nobody watching:
     /// runc kills every process of the container's cgroup then, and so does
-    /// minibox. `cgroup.kill` (v2, Linux 5.14) does it in one write,
-    /// atomically (a process forking meanwhile can't slip out); elsewhere,
-    /// SIGKILL each pid `cgroup.procs` lists, until none is left.
+    /// minibox.
     pub fn end(&self) {
+        // TODO(lesson-06): when this returns, no process is left in any of the group's directories (each one killed, SIGKILL, whatever it was doing), and the directories are gone. Shell: `echo 1 > DIR/cgroup.kill` where the file exists, else `kill -9 $(cat DIR/cgroup.procs)` until it lists none; then `rmdir DIR`
+        // cgroup.kill (v2, Linux 5.14) kills every process of the group in
+        // one write, atomically: one that forks meanwhile can't slip out.
+        // Elsewhere a process may fork between the read of cgroup.procs and
+        // the kill of it: read again, until the list is empty. A killed
+        // process leaves the list once it has finished dying, and a group's
+        // rmdir says EBUSY while any process is in it.
+        // BEGIN SOLUTION
         for dir in &self.dirs {
             let kill = dir.join("cgroup.kill");
             if kill.exists() && std::fs::write(&kill, "1").is_ok() {
@@ -409,7 +416,9 @@ impl Group {
             }
         }
         self.remove();
+        // END SOLUTION
     }
+    // ANCHOR_END: end
 
     /// Remove the group. Its processes are gone (the container's init has
     /// been reaped, and with it its PID namespace); a group is busy a
