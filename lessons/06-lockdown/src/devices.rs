@@ -36,7 +36,7 @@ pub use crate::given::bpf;
 
 use crate::cgroups::Group;
 use anyhow::{bail, Context};
-use bpf::{Insn, R0, R1, R2, R3, R4, R5};
+use bpf::Insn;
 use std::path::Path;
 
 /// A device's type, as the kernel's device rules know it.
@@ -139,7 +139,7 @@ impl std::fmt::Display for Rule {
 /// The rules as a program for the kernel's device hook: it answers 1
 /// (allow) when a rule allows the access asked, and 0 (deny) otherwise.
 pub fn program(rules: &[Rule]) -> Vec<Insn> {
-    // TODO(lesson-06): build the program the kernel runs at each mknod or open of a device by the container: it answers 1 (allowed) when one of `rules` has the device's type, its major (or any), its minor (or any), and every access asked among its own; else 0, which the caller gets as EPERM
+    // TODO(lesson-06): when this returns, the instructions are a program the kernel's verifier accepts for the device hook, and that answers, at each mknod or open of a device node by the group's processes, 1 (allowed) when one of `rules` has the device's type, its major (or any), its minor (or any), and every access asked among its own; else 0, which the caller gets as EPERM. Shell (v1's words for the same rules): `echo a > devices.deny; echo 'c 1:3 rwm' > devices.allow`
     // The kernel starts it with r1 pointing at its `struct
     // bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }`, where
     // access_type is (access << 16) | type: the type 1 for block, 2 for
@@ -147,11 +147,10 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
     // WRITE above (BPF_DEVCG_ACC_*; an open for reading and writing asks
     // both). The answer is what r0 holds at exit. The verifier (at load)
     // refuses a read outside those 12 bytes, a jump past the end, or an
-    // exit with r0 never set; a jump skips the instructions it counts. In
-    // v1's shell the same rules are `echo a > devices.deny; echo 'c 1:3
-    // rwm' > devices.allow ...`; `bpftool prog dump xlated` shows yours.
+    // exit with r0 never set; a jump skips the instructions it counts.
+    // `bpftool prog dump xlated id N` shows a loaded program.
     todo!(
-        "lesson-06: build the program the kernel runs at each mknod or open of a device by the container: it answers 1 (allowed) when one of `rules` has the device's type, its major (or any), its minor (or any), and every access asked among its own; else 0, which the caller gets as EPERM"
+        "lesson-06: when this returns, the instructions are a program the kernel's verifier accepts for the device hook, and that answers, at each mknod or open of a device node by the group's processes, 1 (allowed) when one of `rules` has the device's type, its major (or any), its minor (or any), and every access asked among its own; else 0, which the caller gets as EPERM. Shell (v1's words for the same rules): `echo a > devices.deny; echo 'c 1:3 rwm' > devices.allow`"
     );
 }
 // ANCHOR_END: program

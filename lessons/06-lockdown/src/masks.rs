@@ -24,8 +24,6 @@
 //! `mount` and `umount2` as well. `/sys` is mounted read-only by step 03.
 
 use nix::errno::Errno;
-use nix::mount::{mount, MsFlags};
-use std::path::Path;
 
 /// Docker's masked paths (moby's `oci/defaults.go`).
 pub const MASKED: [&str; 12] = [
@@ -56,9 +54,12 @@ pub const READ_ONLY: [&str; 5] = [
 /// Hide `path`: `/dev/null` over a file, an empty read-only tmpfs over a
 /// directory. A path this kernel doesn't have is left alone.
 pub fn mask(path: &str) -> Result<(), Errno> {
-    // TODO(lesson-06): if `path` is a directory, mount a tmpfs on it read-only (mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL)); else bind-mount /dev/null onto it (mount("/dev/null", path, NULL, MS_BIND, NULL)); a missing path (ENOENT) is not an error
+    // TODO(lesson-06): when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have is no error (Ok, nothing done). Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`
+    // A mount can hide a file as well as a directory, but only with a
+    // file: the kernel refuses to put a directory over a file, or a file
+    // over a directory (ENOTDIR).
     todo!(
-        "lesson-06: if `path` is a directory, mount a tmpfs on it read-only (mount(\"tmpfs\", path, \"tmpfs\", MS_RDONLY, NULL)); else bind-mount /dev/null onto it (mount(\"/dev/null\", path, NULL, MS_BIND, NULL)); a missing path (ENOENT) is not an error"
+        "lesson-06: when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have is no error (Ok, nothing done). Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`"
     );
 }
 // ANCHOR_END: mask
@@ -66,36 +67,26 @@ pub fn mask(path: &str) -> Result<(), Errno> {
 // ANCHOR: read_only
 /// Make `path` read-only, for this container only.
 pub fn read_only(path: &str) -> Result<(), Errno> {
-    // TODO(lesson-06): bind-mount `path` onto itself (MS_BIND | MS_REC), then remount that bind read-only (MS_REMOUNT | MS_BIND | MS_RDONLY, plus /proc's MS_NOSUID | MS_NODEV | MS_NOEXEC); a missing path (ENOENT) is not an error
-    // The first mount makes a mount of its own at `path`; the remount
-    // changes only that mount's flags, not /proc's, nor the host's.
+    // TODO(lesson-06): when this returns, `path` (a file or a directory, with whatever is mounted below it) reads as before but refuses every write (EROFS), and runs no program, honours no setuid bit and opens no device node; only this mount namespace's view changes, not the filesystem underneath (the host's /proc stays writable), and a path this kernel doesn't have is no error. Shell: `mount --rbind P P; mount -o remount,bind,ro,nosuid,nodev,noexec P`
+    // A bind mount is made with the flags of its source: its own flags
+    // change only by remounting that bind. A remount that doesn't say
+    // "bind" changes the filesystem itself, for every mount of it, the
+    // host's too.
     todo!(
-        "lesson-06: bind-mount `path` onto itself (MS_BIND | MS_REC), then remount that bind read-only (MS_REMOUNT | MS_BIND | MS_RDONLY, plus /proc's MS_NOSUID | MS_NODEV | MS_NOEXEC); a missing path (ENOENT) is not an error"
+        "lesson-06: when this returns, `path` (a file or a directory, with whatever is mounted below it) reads as before but refuses every write (EROFS), and runs no program, honours no setuid bit and opens no device node; only this mount namespace's view changes, not the filesystem underneath (the host's /proc stays writable), and a path this kernel doesn't have is no error. Shell: `mount --rbind P P; mount -o remount,bind,ro,nosuid,nodev,noexec P`"
     );
 }
 // ANCHOR_END: read_only
 
-/// All of them, in the container's init (inside its rootfs).
+// ANCHOR: apply
+/// All of them, in the container's init (inside its rootfs). The error:
+/// what was being done (naming the path), and the kernel's errno.
 pub fn apply() -> Result<(), (String, Errno)> {
-    // A mask skips a path the kernel lacks: that must not be because /proc
-    // or /sys isn't there at all (statfs(2): the filesystem's magic).
-    for (dir, magic) in [
-        ("/proc", nix::sys::statfs::PROC_SUPER_MAGIC),
-        ("/sys", nix::sys::statfs::SYSFS_MAGIC),
-    ] {
-        let kind = nix::sys::statfs::statfs(dir).map(|s| s.filesystem_type());
-        if kind != Ok(magic) {
-            return Err((
-                format!("{dir} is not the container's own: refused"),
-                Errno::ENOTDIR,
-            ));
-        }
-    }
-    for path in MASKED {
-        mask(path).map_err(|errno| (format!("cannot mask {path}"), errno))?;
-    }
-    for path in READ_ONLY {
-        read_only(path).map_err(|errno| (format!("cannot make {path} read-only"), errno))?;
-    }
-    Ok(())
+    // TODO(lesson-06): when this returns Ok, each path of MASKED this kernel has is masked and each of READ_ONLY read-only, in this mount namespace; when /proc or /sys is not a proc or sysfs of its own (nothing mounted there, or something else), it refuses before changing anything: a masked path missing there would otherwise be skipped as "not on this kernel". Shell: `stat -f -c %T /proc` says proc; then `mount --bind /dev/null /proc/kcore` ... for each
+    // Every filesystem says what it is by a magic number, whatever path
+    // of it you ask about (proc's is 0x9fa0, sysfs's 0x62656572).
+    todo!(
+        "lesson-06: when this returns Ok, each path of MASKED this kernel has is masked and each of READ_ONLY read-only, in this mount namespace; when /proc or /sys is not a proc or sysfs of its own (nothing mounted there, or something else), it refuses before changing anything: a masked path missing there would otherwise be skipped as \"not on this kernel\". Shell: `stat -f -c %T /proc` says proc; then `mount --bind /dev/null /proc/kcore` ... for each"
+    );
 }
+// ANCHOR_END: apply

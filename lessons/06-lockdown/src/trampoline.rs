@@ -35,7 +35,7 @@
 
 use nix::errno::Errno;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// The tiny program's machine code for x86-64 (`as` Intel syntax):
 ///
@@ -140,8 +140,8 @@ pub fn elf() -> Vec<u8> {
 /// close-on-exec: what the tiny program is run from.
 pub fn sealed_copy(bytes: &[u8]) -> Result<OwnedFd, Errno> {
     // TODO(lesson-06): when this returns, the fd names a file that lives in memory only (no path on any filesystem), holds exactly `bytes`, may be executed, and that nobody, root included, can ever write, grow, shrink or unseal; the fd closes at execve. Shell: none; `ls -l /proc/PID/exe` of a process run from it shows `/memfd:NAME (deleted)`
-    // The seals are the kernel's promise, asked with fcntl and kept for the
-    // file's life. Kernels before 6.3 don't know the flag that asks for an
+    // Seals are the kernel's promise about a file, kept for its life; only
+    // a file made to allow them takes any. Kernels before 6.3 don't know the flag that asks for an
     // executable memfd (EINVAL): theirs are executable anyway. Where
     // `vm.memfd_noexec` is 2, none may be executed at all (EACCES): return
     // the errno, and the run fails saying so.

@@ -306,7 +306,15 @@ impl Group {
     }
 
     // ANCHOR: set_limits
-    fn set_limits(&self, all: &[Hierarchy], limits: &Limits) -> anyhow::Result<()> {
+    /// Write `limits` into the group's directories (`all`: this host's
+    /// hierarchies, as [`hierarchies`] found them). Fails naming the flag
+    /// whose controller no hierarchy holds, or the file the kernel refused.
+    pub fn set_limits(&self, all: &[Hierarchy], limits: &Limits) -> anyhow::Result<()> {
+        // TODO(lesson-06): when this returns Ok, each limit asked for is in the kernel, in the container's directory of the hierarchy that holds its controller (v1 wins where both could), in that version's own files: memory, the bytes, and no swap on top (v2: memory.max, and memory.swap.max 0 where the kernel has it; v1: memory.limit_in_bytes, and memory.memsw.limit_in_bytes, memory plus swap, the same where it has it); pids, pids.max (both); cpu, `millicpus` thousandths of a CPU as CFS bandwidth, a quota of CPU time in microseconds per period of 100000 (v2: cpu.max "QUOTA PERIOD"; v1: cpu.cfs_period_us, then cpu.cfs_quota_us). A limit not asked for is left as it is. Shell: `echo 20 > .../pids.max`
+        // No swap: a container over its memory is ended by the OOM killer
+        // rather than slowed down by swapping. Each file takes one number
+        // (or "max") per write(2); the kernel answers EINVAL to anything else.
+        // BEGIN SOLUTION
         let place = |controller: &str, flag: &str| {
             let hierarchy = holder(all, controller).with_context(|| {
                 format!("{flag}: this host has no {controller} controller (in neither cgroup v2 nor v1)")
@@ -314,11 +322,6 @@ impl Group {
             let dir = self.dir_in(hierarchy).context("no group")?.clone();
             anyhow::Ok((hierarchy.v2, dir))
         };
-        // TODO(lesson-06): write each limit asked for into the container's group, in the files of the hierarchy that holds its controller: memory (v2: memory.max, and memory.swap.max = 0 if present; v1: memory.limit_in_bytes, and memory.memsw.limit_in_bytes if present), pids (pids.max in both), cpu (v2: cpu.max = "QUOTA 100000"; v1: cpu.cfs_period_us = 100000 then cpu.cfs_quota_us = QUOTA), with QUOTA = millicpus * 100
-        // `place(controller, flag)` gives (is_v2, directory); `write(dir, file,
-        // value)` writes one file. No swap: a container over its memory is
-        // killed by the OOM killer instead of swapping.
-        // BEGIN SOLUTION
         if let Some(bytes) = limits.memory {
             let (v2, dir) = place("memory", "--memory")?;
             let bytes = bytes.to_string();
@@ -358,7 +361,9 @@ impl Group {
     // ANCHOR: add
     /// Put process `pid` (and so all its future children) in the group.
     pub fn add(&self, pid: i32) -> anyhow::Result<()> {
-        // TODO(lesson-06): write `pid` into cgroup.procs of each of self.dirs
+        // TODO(lesson-06): when this returns Ok, process `pid` is in the container's group in every hierarchy the group has a directory in (`self.dirs`), and so is every child it makes from then on; `/proc/PID/cgroup` shows the group's path on each of its lines. Shell: `echo PID > DIR/cgroup.procs` for each DIR
+        // The kernel moves a whole process (all its threads) in one write of
+        // its pid; ESRCH if it has ended meanwhile.
         // BEGIN SOLUTION
         for dir in &self.dirs {
             // The kernel moves the process; its children made later start
@@ -370,16 +375,23 @@ impl Group {
     }
     // ANCHOR_END: add
 
+    // ANCHOR: end
     /// The container has ended: end what is left in its group, then remove
     /// it. With a PID namespace of its own nothing is left (its init's end
     /// took every process with it); with `--pid host` a process it started
     /// in the background lives on, still in the group, still under the
     /// container's seccomp filter and capabilities, with nobody watching:
     /// runc kills every process of the container's cgroup then, and so does
-    /// minibox. `cgroup.kill` (v2, Linux 5.14) does it in one write,
-    /// atomically (a process forking meanwhile can't slip out); elsewhere,
-    /// SIGKILL each pid `cgroup.procs` lists, until none is left.
+    /// minibox.
     pub fn end(&self) {
+        // TODO(lesson-06): when this returns, no process is left in any of the group's directories (each one killed, SIGKILL, whatever it was doing), and the directories are gone. Shell: `echo 1 > DIR/cgroup.kill` where the file exists, else `kill -9 $(cat DIR/cgroup.procs)` until it lists none; then `rmdir DIR`
+        // cgroup.kill (v2, Linux 5.14) kills every process of the group in
+        // one write, atomically: one that forks meanwhile can't slip out.
+        // Elsewhere a process may fork between the read of cgroup.procs and
+        // the kill of it: read again, until the list is empty. A killed
+        // process leaves the list once it has finished dying, and a group's
+        // rmdir says EBUSY while any process is in it.
+        // BEGIN SOLUTION
         for dir in &self.dirs {
             let kill = dir.join("cgroup.kill");
             if kill.exists() && std::fs::write(&kill, "1").is_ok() {
@@ -404,7 +416,9 @@ impl Group {
             }
         }
         self.remove();
+        // END SOLUTION
     }
+    // ANCHOR_END: end
 
     /// Remove the group. Its processes are gone (the container's init has
     /// been reaped, and with it its PID namespace); a group is busy a

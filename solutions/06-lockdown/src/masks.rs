@@ -24,8 +24,6 @@
 //! `mount` and `umount2` as well. `/sys` is mounted read-only by step 03.
 
 use nix::errno::Errno;
-use nix::mount::{mount, MsFlags};
-use std::path::Path;
 
 /// Docker's masked paths (moby's `oci/defaults.go`).
 pub const MASKED: [&str; 12] = [
@@ -56,13 +54,18 @@ pub const READ_ONLY: [&str; 5] = [
 /// Hide `path`: `/dev/null` over a file, an empty read-only tmpfs over a
 /// directory. A path this kernel doesn't have is left alone.
 pub fn mask(path: &str) -> Result<(), Errno> {
-    // TODO(lesson-06): if `path` is a directory, mount a tmpfs on it read-only (mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL)); else bind-mount /dev/null onto it (mount("/dev/null", path, NULL, MS_BIND, NULL)); a missing path (ENOENT) is not an error
+    // TODO(lesson-06): when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have is no error (Ok, nothing done). Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`
+    // A mount can hide a file as well as a directory, but only with a
+    // file: the kernel refuses to put a directory over a file, or a file
+    // over a directory (ENOTDIR).
     // BEGIN SOLUTION
+    use nix::mount::{mount, MsFlags};
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(_) => return Ok(()), // not on this kernel (e.g. /proc/timer_stats)
     };
     if meta.is_dir() {
+        // mount(2) of a new tmpfs, read-only: an empty directory.
         mount(
             Some("tmpfs"),
             path,
@@ -71,6 +74,7 @@ pub fn mask(path: &str) -> Result<(), Errno> {
             None::<&str>,
         )
     } else {
+        // mount(2) MS_BIND: the null device's inode shown at `path`.
         mount(
             Some("/dev/null"),
             path,
@@ -86,13 +90,17 @@ pub fn mask(path: &str) -> Result<(), Errno> {
 // ANCHOR: read_only
 /// Make `path` read-only, for this container only.
 pub fn read_only(path: &str) -> Result<(), Errno> {
-    // TODO(lesson-06): bind-mount `path` onto itself (MS_BIND | MS_REC), then remount that bind read-only (MS_REMOUNT | MS_BIND | MS_RDONLY, plus /proc's MS_NOSUID | MS_NODEV | MS_NOEXEC); a missing path (ENOENT) is not an error
-    // The first mount makes a mount of its own at `path`; the remount
-    // changes only that mount's flags, not /proc's, nor the host's.
+    // TODO(lesson-06): when this returns, `path` (a file or a directory, with whatever is mounted below it) reads as before but refuses every write (EROFS), and runs no program, honours no setuid bit and opens no device node; only this mount namespace's view changes, not the filesystem underneath (the host's /proc stays writable), and a path this kernel doesn't have is no error. Shell: `mount --rbind P P; mount -o remount,bind,ro,nosuid,nodev,noexec P`
+    // A bind mount is made with the flags of its source: its own flags
+    // change only by remounting that bind. A remount that doesn't say
+    // "bind" changes the filesystem itself, for every mount of it, the
+    // host's too.
     // BEGIN SOLUTION
-    if !Path::new(path).exists() {
+    use nix::mount::{mount, MsFlags};
+    if !std::path::Path::new(path).exists() {
         return Ok(());
     }
+    // mount(2): a bind of `path` onto itself, with what is mounted below.
     mount(
         Some(path),
         path,
@@ -106,20 +114,24 @@ pub fn read_only(path: &str) -> Result<(), Errno> {
         | MsFlags::MS_NOSUID
         | MsFlags::MS_NODEV
         | MsFlags::MS_NOEXEC;
+    // mount(2) MS_REMOUNT | MS_BIND: that bind's own flags, nothing else.
     mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
     // END SOLUTION
 }
 // ANCHOR_END: read_only
 
-/// All of them, in the container's init (inside its rootfs).
+// ANCHOR: apply
+/// All of them, in the container's init (inside its rootfs). The error:
+/// what was being done (naming the path), and the kernel's errno.
 pub fn apply() -> Result<(), (String, Errno)> {
-    // A mask skips a path the kernel lacks: that must not be because /proc
-    // or /sys isn't there at all (statfs(2): the filesystem's magic).
-    for (dir, magic) in [
-        ("/proc", nix::sys::statfs::PROC_SUPER_MAGIC),
-        ("/sys", nix::sys::statfs::SYSFS_MAGIC),
-    ] {
-        let kind = nix::sys::statfs::statfs(dir).map(|s| s.filesystem_type());
+    // TODO(lesson-06): when this returns Ok, each path of MASKED this kernel has is masked and each of READ_ONLY read-only, in this mount namespace; when /proc or /sys is not a proc or sysfs of its own (nothing mounted there, or something else), it refuses before changing anything: a masked path missing there would otherwise be skipped as "not on this kernel". Shell: `stat -f -c %T /proc` says proc; then `mount --bind /dev/null /proc/kcore` ... for each
+    // Every filesystem says what it is by a magic number, whatever path
+    // of it you ask about (proc's is 0x9fa0, sysfs's 0x62656572).
+    // BEGIN SOLUTION
+    use nix::sys::statfs::{statfs, PROC_SUPER_MAGIC, SYSFS_MAGIC};
+    // statfs(2): the filesystem under the path, by its magic.
+    for (dir, magic) in [("/proc", PROC_SUPER_MAGIC), ("/sys", SYSFS_MAGIC)] {
+        let kind = statfs(dir).map(|s| s.filesystem_type());
         if kind != Ok(magic) {
             return Err((
                 format!("{dir} is not the container's own: refused"),
@@ -134,4 +146,6 @@ pub fn apply() -> Result<(), (String, Errno)> {
         read_only(path).map_err(|errno| (format!("cannot make {path} read-only"), errno))?;
     }
     Ok(())
+    // END SOLUTION
 }
+// ANCHOR_END: apply

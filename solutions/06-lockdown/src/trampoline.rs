@@ -35,7 +35,7 @@
 
 use nix::errno::Errno;
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// The tiny program's machine code for x86-64 (`as` Intel syntax):
 ///
@@ -140,12 +140,13 @@ pub fn elf() -> Vec<u8> {
 /// close-on-exec: what the tiny program is run from.
 pub fn sealed_copy(bytes: &[u8]) -> Result<OwnedFd, Errno> {
     // TODO(lesson-06): when this returns, the fd names a file that lives in memory only (no path on any filesystem), holds exactly `bytes`, may be executed, and that nobody, root included, can ever write, grow, shrink or unseal; the fd closes at execve. Shell: none; `ls -l /proc/PID/exe` of a process run from it shows `/memfd:NAME (deleted)`
-    // The seals are the kernel's promise, asked with fcntl and kept for the
-    // file's life. Kernels before 6.3 don't know the flag that asks for an
+    // Seals are the kernel's promise about a file, kept for its life; only
+    // a file made to allow them takes any. Kernels before 6.3 don't know the flag that asks for an
     // executable memfd (EINVAL): theirs are executable anyway. Where
     // `vm.memfd_noexec` is 2, none may be executed at all (EACCES): return
     // the errno, and the run fails saying so.
     // BEGIN SOLUTION
+    use std::os::fd::FromRawFd;
     let name = c"minibox-exec";
     let create = |flags: libc::c_uint| {
         // SAFETY: memfd_create(2) reads the NUL-terminated name; it returns
@@ -154,10 +155,9 @@ pub fn sealed_copy(bytes: &[u8]) -> Result<OwnedFd, Errno> {
         // SAFETY: a fresh fd, owned by nobody else.
         Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
     };
-    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     // MFD_EXEC (Linux 6.3): executable, whatever vm.memfd_noexec prefers.
-    let fd = match create(flags | libc::MFD_EXEC) {
-        Err(Errno::EINVAL) => create(flags)?,
+    let fd = match create(libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING | libc::MFD_EXEC) {
+        Err(Errno::EINVAL) => create(libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)?,
         other => other?,
     };
     let mut written = 0;
