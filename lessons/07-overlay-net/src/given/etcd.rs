@@ -211,23 +211,40 @@ impl Etcd {
 
     /// POST `body` to `path` of each member in turn, until one answers 200
     /// with JSON. The error names what each attempt met, on one line.
+    ///
+    /// A member answers 503 (gRPC's UNAVAILABLE: "leader changed", "no
+    /// leader") while the cluster elects a leader, a second or two after
+    /// one died; a call that is safe to repeat is asked again, for at most
+    /// [`ELECTION`].
     pub fn call(&self, path: &str, body: &Value, repeat: Repeat) -> anyhow::Result<Value> {
         let body = body.to_string();
+        let deadline = std::time::Instant::now() + ELECTION;
         let mut tried = Vec::new();
-        for endpoint in &self.endpoints {
-            match post(endpoint, path, &body, self.timeout) {
-                Ok(answer) => return answer_json(endpoint, path, answer),
-                Err(Trouble::Unsent(why)) => tried.push(format!("{endpoint}: {why}")),
-                Err(Trouble::Unanswered(why)) => {
-                    tried.push(format!("{endpoint}: {why}"));
-                    if repeat == Repeat::OnlyUnsent {
-                        bail!(
-                            "the cluster store did not answer in time (not sent again: it may have been applied): {}",
-                            tried.join("; ")
-                        );
+        loop {
+            let mut electing = false;
+            for endpoint in &self.endpoints {
+                match post(endpoint, path, &body, self.timeout) {
+                    Ok((503, said)) if repeat == Repeat::Safe => {
+                        tried.push(format!("{endpoint}: HTTP 503: {}", said.trim()));
+                        electing = true;
+                    }
+                    Ok(answer) => return answer_json(endpoint, path, answer),
+                    Err(Trouble::Unsent(why)) => tried.push(format!("{endpoint}: {why}")),
+                    Err(Trouble::Unanswered(why)) => {
+                        tried.push(format!("{endpoint}: {why}"));
+                        if repeat == Repeat::OnlyUnsent {
+                            bail!(
+                                "the cluster store did not answer in time (not sent again: it may have been applied): {}",
+                                tried.join("; ")
+                            );
+                        }
                     }
                 }
             }
+            if !electing || std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
         bail!(
             "the cluster store is unreachable (etcd://{}): {}",
@@ -236,6 +253,9 @@ impl Etcd {
         )
     }
 }
+
+/// How long a call safe to repeat waits for a cluster electing a leader.
+pub const ELECTION: Duration = Duration::from_secs(5);
 
 /// A 200 answer's JSON, or an error that says who answered what.
 fn answer_json(endpoint: &str, path: &str, (status, body): (u16, String)) -> anyhow::Result<Value> {
