@@ -147,11 +147,12 @@ impl Cluster {
     }
 }
 
-/// A network of this host's (step 05's), or one of the names that are no
-/// network's (host, none, bridge).
+/// A network of this host's (step 05's; a damaged record too, which step
+/// 05's commands deal with), or one of the names that are no network's
+/// (host, none, bridge).
 fn is_local(root: &Path, name: &str) -> anyhow::Result<bool> {
     Ok(matches!(name, "host" | "none" | step05::networks::DEFAULT)
-        || step05::networks::Networks::new(root)?.load(name)?.is_some())
+        || !matches!(step05::networks::Networks::new(root)?.load(name), Ok(None)))
 }
 
 /// `run --network OVERLAY`: step 06's run, with an overlay attachment.
