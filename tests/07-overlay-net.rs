@@ -1079,8 +1079,75 @@ fn containers_reach_across_hosts_on(hosts: &mut Hosts) -> Outcome {
         "network rm of a network with containers on other hosts should fail",
     )?;
     out.expect_one_error_line("ov")?;
-    eprintln!("overlay: first connection across hosts after {first:?}");
+    // Datagrams between the two containers' namespaces, 20 round trips.
+    let alpha_ip: Ipv4Addr = alpha.parse().map_err(|_| Fail::new("an IPv4 address"))?;
+    let gamma_ip: Ipv4Addr = gamma.parse().map_err(|_| Fail::new("an IPv4 address"))?;
+    let server = udp_in_container(hosts, 0, "alpha", alpha_ip)?;
+    let client = udp_in_container(hosts, 2, "gamma", gamma_ip)?;
+    let mut samples = Vec::new();
+    for sequence in 0..20 {
+        if let Some(took) = round_trip(&client, &server, sequence) {
+            samples.push(took);
+        }
+    }
+    ensure(samples.len() >= 15, || {
+        Fail::new(format!(
+            "UDP datagrams between gamma ({gamma}) and alpha ({alpha}) go both ways"
+        ))
+        .seen(format!("{} of 20 round trips", samples.len()))
+    })?;
+    samples.sort();
+    eprintln!(
+        "overlay: first connection across hosts after {first:?}; UDP round trip host 3 <-> host 1, median {:?}",
+        samples[samples.len() / 2]
+    );
     Ok(())
+}
+
+/// A UDP socket bound to `address:7007` in the network namespace of
+/// container `name` on host `i` (its init's `/proc/PID/ns/net`).
+fn udp_in_container(
+    hosts: &Hosts,
+    i: usize,
+    name: &str,
+    address: Ipv4Addr,
+) -> Result<std::net::UdpSocket, Fail> {
+    let value = hosts.inspect(i, &[name])?;
+    let pid = value[0]["State"]["Pid"].as_i64().unwrap_or(0);
+    let socket = on_thread("bind", Some(format!("/proc/{pid}/ns/net")), move || {
+        std::net::UdpSocket::bind((address, 7007)).map_err(|e| e.to_string())
+    })?;
+    socket
+        .map_err(|e| Fail::new(format!("the grader cannot bind {address}:7007 in {name}")).seen(e))
+}
+
+/// One datagram from `client` to `server` and back: the time it took, or
+/// None if either way got nothing within a second.
+fn round_trip(
+    client: &std::net::UdpSocket,
+    server: &std::net::UdpSocket,
+    sequence: u64,
+) -> Option<Duration> {
+    let message = sequence.to_be_bytes();
+    let timeout = Some(Duration::from_secs(1));
+    client.set_read_timeout(timeout).ok()?;
+    server.set_read_timeout(timeout).ok()?;
+    let started = Instant::now();
+    client.send_to(&message, server.local_addr().ok()?).ok()?;
+    let mut buffer = [0u8; 64];
+    let from = loop {
+        let (n, from) = server.recv_from(&mut buffer).ok()?;
+        if buffer[..n] == message {
+            break from;
+        }
+    };
+    server.send_to(&message, from).ok()?;
+    loop {
+        let (n, _) = client.recv_from(&mut buffer).ok()?;
+        if buffer[..n] == message {
+            return Some(started.elapsed());
+        }
+    }
 }
 
 fn underlay_carries_the_vni(ctx: &Ctx) -> Outcome {
