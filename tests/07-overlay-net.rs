@@ -1509,7 +1509,7 @@ fn store_down_is_one_line_on(hosts: &mut Hosts) -> Outcome {
         125,
         "run --network OVERLAY with the store unreachable should fail",
     )?;
-    out.expect_one_error_line("")?;
+    out.expect_one_error_line("cluster store")?;
     ensure(took < Duration::from_secs(10), || {
         Fail::new("it fails within seconds (short timeouts per member)").seen(format!("{took:?}"))
     })?;
