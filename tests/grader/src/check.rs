@@ -40,6 +40,10 @@ pub enum Requires {
     /// published ports, egress NAT and isolation between networks are its
     /// rules. Without it the runtime still runs containers on bridges.
     Nftables,
+    /// `etcd` (the package etcd-server) and the tools a lab of hosts needs
+    /// (see [`crate::cluster::Cluster::unavailable`]): step 07's overlay
+    /// networks keep their state in an etcd cluster the check starts.
+    Etcd,
 }
 
 /// What a check returns.

@@ -124,6 +124,10 @@ pub fn requirement(requires: crate::Requires) -> Result<(), String> {
         crate::Requires::Nothing => Ok(()),
         crate::Requires::UnprivilegedUserns => unprivileged_userns(),
         crate::Requires::Nftables => nftables(),
+        crate::Requires::Etcd => match crate::cluster::Cluster::unavailable() {
+            None => Ok(()),
+            Some(why) => Err(format!("an etcd cluster of lab hosts can't start: {why}")),
+        },
     }
 }
 

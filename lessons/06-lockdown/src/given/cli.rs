@@ -186,7 +186,9 @@ fn exec(store: &step04::store::Store, args: step04::cli::ExecArgs) -> anyhow::Re
 }
 // ANCHOR_END: exec
 
-fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+/// Run one parsed command (step 07 hands it every command that is not
+/// about an overlay network).
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let store = step04::cli::store(cli.root)?;
     let root = store.root().to_path_buf();
     step05::attach::sweep(&root)?;

@@ -1,0 +1,140 @@
+//! Who is where, written into the kernel: for each container on another
+//! host, two entries on this host's VXLAN device.
+//!
+//! - A forwarding (FDB) entry: frames for its MAC go to its host's
+//!   underlay address. `bridge fdb append 02:42:0a:00:00:03 dev ovx256 dst
+//!   10.99.0.3 self permanent`.
+//! - A neighbour (ARP) entry: its overlay address has that MAC. `ip neigh
+//!   replace 10.0.0.3 lladdr 02:42:0a:00:00:03 dev ovx256 nud permanent`.
+//!   The device was made with `proxy`: it answers the containers' ARP
+//!   requests from these entries itself, nothing is flooded.
+//!
+//! With learning off, nothing else sends a frame anywhere: a container
+//! without its entries here is unreachable from this host.
+//!
+//! netlink-packet-route 0.30 names things its own way: NTF_SELF is
+//! `NeighbourFlags::Own`; its `NeighbourState` is an enum of single states
+//! while the kernel's `ndm_state` is a bit set, so NUD_NOARP |
+//! NUD_PERMANENT is written `NeighbourState::Other(0xc0)`.
+
+use crate::netlink::Netlink;
+use std::net::Ipv4Addr;
+
+/// NUD_* bits (include/uapi/linux/neighbour.h).
+pub const NUD_NOARP: u16 = 0x40;
+pub const NUD_PERMANENT: u16 = 0x80;
+
+/// Add or delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add,
+    Delete,
+}
+
+// ANCHOR: fdb
+/// `bridge fdb replace MAC dev VXLAN dst VTEP self permanent` (Add) or
+/// `bridge fdb del MAC dev VXLAN dst VTEP self` (Delete), on the VXLAN
+/// device of index `vxlan`.
+pub fn fdb(
+    netlink: &mut Netlink,
+    change: Change,
+    vxlan: u32,
+    mac: &str,
+    vtep: Ipv4Addr,
+) -> anyhow::Result<()> {
+    // TODO(lesson-07): Add: the VXLAN device vxlan has in its own forwarding table a permanent entry sending frames for mac to vtep, made or, if the MAC has one, overwritten; Delete: the MAC's entry to vtep is gone and every other MAC's stays
+    // A neighbour message of the *bridge* family (AF_BRIDGE): RTM_NEWNEIGH
+    // to add, RTM_DELNEIGH to delete. Kernel facts: NTF_SELF picks the
+    // device's own table (not its master bridge's); NDA_LLADDR is the MAC,
+    // NDA_DST the VTEP; a unicast MAC has one VTEP: NLM_F_REPLACE moves
+    // it (a container's address given again on another host), where
+    // NLM_F_APPEND adds VTEPs to the all-zeros and multicast MACs only.
+    // Shell: bridge fdb replace 02:42:0a:00:00:03 dev ovx256 dst 10.99.0.3
+    // self permanent
+    // BEGIN SOLUTION
+    use anyhow::Context;
+    use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+    use netlink_packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+    };
+    use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+    let mut message = NeighbourMessage::default();
+    message.header.family = AddressFamily::Bridge;
+    message.header.ifindex = vxlan;
+    message.header.state = NeighbourState::Other(NUD_NOARP | NUD_PERMANENT);
+    message.header.flags = NeighbourFlags::Own;
+    message
+        .attributes
+        .push(NeighbourAttribute::LinkLayerAddress(
+            crate::store::mac_bytes(mac)?,
+        ));
+    message
+        .attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
+            vtep,
+        )));
+    let (request, flags, verb) = match change {
+        Change::Add => (
+            RouteNetlinkMessage::NewNeighbour(message),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            "replace",
+        ),
+        Change::Delete => (RouteNetlinkMessage::DelNeighbour(message), 0, "del"),
+    };
+    netlink
+        .request(request, flags)
+        .with_context(|| format!("bridge fdb {verb} {mac} dst {vtep}"))
+    // END SOLUTION
+}
+// ANCHOR_END: fdb
+
+// ANCHOR: neighbour
+/// `ip neigh replace IP lladdr MAC dev VXLAN nud permanent` (Add) or `ip
+/// neigh del IP dev VXLAN` (Delete), on the VXLAN device of index `vxlan`.
+pub fn neighbour(
+    netlink: &mut Netlink,
+    change: Change,
+    vxlan: u32,
+    ip: Ipv4Addr,
+    mac: &str,
+) -> anyhow::Result<()> {
+    // TODO(lesson-07): Add: the VXLAN device vxlan has a permanent IPv4 neighbour entry ip -> mac, made or overwritten; Delete: the device has no neighbour entry for ip
+    // A neighbour message of the family AF_INET: RTM_NEWNEIGH with
+    // NLM_F_CREATE | NLM_F_REPLACE (make it, or overwrite what is there),
+    // RTM_DELNEIGH to delete. Kernel facts: a permanent entry is never
+    // aged out nor re-checked; NDA_DST is the IP, NDA_LLADDR the MAC.
+    // Shell: ip neigh replace 10.0.0.3 lladdr 02:42:0a:00:00:03 dev ovx256
+    // nud permanent
+    // BEGIN SOLUTION
+    use anyhow::Context;
+    use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+    use netlink_packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+    };
+    use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+    let mut message = NeighbourMessage::default();
+    message.header.family = AddressFamily::Inet;
+    message.header.ifindex = vxlan;
+    message.header.state = NeighbourState::Permanent;
+    message
+        .attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+    message
+        .attributes
+        .push(NeighbourAttribute::LinkLayerAddress(
+            crate::store::mac_bytes(mac)?,
+        ));
+    let (request, flags, verb) = match change {
+        Change::Add => (
+            RouteNetlinkMessage::NewNeighbour(message),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            "replace",
+        ),
+        Change::Delete => (RouteNetlinkMessage::DelNeighbour(message), 0, "del"),
+    };
+    netlink
+        .request(request, flags)
+        .with_context(|| format!("ip neigh {verb} {ip} lladdr {mac}"))
+    // END SOLUTION
+}
+// ANCHOR_END: neighbour
