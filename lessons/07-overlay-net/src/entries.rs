@@ -2,7 +2,7 @@
 //! host, two entries on this host's VXLAN device.
 //!
 //! - A forwarding (FDB) entry: frames for its MAC go to its host's
-//!   underlay address. `bridge fdb append 02:42:0a:00:00:03 dev ovx256 dst
+//!   underlay address. `bridge fdb replace 02:42:0a:00:00:03 dev ovx256 dst
 //!   10.99.0.3 self permanent`.
 //! - A neighbour (ARP) entry: its overlay address has that MAC. `ip neigh
 //!   replace 10.0.0.3 lladdr 02:42:0a:00:00:03 dev ovx256 nud permanent`.
