@@ -59,10 +59,18 @@ pub fn measure(root: &Path, out: &Path) -> anyhow::Result<Loop> {
         copy.0.join("solutions/01-fork/src"),
         copy.0.join("lessons/01-fork/src"),
     );
-    for entry in std::fs::read_dir(&from)? {
-        let entry = entry?;
-        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
-    }
+    // `cp -a from/. to/`: the reference has subdirectories (its given
+    // modules), which a file-by-file copy refuses.
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from.join("."))
+        .arg(&to)
+        .status()
+        .context("cp")?;
+    anyhow::ensure!(
+        status.success(),
+        "copying step 01's reference into the lesson"
+    );
     let _ = cargo(&["test", "--quiet", "-p", "lesson-01", "--test", "grade"]).status()?;
     let file = copy.0.join("lessons/01-fork/src/status.rs");
     let mut text = std::fs::read_to_string(&file)?;

@@ -8,7 +8,10 @@
 //! 3. images: the blog post's two Dockerfiles, from empty and cached;
 //! 4. a VM: a kernel and a busybox initramfs booted by qemu to its first
 //!    command and powered off;
-//! 5. the learner's loop: a cold build, and an edit to its graded result.
+//! 5. across hosts: a UDP round trip and TCP throughput between two
+//!    containers on an overlay network on two lab hosts (etcd in the
+//!    lab), against the same pair on one bridge;
+//! 6. the learner's loop: a cold build, and an edit to its graded result.
 //!
 //! Everything runs in a network namespace of its own (made first thing),
 //! so the bridge, the veths and the nftables table of the bridge runs live
@@ -17,6 +20,7 @@
 mod density;
 mod images;
 mod learner;
+mod overlay;
 mod report;
 mod seccomp;
 mod setup;
@@ -48,6 +52,8 @@ pub struct Results {
     pub images: Option<images::Images>,
     pub vm: Option<vm::Vm>,
     pub learner: Option<learner::Loop>,
+    /// Across hosts: the overlay against the bridge.
+    pub overlay: Option<overlay::Overlay>,
     /// What was skipped, and why.
     pub notes: Vec<String>,
 }
@@ -93,6 +99,8 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     results.images = Some(images::measure(&tools, if options.quick { 5 } else { 15 })?);
     eprintln!("bench: a VM, booted by qemu");
     results.vm = vm::measure(&tools, &out, &mut results.notes);
+    eprintln!("bench: across hosts (an overlay on a lab of 3 hosts with etcd, and a bridge)");
+    results.overlay = overlay::measure(&tools, options.quick, &mut results.notes);
     if options.quick {
         results
             .notes

@@ -132,6 +132,26 @@ pub fn ratios(results: &mut Results) {
             met: Some(mib < 2.0),
         });
     }
+    if let Some(o) = &results.overlay {
+        // Measured in turns on one lab: the overlay adds a VXLAN header
+        // (50 bytes, an MTU of 1450), a UDP socket lookup and a second
+        // veth hop per side; the targets say it must stay the same order
+        // of cost as the bridge.
+        let rtt = o.overlay.round_trip_us / o.bridge.round_trip_us;
+        out.push(Ratio {
+            name: "overlay / bridge UDP round trip".into(),
+            value: rtt,
+            target: Some("≤ 3.0".into()),
+            met: Some(rtt <= 3.0),
+        });
+        let tcp = o.overlay.throughput_mib_s / o.bridge.throughput_mib_s;
+        out.push(Ratio {
+            name: format!("overlay / bridge TCP throughput ({} MiB)", o.overlay.mib),
+            value: tcp,
+            target: Some("≥ 0.5".into()),
+            met: Some(tcp >= 0.5),
+        });
+    }
     if let (Some(vm), Some(none)) = (&results.vm, none) {
         out.extend(ratio(
             "VM boot to power-off / minibox start",
@@ -226,6 +246,31 @@ pub fn markdown(r: &Results) -> String {
             "\nShared by both images: {} bytes. A fully cached rebuild of the seven-RUN file: {:.1} ms median ({:.1}–{:.1} ms, {} runs).",
             images.shared_bytes, c.median_ms, c.p10_ms, c.p90_ms, c.runs
         );
+    }
+    if let Some(o) = &r.overlay {
+        let _ = writeln!(
+            out,
+            "\n**Across hosts**: two containers on one overlay network on two lab hosts (etcd: 3 members, up in {:.1} s), and two on one bridge, measured in turns:\n",
+            o.lab_s
+        );
+        let _ = writeln!(
+            out,
+            "| pair | UDP round trip, median | 10th–90th percentile | round trips | TCP, one way | transfers |\n|---|---:|---:|---:|---:|---:|"
+        );
+        for p in [&o.overlay, &o.bridge] {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} µs | {:.1}–{:.1} µs | {} | {:.0} MiB/s | {} × {} MiB |",
+                p.name,
+                p.round_trip_us,
+                p.round_trip_p10_us,
+                p.round_trip_p90_us,
+                p.round_trips,
+                p.throughput_mib_s,
+                p.transfers,
+                p.mib
+            );
+        }
     }
     if let Some(vm) = &r.vm {
         let _ = writeln!(
@@ -340,6 +385,7 @@ fn xml(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::overlay::{Overlay, Pair};
     use super::super::{density::Row, stats::Sample, Machine, Results};
     use super::*;
 
@@ -377,10 +423,28 @@ mod tests {
                 pss_kib_per_container: 700.0,
                 system_kib_per_container: 900.0,
             }],
+            overlay: Some(Overlay {
+                overlay: pair("overlay (host 1 ↔ host 2, VXLAN)", 12.0, 1500.0),
+                bridge: pair("bridge (host 1, veths on minibox0)", 5.0, 2400.0),
+                lab_s: 1.4,
+            }),
             ..Results::default()
         };
         ratios(&mut r);
         r
+    }
+
+    fn pair(name: &str, round_trip_us: f64, throughput_mib_s: f64) -> Pair {
+        Pair {
+            name: name.into(),
+            round_trip_us,
+            round_trip_p10_us: round_trip_us * 0.9,
+            round_trip_p90_us: round_trip_us * 1.3,
+            round_trips: 50,
+            throughput_mib_s,
+            transfers: 3,
+            mib: 64,
+        }
     }
 
     #[test]
@@ -406,6 +470,18 @@ mod tests {
         let tmpfs = get("minibox (none) with its state on tmpfs");
         assert_eq!(format!("{:.2}", tmpfs.value), "0.80");
         assert_eq!(get("minibox memory").met, Some(true));
+        // Across hosts: a round trip 2.4 times the bridge's is within ≤ 3,
+        // a throughput 0.625 times the bridge's within ≥ 0.5.
+        let rtt = get("overlay / bridge UDP round trip");
+        assert_eq!(
+            (format!("{:.2}", rtt.value), rtt.met),
+            ("2.40".into(), Some(true))
+        );
+        let tcp = get("overlay / bridge TCP throughput");
+        assert_eq!(
+            (format!("{:.3}", tcp.value), tcp.met),
+            ("0.625".into(), Some(true))
+        );
         // runc was not measured: no ratio is made up for it.
         assert!(r.ratios.iter().all(|x| !x.name.contains("runc")));
     }
