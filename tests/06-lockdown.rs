@@ -350,7 +350,7 @@ fn inherited_fds_do_not_reach_the_container(ctx: &Ctx) -> Outcome {
         .collect();
     ensure(leaked.is_empty(), || {
         Fail::new(format!(
-            "the container's init (pid {init} on the host) should hold no fd >= 3 but its exec report's pipe: the caller's fd 7 ({}) leads out of the rootfs",
+            "the container's init (pid {init} on the host) should hold no fd >= 3 but pipes (its exec report's): a file or directory of the host's held there leads out of the rootfs (the caller's fd 7 was {})",
             dir.path().display()
         ))
         .expected("fds 0, 1, 2, and pipes only")
