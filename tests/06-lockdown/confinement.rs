@@ -41,7 +41,7 @@ pub fn checks() -> Vec<Check> {
             "1. fd = memfd_create(name, close-on-exec + sealing allowed + exec); EINVAL -> the same without exec. 2. written = 0; while written < len: written += write(fd, bytes[written..]). 3. add the seals write, grow, shrink. 4. add the seal exec, ignoring its error. 5. add the seal seal. 6. return the fd.",
             sealed_copy_can_never_change),
         check("mask_hides_a_file_and_a_directory", 1, "masked-and-read-only-paths",
-            "In a mount namespace of a helper's own: after mask(FILE) the file is the null device (reads empty), after mask(DIR) the directory is an empty read-only tmpfs (a new file: EROFS), and mask of a path that isn't there is Ok.",
+            "In a mount namespace of a helper's own: after mask(FILE) the file is the null device (reads empty), after mask(DIR) the directory is an empty read-only tmpfs (a new file: EROFS), and mask of a path that isn't there (ENOENT) is Ok, while a path below a file (ENOTDIR) is an error returned.",
             "std::fs::metadata and Metadata::is_dir (an io::Error's raw_os_error tells ENOENT from the rest); mount(2), a bind mount and a new tmpfs: nix::mount::mount and MsFlags.",
             "1. meta = metadata(path); ENOENT -> Ok, another error -> it. 2. a directory -> mount a new tmpfs on it, read-only. 3. else -> bind /dev/null onto it. 4. return the kernel's answer.",
             mask_hides_a_file_and_a_directory),
@@ -701,6 +701,10 @@ fn helper_mask(tmp: &Path) {
     say("file-result", call(&file));
     say("dir-result", call(&dir));
     say("missing-result", call(&tmp.join("not-here")));
+    // Below a file: stat(2) says ENOTDIR, not ENOENT: an error to return.
+    let plain = tmp.join("plain");
+    make(&plain, false, "");
+    say("below-a-file-result", call(&plain.join("x")));
     say("file", node(&file));
     say("dir", node(&dir));
     say("dir-mount", mount_at(&dir));
@@ -712,12 +716,13 @@ fn mask_hides_a_file_and_a_directory(ctx: &Ctx) -> Outcome {
     let tmp = ctx.temp_dir();
     let text = helper::run("masks::mask", "confine-mask", &[&path_arg(tmp.path())])?;
     expect_said(
-        "in a mount namespace of the helper's own, on a tmpfs holding the file `secret` and the directory `secrets` (with `key` in it): mask(secret), mask(secrets), mask(not-here), then what each shows",
+        "in a mount namespace of the helper's own, on a tmpfs holding the file `secret` and the directory `secrets` (with `key` in it): mask(secret), mask(secrets), mask(not-here) (ENOENT: Ok), mask(plain/x) below a file (ENOTDIR: an error, returned), then what each shows",
         &text,
         &[
             ("file-result", "ok"),
             ("dir-result", "ok"),
             ("missing-result", "ok"),
+            ("below-a-file-result", "ENOTDIR"),
             ("file", "c 1:3"),
             ("dir", "dir []"),
             ("dir-mount", "tmpfs ro"),
@@ -741,6 +746,10 @@ fn helper_read_only(tmp: &Path) {
     say("dir-result", call(&dir));
     say("file-result", call(&file));
     say("missing-result", call(&tmp.join("not-here")));
+    // Below a file: stat(2) says ENOTDIR, not ENOENT: an error to return.
+    let plain = tmp.join("plain");
+    make(&plain, false, "");
+    say("below-a-file-result", call(&plain.join("x")));
     say("dir-mount", mount_at(&dir));
     say("file-mount", mount_at(&file));
     say("dir-read", node(&dir.join("setting")));
