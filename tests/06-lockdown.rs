@@ -210,17 +210,7 @@ impl Lockdown for Lab<'_> {
     /// A detached container running `command`; the pid of its init.
     fn detached(&self, name: &str, flags: &[&str], command: &[&str]) -> Result<i32, Fail> {
         self.start(name, flags, command)?;
-        let text = self
-            .ok(&["inspect", name], "inspect should work")?
-            .stdout_text();
-        let all: Value = serde_json::from_str(&text)
-            .map_err(|e| Fail::new("inspect should print JSON").seen(e))?;
-        let pid = all[0]["State"]["Pid"].as_i64().unwrap_or(0) as i32;
-        ensure(pid > 0, || {
-            Fail::new("inspect should show State.Pid").seen(&all[0]["State"])
-        })?;
-        self.ctx.track(pid);
-        Ok(pid)
+        init_pid(self, name)
     }
 
     /// The log of a detached container, once it has exited.
@@ -335,8 +325,43 @@ fn inherited_fds_do_not_reach_the_container(ctx: &Ctx) -> Outcome {
             .expected("open-fds: 0")
             .seen(answers.shown.trim())
     })?;
+    // The init itself, read from the host: it is not dumpable, so the
+    // probe's look through /proc/1/fd finds nothing either way. A detached
+    // container started with the caller's fd 7; its init's fds.
+    let args = [
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "fdbox",
+        "probe",
+        "sleep",
+        "1000",
+    ];
+    let out = lab.minibox_with_fd(dir.path(), &args).output()?;
+    out.expect_code(0, "a detached container should start")?;
+    let init = init_pid(&lab, "fdbox")?;
+    let held = fds_of(init);
+    let leaked: Vec<&String> = held
+        .iter()
+        .filter(|(fd, link)| *fd >= 3 && !link.starts_with("pipe:"))
+        .map(|(_, link)| link)
+        .collect();
+    ensure(leaked.is_empty(), || {
+        Fail::new(format!(
+            "the container's init (pid {init} on the host) should hold no fd >= 3 but pipes (its exec report's): a file or directory of the host's held there leads out of the rootfs (the caller's fd 7 was {})",
+            dir.path().display()
+        ))
+        .expected("fds 0, 1, 2, and pipes only")
+        .seen(
+            held.iter()
+                .map(|(fd, link)| format!("{fd} -> {link}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    })?;
     // exec: the joining command, with the caller's fd 7.
-    lab.detached("fdbox", &[], &["sleep", "1000"])?;
     let mut args = vec!["exec", "fdbox", "grader-probe", "--probe", "fd-escape"];
     args.push(marker_arg.as_str());
     let out = lab.minibox_with_fd(dir.path(), &args).output()?;
@@ -345,6 +370,39 @@ fn inherited_fds_do_not_reach_the_container(ctx: &Ctx) -> Outcome {
         "fd-escape",
         "exec: an inherited fd reached the host's files",
     )
+}
+
+/// The host pid of a container's init, from `inspect`'s State.Pid.
+fn init_pid(lab: &Lab, name: &str) -> Result<i32, Fail> {
+    let text = lab
+        .ok(&["inspect", name], "inspect should work")?
+        .stdout_text();
+    let all: Value =
+        serde_json::from_str(&text).map_err(|e| Fail::new("inspect should print JSON").seen(e))?;
+    let pid = all[0]["State"]["Pid"].as_i64().unwrap_or(0) as i32;
+    ensure(pid > 0, || {
+        Fail::new("inspect should show State.Pid").seen(&all[0]["State"])
+    })?;
+    lab.ctx.track(pid);
+    Ok(pid)
+}
+
+/// A process's fds and where each leads, read from the host's
+/// /proc/PID/fd (root reads it even when the process is not dumpable).
+fn fds_of(pid: i32) -> Vec<(i32, String)> {
+    let mut fds: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| {
+                    let fd = e.file_name().to_str()?.parse().ok()?;
+                    let link = std::fs::read_link(e.path()).ok()?;
+                    Some((fd, link.display().to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    fds
 }
 
 fn shocker_is_blocked(ctx: &Ctx) -> Outcome {

@@ -27,7 +27,7 @@ pub fn checks() -> Vec<Check> {
     vec![
         check("close_all_but_keeps_only_its_list", 1, "file-descriptors",
             "A helper holds fds 3, 4, 7, 8, 100 and one near its limit, then asks to keep [100, 7, 2, 7, 3, 0]: afterwards /proc/self/fd must list 0, 1, 2 (never closed), 3, 7 and 100, nothing else. The list comes in any order, with repeats and fds below 3.",
-            "fds::close_all_but: the ranges between the kept fds, closed with the close_between helper of fds.rs (close_range(2), with a slow way for old kernels). Sort and dedup the kept fds from 3 up; the last range ends at u32::MAX.",
+            "close_range(2), which fds.rs's close_between helper wraps (with a slow way for kernels before 5.9); a Vec's sort_unstable and dedup; u32::MAX. `ls -l /proc/self/fd` shows what is open.",
             "1. kept = the fds >= 3 of keep, sorted, without repeats. 2. first = 3. 3. for each kept fd k (then u32::MAX as the end): if k > first, close [first, k - 1] (up to u32::MAX for the end). 4. first = k + 1. 5. Ok(()).",
             close_all_but_keeps_only_its_list),
         check("seal_makes_the_process_non_dumpable", 1, "execs-open-window",
@@ -37,47 +37,47 @@ pub fn checks() -> Vec<Check> {
             seal_makes_the_process_non_dumpable),
         check("sealed_copy_can_never_change", 2, "the-runtimes-own-binary",
             "sealed_copy's fd must name a memfd (/memfd:NAME (deleted)) holding exactly the bytes, executable, close-on-exec, with the seals write, grow, shrink and seal (and exec where the kernel has it): a write then fails EPERM, and so does ftruncate. Where the kernel is older than 6.3 (the grader plays one: EINVAL for the exec flag and the exec seal), the same file, without the exec seal.",
-            "trampoline::sealed_copy: libc::memfd_create with MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC (EINVAL before Linux 6.3: again without MFD_EXEC), nix::unistd::write until every byte is in, then libc::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK), F_SEAL_EXEC (may fail: ignore), F_SEAL_SEAL last. memfd_create(2), the \"File seals\" part of fcntl(2).",
-            "1. fd = memfd_create(name, close-on-exec + sealing allowed + exec); EINVAL -> the same without exec. 2. write all the bytes. 3. add the seals write, grow, shrink. 4. add the seal exec, ignoring its error. 5. add the seal seal. 6. return the fd.",
+            "memfd_create(2) and its flags (libc::memfd_create, libc::MFD_*), the \"File seals\" part of fcntl(2) (libc::fcntl, F_ADD_SEALS, the F_SEAL_* seals), nix::unistd::write (it may write fewer bytes than asked), OwnedFd::from_raw_fd, Errno::result.",
+            "1. fd = memfd_create(name, close-on-exec + sealing allowed + exec); EINVAL -> the same without exec. 2. written = 0; while written < len: written += write(fd, bytes[written..]). 3. add the seals write, grow, shrink. 4. add the seal exec, ignoring its error. 5. add the seal seal. 6. return the fd.",
             sealed_copy_can_never_change),
         check("mask_hides_a_file_and_a_directory", 1, "masked-and-read-only-paths",
-            "In a mount namespace of a helper's own: after mask(FILE) the file is the null device (reads empty), after mask(DIR) the directory is an empty read-only tmpfs (a new file: EROFS), and mask of a path that isn't there is Ok.",
-            "masks::mask: std::fs::metadata (Err: nothing to do), then nix::mount::mount: a directory gets Some(\"tmpfs\") with fstype Some(\"tmpfs\") and MsFlags::MS_RDONLY; a file gets Some(\"/dev/null\") with no fstype and MsFlags::MS_BIND.",
-            "1. no such path -> Ok. 2. a directory -> mount a new tmpfs on it, read-only. 3. else -> bind /dev/null onto it. 4. return the kernel's answer.",
+            "In a mount namespace of a helper's own: after mask(FILE) the file is the null device (reads empty), after mask(DIR) the directory is an empty read-only tmpfs (a new file: EROFS), and mask of a path that isn't there (ENOENT) is Ok, while a path below a file (ENOTDIR) is an error returned.",
+            "std::fs::metadata and Metadata::is_dir (an io::Error's raw_os_error tells ENOENT from the rest); mount(2), a bind mount and a new tmpfs: nix::mount::mount and MsFlags.",
+            "1. meta = metadata(path); ENOENT -> Ok, another error -> it. 2. a directory -> mount a new tmpfs on it, read-only. 3. else -> bind /dev/null onto it. 4. return the kernel's answer.",
             mask_hides_a_file_and_a_directory),
         check("read_only_is_a_bind_of_its_own", 1, "masked-and-read-only-paths",
             "In a mount namespace of a helper's own: after read_only(DIR) and read_only(FILE) both are mounts of their own, ro,nosuid,nodev,noexec, read as before, refuse writes (EROFS), and what was mounted below DIR is still there; the filesystem beside them stays writable (a remount without bind would have made it all read-only); a missing path is Ok.",
-            "masks::read_only: nix::mount::mount(Some(path), path, None, MS_BIND | MS_REC, None), then mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None). mount(2), \"Remounting an existing mount\".",
+            "mount(2), its parts \"Creating a bind mount\" and \"Remounting an existing mount\"; nix::mount::mount and MsFlags; Path::exists. `findmnt -o TARGET,OPTIONS` shows each mount's flags.",
             "1. no such path -> Ok. 2. bind path onto itself, recursively. 3. remount that bind: read-only, nosuid, nodev, noexec. 4. return the first error.",
             read_only_is_a_bind_of_its_own),
         check("masks_apply_checks_proc_and_sys_first", 1, "masked-and-read-only-paths",
             "apply() must refuse (an error naming the path) when /proc or /sys is not a proc or sysfs (a tmpfs there: every masked path would be 'missing' and skipped); with a real proc and sysfs it masks every MASKED path the kernel has and makes every READ_ONLY one read-only.",
-            "masks::apply: nix::sys::statfs::statfs(dir)?.filesystem_type() against PROC_SUPER_MAGIC and SYSFS_MAGIC; then your mask for each of MASKED and read_only for each of READ_ONLY, each error mapped to (a message with the path, the errno).",
+            "statfs(2): nix::sys::statfs::statfs, Statfs::filesystem_type, PROC_SUPER_MAGIC and SYSFS_MAGIC; your mask and read_only; MASKED and READ_ONLY; Result::map_err for the (message, errno) pair.",
             "1. for (/proc, proc's magic) and (/sys, sysfs's magic): statfs; not that magic -> Err((\"... refused\", an errno)). 2. mask each MASKED path; an error -> Err((\"cannot mask PATH\", errno)). 3. read_only each READ_ONLY path, the same. 4. Ok(()).",
             masks_apply_checks_proc_and_sys_first),
         check("device_program_follows_dockers_rules", 2, "device-rules",
-            "The program of docker's rules, loaded and attached to a cgroup v2 group a helper then joins: mknod of any device works (c *:* m, b *:* m), opening null, urandom, tty, a pts or tun works, opening a block device, the console (5:1) or fuse (10:229) is refused with EPERM.",
-            "devices::program: Insn::load_u32 of the context's three u32 (r1 +0 access_type, +4 major, +8 minor), Insn::and / Insn::rsh to split type (low 16 bits) and access (high 16), then per rule Insn::jne to skip the rule's block on a mismatch, Insn::mov(R0, 1) and Insn::exit() on a match; Insn::mov(R0, 0), Insn::exit() at the end. The kernel's Documentation/bpf/prog_cgroup_device (BPF_PROG_TYPE_CGROUP_DEVICE).",
-            "1. r2 = type (ctx[0] & 0xffff), r3 = access (ctx[0] >> 16), r4 = major, r5 = minor. 2. for each rule, a block: if r2 != type skip the block; if the rule lacks an access asked (r3 & !rule.access) skip; if major given and r4 != major skip; minor the same; r0 = 1; exit. 3. r0 = 0; exit. A jump's offset counts the instructions it skips.",
+            "The program of docker's rules, loaded and attached to a cgroup v2 group a helper then joins: mknod of any device works (c *:* m, b *:* m), opening null, urandom, tty, a pts or tun works, opening a block device (b 7:0, and b 1:3 and b 136:0, the numbers of allowed char rules: the type counts), the console (5:1) or fuse (10:229) is refused with EPERM.",
+            "The given bpf.rs: Insn::load_u32, and, rsh, jne, mov, mov_reg, exit, registers R0 to R5. struct bpf_cgroup_dev_ctx (access_type, major, minor) and BPF_DEVCG_DEV_CHAR / BPF_DEVCG_DEV_BLOCK in include/uapi/linux/bpf.h; the kernel's Documentation/bpf/prog_cgroup_device (BPF_PROG_TYPE_CGROUP_DEVICE); Rule's kind, major, minor, access.",
+            "1. r2 = type (the u32 at r1+0, & 0xffff), r3 = access (the same u32 >> 16), r4 = major (r1+4), r5 = minor (r1+8). 2. for each rule, a block: if r2 != type skip the block; if the rule lacks an access asked (r3 & !rule.access) skip; if major given and r4 != major skip; minor the same; r0 = 1; exit. 3. r0 = 0; exit. A jump's offset counts the instructions it skips.",
             device_program_follows_dockers_rules),
         check("device_program_checks_each_access", 1, "device-rules",
             "Rules that allow only some accesses: a rule with read only must refuse an open for writing (and mknod), one with mknod only must refuse an open, `b 7:* rm` must take any minor of 7 but not 8, and a block rule must not allow the char device of the same numbers.",
-            "devices::program: the access asked is the high 16 bits of access_type (BPF_DEVCG_ACC_MKNOD 1, READ 2, WRITE 4); an open for reading and writing asks READ | WRITE. A rule matches only if no bit asked is missing from rule.access: (asked & !rule.access) == 0, in BPF a mov_reg, an and and a jne.",
-            "1. per rule: r1 = r3 (the access asked). 2. r1 &= the bits the rule lacks. 3. if r1 != 0, skip the rule. 4. the type, major and minor tests as before.",
+            "BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE in include/uapi/linux/bpf.h (the high 16 bits of access_type; an open for reading and writing asks both), and devices.rs's MKNOD, READ, WRITE; Insn::mov_reg, Insn::and, Insn::jne.",
+            "1. per rule: r1 = r3 (the access asked). 2. r1 &= the bits the rule lacks (!rule.access). 3. if r1 != 0, skip the rule. 4. the type, major and minor tests as before.",
             device_program_checks_each_access),
         check("set_limits_writes_the_kernels_files", 2, "cgroups-and-limits",
-            "set_limits(48 MiB, 37 pids, 0.25 CPU) on a group the grader made: the files of the hierarchy holding each controller must say so: memory.limit_in_bytes (and memory.memsw.limit_in_bytes) or memory.max (and memory.swap.max 0), pids.max, cpu.cfs_period_us and cpu.cfs_quota_us or cpu.max.",
-            "Group::set_limits: holder(all, controller) (v1 first) and self.dir_in(hierarchy) for the directory; the file helper write(dir, file, value), or std::fs::write. cpu: quota = millicpus * 100 microseconds per 100000. The kernel's Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/*.",
-            "for each limit asked: 1. the hierarchy holding its controller (none -> an error naming the flag). 2. its directory in the group. 3. v2: memory.max = bytes, memory.swap.max = 0 if present; pids.max; cpu.max = \"QUOTA 100000\". v1: memory.limit_in_bytes, memory.memsw.limit_in_bytes if present; pids.max; cpu.cfs_period_us = 100000, then cpu.cfs_quota_us = QUOTA.",
+            "set_limits(48 MiB, 37 pids, 0.25 CPU) on a group the grader made: the files of the hierarchy holding each controller must say so: memory.limit_in_bytes (and memory.memsw.limit_in_bytes) or memory.max (and memory.swap.max 0), pids.max, cpu.cfs_period_us (set to 50000 before the call) and cpu.cfs_quota_us or cpu.max. Then the same on a made-up v2 hierarchy (plain files), with and without memory.swap.max: a file the kernel doesn't have is not written.",
+            "The given holder(all, controller) and Group::dir_in(hierarchy), Hierarchy::v2; cgroups.rs's write(dir, file, value) helper or std::fs::write; Path::exists for a file a kernel may lack. The kernel's Documentation/admin-guide/cgroup-v2.rst (memory, pids, cpu) and cgroup-v1/ (memory.rst, pids.rst, and scheduler/sched-bwc.rst for CFS bandwidth).",
+            "for each limit asked: 1. the hierarchy holding its controller (none -> an error naming the flag). 2. its directory in the group. 3. v2: memory.max = bytes, memory.swap.max = 0 if present; pids.max; cpu.max = \"QUOTA 100000\". v1: memory.limit_in_bytes, memory.memsw.limit_in_bytes if present; pids.max; cpu.cfs_period_us = 100000, then cpu.cfs_quota_us = QUOTA. QUOTA = millicpus * 100 (microseconds per 100000).",
             set_limits_writes_the_kernels_files),
         check("end_kills_what_is_left_and_removes_the_group", 1, "cgroups-and-limits",
             "Group::end() must leave no process in any of the group's directories (SIGKILL each, wherever it is: one only in the v2 group, one only in the v1 ones, one in all) and then remove the directories.",
-            "Group::end: cgroup.kill (write \"1\", v2, Linux 5.14) where the directory has it; elsewhere nix::sys::signal::kill(Pid, Signal::SIGKILL) for each pid of cgroup.procs, read again until empty; then the file's remove() (rmdir, again while EBUSY).",
+            "cgroup.kill (cgroup v2, Linux 5.14) and cgroup.procs in Documentation/admin-guide/cgroup-v2.rst; nix::sys::signal::kill, Signal::SIGKILL, nix::unistd::Pid; the given Group::remove (rmdir(2), again while EBUSY).",
             "for each dir: 1. cgroup.kill exists and writing \"1\" works -> next dir. 2. else, up to a bound: read cgroup.procs; empty -> next dir; SIGKILL each pid. then: 3. remove the directories.",
             end_kills_what_is_left_and_removes_the_group),
         check("add_puts_the_process_in_every_hierarchy", 1, "cgroups-and-limits",
             "Group::add(PID) must put the process in the group's directory of every hierarchy the group has one in: each cgroup.procs lists it afterwards, and /proc/PID/cgroup shows the group's paths.",
-            "Group::add: for each of self.dirs, write the pid (as text) into DIR/cgroup.procs: std::fs::write, or the file's write helper.",
+            "cgroup.procs (cgroups(7), \"Creating cgroups and moving processes\"); self.dirs; cgroups.rs's write(dir, file, value) helper or std::fs::write.",
             "1. for each dir of the group: write pid into dir/cgroup.procs; an error -> return it, naming the file. 2. Ok(()).",
             add_puts_the_process_in_every_hierarchy),
     ]
@@ -92,6 +92,7 @@ pub fn helper(kind: &str, args: &[String]) -> bool {
         "confine-seal" => helper_seal(),
         "confine-dumpable" => say("dumpable", dumpable()),
         "confine-old-kernel" => helper_old_kernel(),
+        "confine-sealed-copy" => helper_sealed_copy(),
         "confine-mask" => helper_mask(Path::new(&arg(0))),
         "confine-read-only" => helper_read_only(Path::new(&arg(0))),
         "confine-apply" => helper_apply(&arg(0)),
@@ -281,121 +282,147 @@ fn kernel_has_seal_exec() -> bool {
     fd >= 0 || nix::errno::Errno::last() != nix::errno::Errno::EINVAL
 }
 
-fn sealed_copy_can_never_change(_ctx: &Ctx) -> Outcome {
+/// sealed_copy's fd, as the kernel describes it: its seals, its bytes,
+/// its flags, its name, what a write and ftruncate get, its mode.
+fn helper_sealed_copy() {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::{FileExt, PermissionsExt};
+    bounded();
     let bytes = pattern();
-    let fd = small_files(|| {
-        grader::todo::call("trampoline::sealed_copy", || {
-            step06::trampoline::sealed_copy(&bytes)
-        })
-    })?
-    .map_err(|e| {
-        let why = if e == nix::errno::Errno::EFBIG {
-            " (the grader stops a file at 1 MiB: does the write loop end?)"
-        } else {
-            ""
-        };
-        Fail::new("sealed_copy(10000 bytes) should return the file's fd")
-            .seen(format!("{e:?}{why}"))
-    })?;
-    let raw = fd.as_raw_fd();
-    let mut wanted = vec![
-        ("F_SEAL_WRITE", libc::F_SEAL_WRITE),
-        ("F_SEAL_GROW", libc::F_SEAL_GROW),
-        ("F_SEAL_SHRINK", libc::F_SEAL_SHRINK),
-        ("F_SEAL_SEAL", libc::F_SEAL_SEAL),
-    ];
-    if kernel_has_seal_exec() {
-        wanted.push(("F_SEAL_EXEC", libc::F_SEAL_EXEC));
-    }
-    // SAFETY: fcntl(2) F_GET_SEALS returns the seals as an int, or -1.
-    let seals = unsafe { libc::fcntl(raw, libc::F_GET_SEALS) };
-    let seal_names = |seals: i32| {
-        if seals < 0 {
-            return format!("F_GET_SEALS failed: {}", nix::errno::Errno::last());
+    let fd = match small_files(|| step06::trampoline::sealed_copy(&bytes)) {
+        Ok(fd) => fd,
+        Err(errno) => {
+            say("result", format!("{errno:?}"));
+            return;
         }
-        let names: Vec<&str> = wanted
-            .iter()
-            .filter(|(_, bit)| seals & bit != 0)
-            .map(|(name, _)| *name)
-            .collect();
-        names.join(" ")
     };
-    let all: i32 = wanted.iter().map(|(_, bit)| bit).sum();
+    say("result", "ok");
+    let raw = fd.as_raw_fd();
     // SAFETY: F_GETFD returns the fd's flags.
     let cloexec = unsafe { libc::fcntl(raw, libc::F_GETFD) } & libc::FD_CLOEXEC != 0;
+    say("close-on-exec", if cloexec { "yes" } else { "no" });
     let link = std::fs::read_link(format!("/proc/self/fd/{raw}"))
         .map(|l| l.display().to_string())
         .unwrap_or_default();
     let is_memfd = link.starts_with("/memfd:") && link.ends_with(" (deleted)");
+    say(
+        "name",
+        if is_memfd {
+            "/memfd:NAME (deleted)".into()
+        } else {
+            link
+        },
+    );
+    let (seals, same) = sealed(
+        fd.try_clone().unwrap_or_else(|e| helper::die("dup", e)),
+        &bytes,
+    );
+    say("seals", seals);
+    say("bytes", same);
     let file = std::fs::File::from(fd);
-    let mut back = vec![0u8; bytes.len() + 1];
-    let read = file.read_at(&mut back, 0).unwrap_or(0);
-    let same = read == bytes.len() && back[..read] == bytes[..];
     let errno = |r: std::io::Result<()>| match r {
         Ok(()) => "ok".to_string(),
         Err(e) => e.raw_os_error().map_or(e.to_string(), |n| {
             format!("{:?}", nix::errno::Errno::from_raw(n))
         }),
     };
-    let write = errno(file.write_at(b"x", 0).map(|_| ()));
-    let shrink = errno(file.set_len(1));
-    let grow = errno(file.set_len(bytes.len() as u64 + 4096));
+    say("write", errno(file.write_at(b"x", 0).map(|_| ())));
+    say("ftruncate smaller", errno(file.set_len(1)));
+    say(
+        "ftruncate larger",
+        errno(file.set_len(bytes.len() as u64 + 4096)),
+    );
     let mode = file.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
-    let line = |k: &str, v: String| format!("{k}: {v}");
-    let expected = [
-        line("seals", seal_names(all)),
-        line("the bytes read back", "the same".into()),
-        line("close-on-exec", "yes".into()),
-        line("/proc/self/fd/N", "/memfd:NAME (deleted)".into()),
-        line("write", "EPERM".into()),
-        line("ftruncate smaller", "EPERM".into()),
-        line("ftruncate larger", "EPERM".into()),
-        line("executable", "yes".into()),
+    say(
+        "executable",
+        if mode & 0o111 != 0 {
+            "yes".into()
+        } else {
+            format!("no (mode {mode:o})")
+        },
+    );
+}
+
+/// A bound on a helper that calls sealed_copy: SIGPROF after 5 s of CPU
+/// time (a write loop that never ends spins: a write of 0 bytes returns
+/// at once), SIGALRM after 120 s in all (one that blocks). Either ends the
+/// helper, without a core. CPU time, not the clock: a loaded machine slows
+/// a correct sealed_copy (a few milliseconds of CPU) but never makes it
+/// spend 5 s.
+fn bounded() {
+    let cpu = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: libc::timeval {
+            tv_sec: 5,
+            tv_usec: 0,
+        },
+    };
+    // SAFETY: setitimer(2) and alarm(2) arm this process's own timers;
+    // their signals' default action ends it.
+    unsafe {
+        libc::setitimer(libc::ITIMER_PROF, &cpu, std::ptr::null_mut());
+        libc::alarm(120);
+    }
+}
+
+/// A helper ended by `bounded`'s timers: a failure that says so.
+fn endless(what: &str) -> impl Fn(Fail) -> Fail + '_ {
+    move |fail| {
+        let seen = fail.seen.clone().unwrap_or_default();
+        if ["SIGPROF", "signal: 27", "SIGALRM", "signal: 14"]
+            .iter()
+            .any(|s| seen.contains(s))
+        {
+            Fail::new(format!("{what} should return"))
+                .expected("the fd, after a few milliseconds of CPU time")
+                .seen("still running after 5 s of CPU time (or 120 s in all): the grader ended it. Does the write loop end once every byte is in? A write of 0 bytes returns 0, for ever")
+        } else {
+            fail
+        }
+    }
+}
+
+fn sealed_copy_can_never_change(_ctx: &Ctx) -> Outcome {
+    let what = "sealed_copy(10000 bytes)";
+    let text = helper::run(what, "confine-sealed-copy", &[]).map_err(endless(what))?;
+    let result = helper::said(&text, "result");
+    ensure(result == "ok", || {
+        let why = if result == "EFBIG" {
+            " (the grader stops a file at 1 MiB: does the write loop end?)"
+        } else {
+            ""
+        };
+        Fail::new(format!("{what} should return the file's fd")).seen(format!("{result}{why}"))
+    })?;
+    let mut seals = vec![
+        "F_SEAL_WRITE",
+        "F_SEAL_GROW",
+        "F_SEAL_SHRINK",
+        "F_SEAL_SEAL",
     ];
-    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
-    let seen = [
-        line("seals", seal_names(seals)),
-        line(
-            "the bytes read back",
-            if same {
-                "the same".into()
-            } else {
-                format!("{read} bytes, not the same")
-            },
-        ),
-        line("close-on-exec", yes(cloexec)),
-        line(
-            "/proc/self/fd/N",
-            if is_memfd {
-                "/memfd:NAME (deleted)".into()
-            } else {
-                link
-            },
-        ),
-        line("write", write),
-        line("ftruncate smaller", shrink),
-        line("ftruncate larger", grow),
-        line(
-            "executable",
-            if mode & 0o111 != 0 {
-                "yes".into()
-            } else {
-                format!("no (mode {mode:o})")
-            },
-        ),
-    ];
-    expect_eq(
-        "sealed_copy(10000 bytes): what the kernel says of the fd it returned",
-        expected.join("\n"),
-        seen.join("\n"),
+    if kernel_has_seal_exec() {
+        seals.push("F_SEAL_EXEC");
+    }
+    let seals = seals.join(" ");
+    expect_said(
+        &format!("{what}, in a helper: what the kernel says of the fd it returned"),
+        &text,
+        &[
+            ("seals", seals.as_str()),
+            ("bytes", "the same"),
+            ("close-on-exec", "yes"),
+            ("name", "/memfd:NAME (deleted)"),
+            ("write", "EPERM"),
+            ("ftruncate smaller", "EPERM"),
+            ("ftruncate larger", "EPERM"),
+            ("executable", "yes"),
+        ],
     )?;
-    let text = helper::run(
-        "sealed_copy on a kernel before 6.3",
-        "confine-old-kernel",
-        &[],
-    )?;
+    let what = "sealed_copy on a kernel before 6.3";
+    let text = helper::run(what, "confine-old-kernel", &[]).map_err(endless(what))?;
     expect_said(
         "sealed_copy(10000 bytes) in a helper where, as on a kernel before 6.3, memfd_create with MFD_EXEC and the seal F_SEAL_EXEC are EINVAL (unknown flags): it must still make the file, sealed against writing, growing, shrinking and more seals",
         &text,
@@ -455,6 +482,7 @@ fn helper_old_kernel() {
         )?;
         Ok(filter.try_into()?)
     })();
+    bounded();
     match filter.map(|f| seccompiler::apply_filter(&f).map_err(|e| e.to_string())) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => helper::die("install the old kernel's filter", e),
@@ -673,6 +701,10 @@ fn helper_mask(tmp: &Path) {
     say("file-result", call(&file));
     say("dir-result", call(&dir));
     say("missing-result", call(&tmp.join("not-here")));
+    // Below a file: stat(2) says ENOTDIR, not ENOENT: an error to return.
+    let plain = tmp.join("plain");
+    make(&plain, false, "");
+    say("below-a-file-result", call(&plain.join("x")));
     say("file", node(&file));
     say("dir", node(&dir));
     say("dir-mount", mount_at(&dir));
@@ -684,12 +716,13 @@ fn mask_hides_a_file_and_a_directory(ctx: &Ctx) -> Outcome {
     let tmp = ctx.temp_dir();
     let text = helper::run("masks::mask", "confine-mask", &[&path_arg(tmp.path())])?;
     expect_said(
-        "in a mount namespace of the helper's own, on a tmpfs holding the file `secret` and the directory `secrets` (with `key` in it): mask(secret), mask(secrets), mask(not-here), then what each shows",
+        "in a mount namespace of the helper's own, on a tmpfs holding the file `secret` and the directory `secrets` (with `key` in it): mask(secret), mask(secrets), mask(not-here) (ENOENT: Ok), mask(plain/x) below a file (ENOTDIR: an error, returned), then what each shows",
         &text,
         &[
             ("file-result", "ok"),
             ("dir-result", "ok"),
             ("missing-result", "ok"),
+            ("below-a-file-result", "ENOTDIR"),
             ("file", "c 1:3"),
             ("dir", "dir []"),
             ("dir-mount", "tmpfs ro"),
@@ -713,6 +746,10 @@ fn helper_read_only(tmp: &Path) {
     say("dir-result", call(&dir));
     say("file-result", call(&file));
     say("missing-result", call(&tmp.join("not-here")));
+    // Below a file: stat(2) says ENOTDIR, not ENOENT: an error to return.
+    let plain = tmp.join("plain");
+    make(&plain, false, "");
+    say("below-a-file-result", call(&plain.join("x")));
     say("dir-mount", mount_at(&dir));
     say("file-mount", mount_at(&file));
     say("dir-read", node(&dir.join("setting")));
@@ -899,7 +936,7 @@ fn custom_rules() -> Vec<Rule> {
 /// The tries: (name, block?, major, minor, how): `mknod`, `r`, `w`, `rw`.
 type Try = (&'static str, bool, u32, u32, &'static str);
 
-const DEFAULT_TRIES: [(Try, &str); 12] = [
+const DEFAULT_TRIES: [(Try, &str); 14] = [
     (("mknod c 1:3", false, 1, 3, "mknod"), "allowed"),
     (("mknod b 8:0", true, 8, 0, "mknod"), "allowed"),
     (("mknod c 10:229", false, 10, 229, "mknod"), "allowed"),
@@ -912,6 +949,10 @@ const DEFAULT_TRIES: [(Try, &str); 12] = [
     (("open c 5:1 rw", false, 5, 1, "rw"), "denied"),
     (("open c 10:229 rw", false, 10, 229, "rw"), "denied"),
     (("open c 1:2 r", false, 1, 2, "r"), "denied"),
+    // Block nodes with the numbers of allowed char rules: a program
+    // blind to the type would let them through.
+    (("open b 1:3 rw", true, 1, 3, "rw"), "denied"),
+    (("open b 136:0 rw", true, 136, 0, "rw"), "denied"),
 ];
 
 const CUSTOM_TRIES: [(Try, &str); 14] = [
@@ -1112,7 +1153,7 @@ fn read_file(path: &Path) -> Option<String> {
     Some(std::fs::read_to_string(path).ok()?.trim().to_string())
 }
 
-fn set_limits_writes_the_kernels_files(_ctx: &Ctx) -> Outcome {
+fn set_limits_writes_the_kernels_files(ctx: &Ctx) -> Outcome {
     let made = LimitsGroup::new("limits")?;
     let all = hierarchies().map_err(|e| Fail::new("setup: hierarchies").seen(e))?;
     let limits = Limits {
@@ -1120,6 +1161,14 @@ fn set_limits_writes_the_kernels_files(_ctx: &Ctx) -> Outcome {
         pids: Some(37),
         millicpus: Some(250),
     };
+    // A v1 cpu group's period is 100000 already: another value first, so
+    // a period never written shows.
+    for dir in &made.group.dirs {
+        let period = dir.join("cpu.cfs_period_us");
+        if period.exists() {
+            std::fs::write(&period, "50000").map_err(setup("write cpu.cfs_period_us"))?;
+        }
+    }
     grader::todo::call("Group::set_limits", || made.group.set_limits(&all, &limits))?.map_err(
         |e| {
             Fail::new("set_limits(48 MiB, 37 pids, 0.25 CPU) should return Ok")
@@ -1166,6 +1215,68 @@ fn set_limits_writes_the_kernels_files(_ctx: &Ctx) -> Outcome {
     })?;
     expect_eq(
         "set_limits(48 MiB, 37 pids, 0.25 CPU) on a group the grader made: its files",
+        expected.join("\n"),
+        seen.join("\n"),
+    )?;
+    // Where v1 holds the controllers (a hybrid host), the v2 branch never
+    // ran: a made-up v2 hierarchy too, plain files in a directory of the
+    // check's, once with memory.swap.max (swap accounting), once without.
+    for swap in [true, false] {
+        made_up_v2(ctx, &limits, swap)?;
+    }
+    Ok(())
+}
+
+/// set_limits on a made-up cgroup v2 hierarchy holding memory, pids and
+/// cpu: a directory of plain files with the kernel's defaults.
+fn made_up_v2(ctx: &Ctx, limits: &Limits, swap: bool) -> Outcome {
+    use step06::cgroups::Hierarchy;
+    let tmp = ctx.temp_dir();
+    let mount = tmp.path().join("cgroup2");
+    let dir = mount.join("minibox").join("grader-made-up");
+    std::fs::create_dir_all(&dir).map_err(setup("make the made-up group"))?;
+    let mut files = vec![
+        ("memory.max", "max"),
+        ("pids.max", "max"),
+        ("cpu.max", "max 100000"),
+    ];
+    if swap {
+        files.push(("memory.swap.max", "max"));
+    }
+    for (file, value) in &files {
+        std::fs::write(dir.join(file), format!("{value}\n"))
+            .map_err(setup("write a made-up file"))?;
+    }
+    let all = vec![Hierarchy {
+        mount: mount.clone(),
+        v2: true,
+        controllers: ["memory", "pids", "cpu"].map(String::from).to_vec(),
+    }];
+    let group = Group {
+        dirs: vec![dir.clone()],
+    };
+    let what = format!(
+        "set_limits(48 MiB, 37 pids, 0.25 CPU) on a made-up v2 hierarchy (its only one, holding memory, pids and cpu), {} memory.swap.max",
+        if swap { "with" } else { "without" }
+    );
+    grader::todo::call("Group::set_limits", || group.set_limits(&all, limits))?
+        .map_err(|e| Fail::new(format!("{what} should return Ok")).seen(format!("{e:#}")))?;
+    let show = |file: &str| read_file(&dir.join(file)).unwrap_or_else(|| "(no such file)".into());
+    let mut expected = vec![
+        format!("memory.max: {}", 48u64 << 20),
+        "pids.max: 37".to_string(),
+        "cpu.max: 25000 100000".to_string(),
+    ];
+    expected.push(format!(
+        "memory.swap.max: {}",
+        if swap { "0" } else { "(no such file)" }
+    ));
+    let seen: Vec<String> = ["memory.max", "pids.max", "cpu.max", "memory.swap.max"]
+        .iter()
+        .map(|file| format!("{file}: {}", show(file)))
+        .collect();
+    expect_eq(
+        &format!("{what}: its files"),
         expected.join("\n"),
         seen.join("\n"),
     )

@@ -62,8 +62,8 @@ pub fn checks() -> Vec<Check> {
             name: "lock_down_applies_the_policy",
             points: 1,
             section: "the-order-inside-the-init",
-            hint: "lock_down(policy) leaves the policy's capabilities in every set, no_new_privs only if the policy asks, the policy's filters (none for seccomp=unconfined or --privileged), and applied() true. Three policies are tried: docker's defaults with a filter of the grader's, the same without a filter, and --privileged's.",
-            more: "Your capabilities::drop_to and seccomp::install; prctl(2) PR_SET_NO_NEW_PRIVS for a policy with no_new_privs but no filter; the APPLIED flag (an AtomicBool: store(true, Ordering::Relaxed)). Each failure as (what was being done, errno).",
+            hint: "lock_down(policy) leaves the policy's capabilities in every set, no_new_privs only if the policy asks, the policy's filters (none for seccomp=unconfined or --privileged), and applied() true. Three policies are tried: docker's defaults with a filter of the grader's, the same without a filter, and --privileged's; and a fourth whose filter the kernel refuses: lock_down must return the error and leave applied() false.",
+            more: "Your capabilities::drop_to and seccomp::install; prctl(2) PR_SET_NO_NEW_PRIVS for a policy with no_new_privs but no filter; the APPLIED flag (AtomicBool::store, Ordering). Each failure as (what was being done, errno).",
             shape: "1. drop_to(policy.capabilities), or (\"cannot drop capabilities\", errno). 2. if policy.no_new_privs: set it. 3. if policy.seccomp is not empty: install it. 4. APPLIED = true. 5. Ok.",
             requires: Requires::Nothing,
             run: lock_down_applies_the_policy,
@@ -754,6 +754,17 @@ fn lock_down_helper(variant: &str) {
     if variant == "confined" {
         policy.seccomp = vec![grader_filter(&[libc::SYS_getpgid], libc::EDOM)];
     }
+    if variant == "broken" {
+        // A program the kernel refuses (EINVAL): an opcode classic BPF
+        // doesn't have. The install fails; nothing else is wrong.
+        let bad = seccompiler::sock_filter {
+            code: 0xffff,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        };
+        policy.seccomp = vec![vec![bad]];
+    }
     let result = match policy::lock_down(&policy) {
         Ok(()) => "ok".to_string(),
         Err((what, errno)) => format!("{what}: {errno:?}"),
@@ -814,7 +825,26 @@ fn lock_down_applies_the_policy(_: &Ctx) -> Outcome {
             ],
         )?;
     }
-    Ok(())
+    // A policy whose filter the kernel refuses: an error, and applied()
+    // stays false (a command's child would otherwise skip its lockdown).
+    let what = "lock_down(docker's 14, no_new_privs, a filter the kernel refuses: EINVAL)";
+    let text = grader::helper::run(what, "privileges-lock-down", &["broken"])?;
+    let result = said(&text, "result");
+    ensure(
+        !result.is_empty() && result != "ok" && result != "(nothing)",
+        || {
+            Fail::new(format!(
+                "{what} should return Err((what was being done, the errno))"
+            ))
+            .expected("result: an error")
+            .seen(&result)
+        },
+    )?;
+    expect_said(
+        &format!("{what}: applied() afterwards"),
+        &text,
+        &[("applied", "false")],
+    )
 }
 
 // ---------------------------------------------------------------------

@@ -38,9 +38,42 @@ test = false
 doctest = false
 ";
 
-/// Turn a solution source file into its starter.
+/// Turn a solution source file into its starter. Lines between
+/// `// BEGIN REFERENCE ONLY` and `// END REFERENCE ONLY` (unit tests that
+/// hold the reference to its own design, which the learner's may differ
+/// from) are left out, the markers' lines included.
 pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<String> {
-    cut_regions(text, number, file, |_| true)
+    cut_regions(
+        &without_reference_only_source(text, file)?,
+        number,
+        file,
+        |_| true,
+    )
+}
+
+/// A source file without its `// BEGIN REFERENCE ONLY` .. `// END
+/// REFERENCE ONLY` parts.
+fn without_reference_only_source(text: &str, file: &str) -> anyhow::Result<String> {
+    let mut kept = String::new();
+    let mut open: Option<usize> = None;
+    for (index, line) in text.lines().enumerate() {
+        match line.trim() {
+            "// BEGIN REFERENCE ONLY" if open.is_none() => open = Some(index + 1),
+            "// END REFERENCE ONLY" if open.is_some() => open = None,
+            "// BEGIN REFERENCE ONLY" | "// END REFERENCE ONLY" => {
+                bail!("{file}:{}: reference-only markers out of order", index + 1)
+            }
+            _ if open.is_some() => {}
+            _ => {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+        }
+    }
+    if let Some(start) = open {
+        bail!("{file}:{start}: `// BEGIN REFERENCE ONLY` is never closed");
+    }
+    Ok(kept)
 }
 
 /// The reference with only its `which`-th region (counted from 0, in the
@@ -607,6 +640,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("another step"));
+    }
+
+    #[test]
+    fn reference_only_tests_stay_out_of_the_starter_source() {
+        let text = "fn f() {}\n#[cfg(test)]\nmod tests {\n    // BEGIN REFERENCE ONLY\n    #[test]\n    fn shape() {}\n    // END REFERENCE ONLY\n    #[test]\n    fn any() {}\n}\n";
+        let starter = starter_source(text, "06", "x.rs").unwrap();
+        assert!(!starter.contains("shape") && !starter.contains("REFERENCE"));
+        assert!(starter.contains("fn any()"));
+        assert!(starter_source("// BEGIN REFERENCE ONLY\n", "06", "x.rs").is_err());
+        let kept = knock_out(text, "06", "x.rs", 0).unwrap();
+        assert!(kept.contains("fn shape()"), "the reference keeps them");
     }
 
     #[test]

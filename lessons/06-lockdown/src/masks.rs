@@ -54,12 +54,12 @@ pub const READ_ONLY: [&str; 5] = [
 /// Hide `path`: `/dev/null` over a file, an empty read-only tmpfs over a
 /// directory. A path this kernel doesn't have is left alone.
 pub fn mask(path: &str) -> Result<(), Errno> {
-    // TODO(lesson-06): when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have is no error (Ok, nothing done). Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`
+    // TODO(lesson-06): when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have (ENOENT) is no error (Ok, nothing done), while any other errno from looking it up is returned. Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`
     // A mount can hide a file as well as a directory, but only with a
     // file: the kernel refuses to put a directory over a file, or a file
     // over a directory (ENOTDIR).
     todo!(
-        "lesson-06: when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have is no error (Ok, nothing done). Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`"
+        "lesson-06: when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have (ENOENT) is no error (Ok, nothing done), while any other errno from looking it up is returned. Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`"
     );
 }
 // ANCHOR_END: mask

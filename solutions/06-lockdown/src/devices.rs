@@ -270,6 +270,9 @@ mod tests {
         assert_eq!(shown[9], "c 136:* rwm");
     }
 
+    // BEGIN REFERENCE ONLY
+    /// The reference's layout (its registers, its jumps); another correct
+    /// program may differ.
     #[test]
     fn the_program_shows_as_bpftool_shows_it() {
         let text: Vec<String> = program(&DEFAULT[..3]).iter().map(Insn::to_string).collect();
@@ -280,5 +283,13 @@ mod tests {
             text.iter().any(|l| l == "if r2 != 0x2 goto pc+5"),
             "{text:#?}"
         );
+    }
+    // END REFERENCE ONLY
+
+    /// What any program of rules must be: instructions, the last an exit.
+    #[test]
+    fn the_program_ends_with_an_exit() {
+        let text: Vec<String> = program(&DEFAULT).iter().map(Insn::to_string).collect();
+        assert_eq!(text.last().map(String::as_str), Some("exit"), "{text:#?}");
     }
 }

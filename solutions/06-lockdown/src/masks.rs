@@ -54,15 +54,18 @@ pub const READ_ONLY: [&str; 5] = [
 /// Hide `path`: `/dev/null` over a file, an empty read-only tmpfs over a
 /// directory. A path this kernel doesn't have is left alone.
 pub fn mask(path: &str) -> Result<(), Errno> {
-    // TODO(lesson-06): when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have is no error (Ok, nothing done). Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`
+    // TODO(lesson-06): when this returns, reading `path` finds nothing: a file reads empty (it is the null device now: `stat` shows c 1:3), a directory lists empty and refuses new files (EROFS); it is a mount of this mount namespace only, the files underneath untouched, and a path this kernel doesn't have (ENOENT) is no error (Ok, nothing done), while any other errno from looking it up is returned. Shell: `mount --bind /dev/null /proc/kcore`; `mount -t tmpfs -o ro tmpfs /proc/acpi`
     // A mount can hide a file as well as a directory, but only with a
     // file: the kernel refuses to put a directory over a file, or a file
     // over a directory (ENOTDIR).
     // BEGIN SOLUTION
     use nix::mount::{mount, MsFlags};
+    // stat(2): a file or a directory? ENOENT: not on this kernel (e.g.
+    // /proc/timer_stats); any other error is one.
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
-        Err(_) => return Ok(()), // not on this kernel (e.g. /proc/timer_stats)
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
     };
     if meta.is_dir() {
         // mount(2) of a new tmpfs, read-only: an empty directory.
