@@ -310,6 +310,24 @@ fn vxlan_device_as_asked(_ctx: &Ctx) -> Outcome {
     )
 }
 
+/// `bridge fdb show dev ovxe`, the bridge's own entry for the port's MAC
+/// (`master obr permanent`, made by the kernel when ovxe joined obr) labelled
+/// as not graded.
+fn bridge_fdb_show(lab: &NetLab) -> Result<String, Fail> {
+    Ok(lab
+        .sh("bridge fdb show dev ovxe")?
+        .lines()
+        .map(|l| {
+            if l.contains(" master ") {
+                format!("{l}   (the bridge's own, ignored)")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
 /// A learner's request, given a socket and the VXLAN device's index.
 type Request = Box<dyn FnOnce(&mut step07::netlink::Netlink, u32) -> anyhow::Result<()> + Send>;
 
@@ -354,7 +372,7 @@ fn fdb_and_neighbour_entries(_ctx: &Ctx) -> Outcome {
         v.sort();
         Ok(v)
     };
-    let shown = lab.sh("bridge fdb show dev ovxe")?;
+    let shown = bridge_fdb_show(&lab)?;
     let expected = vec![
         (mac.to_string(), Some(h2.into()), true),
         (mac2.to_string(), Some(h2.into()), true),
@@ -370,7 +388,7 @@ fn fdb_and_neighbour_entries(_ctx: &Ctx) -> Outcome {
         "entries::fdb(Add, ovxe, 02:42:0a:00:00:07, 10.98.0.3) over an existing entry",
         Box::new(move |n, i| step07::entries::fdb(n, Change::Add, i, mac, h3)),
     )?;
-    let shown = lab.sh("bridge fdb show dev ovxe")?;
+    let shown = bridge_fdb_show(&lab)?;
     let expected = vec![
         (mac.to_string(), Some(h3.into()), true),
         (mac2.to_string(), Some(h2.into()), true),
@@ -454,8 +472,68 @@ fn with_store<T: Send + 'static>(
 }
 
 fn vni_is_allocated_once(_ctx: &Ctx) -> Outcome {
-    let cluster = start_cluster(1)?;
+    let cluster = start_cluster(3)?;
     let grader = cluster.client_on(0);
+    // Racing creators: three hosts, four networks each, all at once (a
+    // barrier lines the threads up). A get-then-put gives two of them one
+    // VNI; a create-if-absent transaction can't.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(3));
+    let mut threads = Vec::new();
+    for i in 0..3 {
+        let etcd = runtime_etcd(&cluster, i);
+        let netns = cluster.host(i).net.netns();
+        let barrier = barrier.clone();
+        threads.push(std::thread::spawn(move || {
+            on_thread("vni::allocate", Some(netns), move || {
+                barrier.wait();
+                (0..4)
+                    .map(|k| {
+                        let name = format!("race-{i}-{k}");
+                        step07::vni::allocate(&etcd, &name)
+                            .map(|v| (v, name))
+                            .map_err(|e| format!("{e:#}"))
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            })
+        }));
+    }
+    let mut raced = Vec::new();
+    for thread in threads {
+        let got = thread
+            .join()
+            .map_err(|_| Fail::new("a grader thread panicked"))??;
+        raced.extend(got.map_err(|why| {
+            Fail::new("vni::allocate on three hosts at once should succeed").seen(why)
+        })?);
+    }
+    raced.sort();
+    let vnis: BTreeSet<u32> = raced.iter().map(|(v, _)| *v).collect();
+    ensure(vnis.len() == 12, || {
+        Fail::new("12 networks created at once from three hosts get 12 distinct VNIs")
+            .expected("12 distinct VNIs")
+            .seen(format!("{} distinct: {raced:?}", vnis.len()))
+    })?;
+    expect_eq(
+        "they are the lowest 12 from 256",
+        (256..268).collect::<BTreeSet<u32>>(),
+        vnis,
+    )?;
+    let held: Vec<(String, String)> = grader
+        .prefix(&format!("{PREFIX}vni/"))?
+        .into_iter()
+        .map(|kv| (kv.key, kv.value))
+        .collect();
+    let want: Vec<(String, String)> = raced
+        .iter()
+        .map(|(v, n)| (store::vni_key(*v), n.clone()))
+        .collect();
+    expect_eq(
+        "each VNI's key names the network that was given it",
+        want,
+        held,
+    )?;
+    grader.delete_prefix(PREFIX)?;
+    // One after another: the lowest free, holes filled.
     let allocate = |name: &'static str| -> Result<u32, Fail> {
         with_store(&cluster, 0, "vni::allocate", move |e| {
             step07::vni::allocate(e, name)
@@ -588,12 +666,26 @@ fn addresses_are_unique_cluster_wide(_ctx: &Ctx) -> Outcome {
         Fail::new("ipam::release by a container that does not hold the address should return Ok")
             .seen(why)
     })?;
+    let key = store::address_key(&network.name, first);
+    let after = grader.prefix(&key)?.into_iter().find(|kv| kv.key == key);
+    let holder_lease = all
+        .iter()
+        .find(|(a, _)| *a == first)
+        .and_then(|(_, id)| id[1..2].parse::<usize>().ok())
+        .map(|i| leases[i])
+        .unwrap_or_default();
     ensure(
-        grader
-            .get(&store::address_key(&network.name, first))?
-            .as_deref()
-            == Some(holder.as_str()),
-        || Fail::new("a release by another id leaves the holder's address alone"),
+        after
+            .as_ref()
+            .is_some_and(|kv| kv.value == holder && kv.lease == holder_lease),
+        || {
+            Fail::new("a release by another id (someone-else) leaves the holder's address alone")
+                .expected(format!("{key} = {holder} (lease {holder_lease})"))
+                .seen(match &after {
+                    Some(kv) => format!("{key} = {} (lease {})", kv.value, kv.lease),
+                    None => format!("{key} is gone"),
+                })
+        },
     )?;
     let name = network.name.clone();
     let id = holder.clone();
@@ -954,6 +1046,60 @@ impl<'a> Hosts<'a> {
         Ok(all[0].clone())
     }
 
+    /// A failure `what`, with what host 3 held for the VNIs `vnis` (its
+    /// FDB and neighbour entries on their devices) and the endpoints the
+    /// store held.
+    fn isolation_state(&self, vnis: &[u32], what: &str) -> Fail {
+        let mut seen = String::new();
+        for vni in vnis {
+            let dev = format!("ovx{vni}");
+            let fdb = grader::overlay::fdb(&self.netns(2), &dev)
+                .map(|v| {
+                    v.iter()
+                        .map(|e| {
+                            format!(
+                                "{} dst {:?} own {} permanent {}",
+                                e.mac, e.dst, e.own, e.permanent
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_else(|e| format!("{e:?}"));
+            let neigh = grader::overlay::neighbours(&self.netns(2), &dev)
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_else(|e| format!("{e:?}"));
+            seen.push_str(&format!(
+                "host 3 {dev} fdb: {fdb}\nhost 3 {dev} neigh: {neigh}\n"
+            ));
+        }
+        let endpoints = self
+            .cluster
+            .client_on(2)
+            .prefix(&format!("{PREFIX}endpoints/"))
+            .map(|kv| {
+                kv.into_iter()
+                    .map(|kv| format!("{} = {}", kv.key, kv.value))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_else(|e| format!("{e:?}"));
+        seen.push_str(&format!("endpoints in etcd:\n{endpoints}"));
+        Fail::new(what).seen(seen)
+    }
+
+    /// The neighbour entries (IP, MAC) of host `i`'s VXLAN devices.
+    fn remote_neighbours(&self, i: usize) -> Result<Vec<(String, String)>, Fail> {
+        let mut out = Vec::new();
+        for vxlan in grader::overlay::vxlans(&self.netns(i))? {
+            for n in grader::overlay::neighbours(&self.netns(i), &vxlan.name)? {
+                out.push((n.ip.to_string(), n.mac.unwrap_or_default()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The permanent FDB entries (MAC, VTEP) of host `i`'s VXLAN devices.
     fn remote_entries(&self, i: usize) -> Result<Vec<(String, String)>, Fail> {
         let mut out = Vec::new();
@@ -1260,18 +1406,63 @@ fn overlay_networks_are_isolated_on(hosts: &mut Hosts) -> Outcome {
     })?;
     hosts.server(0, "alpha", "ov1")?;
     let alpha = hosts.address_of(0, "alpha", "ov1")?;
-    let said = hosts.connect(2, "ov1", "alpha")?;
-    ensure(reached(&said), || {
-        Fail::new("a container of ov1 on host 3 reaches alpha").seen(&said)
+    // The clients live on host 3 before they probe: a `run --rm` client
+    // would race host 1's tick (its reply has nowhere to go until host 1
+    // holds the client's entries) against the probe's 2 s connect.
+    hosts.server(2, "gamma", "ov1")?;
+    hosts.server(2, "delta", "ov2")?;
+    let gamma = hosts.address_of(2, "gamma", "ov1")?;
+    let mac = |a: &str| a.parse().map(store::mac_of).unwrap_or_default();
+    let (alpha_mac, gamma_mac) = (mac(&alpha), mac(&gamma));
+    // Wait for the states the probe needs: host 3 sends alpha's frames to
+    // host 1 and host 1 sends gamma's to host 3, both with their ARP entry.
+    let ready = grader::poll(Duration::from_secs(10), || {
+        let on1 = hosts.remote_entries(0).ok()?;
+        let on3 = hosts.remote_entries(2).ok()?;
+        let n1 = grader::overlay::neighbours(&hosts.netns(0), &format!("ovx{v1}")).ok()?;
+        let n3 = grader::overlay::neighbours(&hosts.netns(2), &format!("ovx{v1}")).ok()?;
+        (on1.contains(&(gamma_mac.clone(), hosts.address(2)))
+            && on3.contains(&(alpha_mac.clone(), hosts.address(0)))
+            && n1.iter().any(|n| n.ip.to_string() == gamma)
+            && n3.iter().any(|n| n.ip.to_string() == alpha))
+        .then_some(())
+    });
+    let why = |what: &str| hosts.isolation_state(&[v1, v2], what);
+    ensure(ready.is_some(), || {
+        why("within 10 s, host 1 holds gamma's FDB and neighbour entries (behind host 3) and host 3 alpha's (behind host 1)")
     })?;
-    let said = hosts.connect(2, "ov2", &alpha)?;
+    let probe = |to: &str, container: &str| -> Result<String, Fail> {
+        let out = hosts.ok(
+            2,
+            &[
+                "exec",
+                container,
+                "grader-probe",
+                "--probe",
+                "connect",
+                to,
+                "80",
+            ],
+            "exec of the probe in a container on host 3",
+        )?;
+        Ok(out
+            .lines()
+            .find_map(|l| l.strip_prefix("connect: "))
+            .unwrap_or("(nothing)")
+            .to_string())
+    };
+    let said = probe("alpha", "gamma")?;
+    ensure(reached(&said), || {
+        why("a container of ov1 on host 3 reaches alpha").seen(&said)
+    })?;
+    let said = probe(&alpha, "delta")?;
     ensure(!reached(&said), || {
-        Fail::new(format!(
+        why(&format!(
             "a container of ov2 must not reach alpha of ov1 by its address {alpha}"
         ))
         .seen(&said)
     })?;
-    let said = hosts.connect(2, "ov2", "alpha")?;
+    let said = probe("alpha", "delta")?;
     expect_eq("nor know its name", "unknown-host", said.as_str())?;
     Ok(())
 }
@@ -1365,18 +1556,15 @@ fn gone_containers_vanish_everywhere_on(hosts: &mut Hosts) -> Outcome {
     hosts.server(0, "alpha", "ov")?;
     hosts.server(1, "beta", "ov")?;
     hosts.server(2, "gamma", "ov")?;
-    let alpha_mac = store::mac_of(
-        hosts
-            .address_of(0, "alpha", "ov")?
-            .parse()
-            .map_err(|_| Fail::new("an address"))?,
-    );
-    let beta_mac = store::mac_of(
-        hosts
-            .address_of(1, "beta", "ov")?
-            .parse()
-            .map_err(|_| Fail::new("an address"))?,
-    );
+    let alpha_ip = hosts.address_of(0, "alpha", "ov")?;
+    let beta_ip = hosts.address_of(1, "beta", "ov")?;
+    let alpha_mac = store::mac_of(alpha_ip.parse().map_err(|_| Fail::new("an address"))?);
+    let beta_mac = store::mac_of(beta_ip.parse().map_err(|_| Fail::new("an address"))?);
+    let mut neighbours = vec![
+        (alpha_ip.clone(), alpha_mac.clone()),
+        (beta_ip.clone(), beta_mac.clone()),
+    ];
+    neighbours.sort();
     let both = vec![
         (alpha_mac.clone(), hosts.address(0)),
         (beta_mac.clone(), hosts.address(1)),
@@ -1385,12 +1573,17 @@ fn gone_containers_vanish_everywhere_on(hosts: &mut Hosts) -> Outcome {
     sorted.sort();
     let seen = grader::poll(Duration::from_secs(5), || {
         let e = hosts.remote_entries(2).ok()?;
-        (e == sorted).then_some(e)
+        let n = hosts.remote_neighbours(2).ok()?;
+        (e == sorted && n == neighbours).then_some(e)
     });
     ensure(seen.is_some(), || {
-        Fail::new("host 3 holds FDB entries for alpha (behind host 1) and beta (behind host 2), and no more")
-            .expected(format!("{sorted:?}"))
-            .seen(format!("{:?}", hosts.remote_entries(2)))
+        Fail::new("host 3 holds FDB entries for alpha (behind host 1) and beta (behind host 2), their neighbour entries, and no more")
+            .expected(format!("fdb {sorted:?}\nneigh {neighbours:?}"))
+            .seen(format!(
+                "fdb {:?}\nneigh {:?}",
+                hosts.remote_entries(2),
+                hosts.remote_neighbours(2)
+            ))
     })?;
     // Stop: at once (a tick) from every host.
     hosts.ok(1, &["stop", "-t", "1", "beta"], "stop")?;
@@ -1410,11 +1603,19 @@ fn gone_containers_vanish_everywhere_on(hosts: &mut Hosts) -> Outcome {
                     "exec",
                 )
                 .ok()?;
-            (!e.iter().any(|(m, _)| *m == beta_mac) && !names.contains("beta")).then_some(())
+            let n = hosts.remote_neighbours(i).ok()?;
+            (!e.iter().any(|(m, _)| *m == beta_mac)
+                && !n.iter().any(|(ip, _)| *ip == beta_ip)
+                && !names.contains("beta"))
+            .then_some(())
         });
         ensure(gone.is_some(), || {
-            Fail::new(format!("after stop beta, host {} holds no entry of beta's and its container's /etc/hosts no name", i + 1))
-                .seen(format!("{:?}", hosts.remote_entries(i)))
+            Fail::new(format!("after stop beta, host {} holds no FDB or neighbour entry of beta's and its container's /etc/hosts no name", i + 1))
+                .seen(format!(
+                    "fdb {:?}\nneigh {:?}",
+                    hosts.remote_entries(i),
+                    hosts.remote_neighbours(i)
+                ))
         })?;
     }
     let after_stop = stopped.elapsed();
@@ -1430,11 +1631,17 @@ fn gone_containers_vanish_everywhere_on(hosts: &mut Hosts) -> Outcome {
     let bound = Duration::from_secs(store::LEASE_TTL as u64 + 10);
     let gone = grader::poll(bound, || {
         let e = hosts.remote_entries(2).ok()?;
-        (!e.iter().any(|(m, _)| *m == alpha_mac)).then_some(())
+        let n = hosts.remote_neighbours(2).ok()?;
+        (!e.iter().any(|(m, _)| *m == alpha_mac) && !n.iter().any(|(ip, _)| *ip == alpha_ip))
+            .then_some(())
     });
     ensure(gone.is_some(), || {
-        Fail::new(format!("within the lease's TTL ({} s) and a sync after alpha's monitor was killed, host 3 holds nothing of alpha's", store::LEASE_TTL))
-            .seen(format!("{:?}", hosts.remote_entries(2)))
+        Fail::new(format!("within the lease's TTL ({} s) and a sync after alpha's monitor was killed, host 3 holds no FDB or neighbour entry of alpha's", store::LEASE_TTL))
+            .seen(format!(
+                "fdb {:?}\nneigh {:?}",
+                hosts.remote_entries(2),
+                hosts.remote_neighbours(2)
+            ))
     })?;
     let after_kill = killed.elapsed();
     let keys: Vec<String> = hosts

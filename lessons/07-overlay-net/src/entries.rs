@@ -12,10 +12,16 @@
 //! With learning off, nothing else sends a frame anywhere: a container
 //! without its entries here is unreachable from this host.
 //!
+//! Both are added with NLM_F_CREATE | NLM_F_REPLACE (`replace`: made, or
+//! overwritten when the MAC or IP has one), never NLM_F_APPEND: a
+//! container's MAC has one VTEP, and an appended second one is ignored.
+//!
 //! netlink-packet-route 0.30 names things its own way: NTF_SELF is
 //! `NeighbourFlags::Own`; its `NeighbourState` is an enum of single states
-//! while the kernel's `ndm_state` is a bit set, so NUD_NOARP |
-//! NUD_PERMANENT is written `NeighbourState::Other(0xc0)`.
+//! while the kernel's `ndm_state` is a bit set. The FDB entry's state is
+//! NUD_NOARP | NUD_PERMANENT (0xc0, as `bridge fdb replace` sends it),
+//! written `NeighbourState::Other(0xc0)`; the neighbour entry's is
+//! NUD_PERMANENT alone, `NeighbourState::Permanent`.
 
 use crate::netlink::Netlink;
 use std::net::Ipv4Addr;
@@ -42,7 +48,7 @@ pub fn fdb(
     mac: &str,
     vtep: Ipv4Addr,
 ) -> anyhow::Result<()> {
-    // TODO(lesson-07): Add: the VXLAN device vxlan has in its own forwarding table a permanent entry sending frames for mac to vtep, made or, if the MAC has one, overwritten; Delete: the MAC's entry to vtep is gone and every other MAC's stays
+    // TODO(lesson-07): Add: the VXLAN device vxlan has in its own forwarding table a permanent entry sending frames for mac to vtep, made or, if the MAC has one, replaced (bridge fdb replace, never append); Delete: the MAC's entry to vtep is gone and every other MAC's stays
     // A neighbour message of the *bridge* family (AF_BRIDGE): RTM_NEWNEIGH
     // to add, RTM_DELNEIGH to delete. Kernel facts: NTF_SELF picks the
     // device's own table (not its master bridge's); NDA_LLADDR is the MAC,
@@ -52,7 +58,7 @@ pub fn fdb(
     // Shell: bridge fdb replace 02:42:0a:00:00:03 dev ovx256 dst 10.99.0.3
     // self permanent
     todo!(
-        "lesson-07: Add: the VXLAN device vxlan has in its own forwarding table a permanent entry sending frames for mac to vtep, made or, if the MAC has one, overwritten; Delete: the MAC's entry to vtep is gone and every other MAC's stays"
+        "lesson-07: Add: the VXLAN device vxlan has in its own forwarding table a permanent entry sending frames for mac to vtep, made or, if the MAC has one, replaced (bridge fdb replace, never append); Delete: the MAC's entry to vtep is gone and every other MAC's stays"
     );
 }
 // ANCHOR_END: fdb

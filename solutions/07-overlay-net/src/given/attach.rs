@@ -164,6 +164,15 @@ impl step04::container::Attach for Overlay {
 /// Everything a container had on its overlay network, given back (best
 /// effort: a store that is down keeps its keys until the lease expires).
 pub fn release(root: &Path, etcd: &Etcd, local: &Local) {
+    // Your functions run in here (ipam::release, the sync): one that panics
+    // (a todo!() not written yet) must not stop the container's cleanup,
+    // or its cgroup and veths stay on the host after it.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        release_all(root, etcd, local)
+    }));
+}
+
+fn release_all(root: &Path, etcd: &Etcd, local: &Local) {
     let endpoint = &local.endpoint;
     let _ = crate::ipam::release(etcd, &endpoint.network, endpoint.ip, &endpoint.id);
     let _ = etcd.delete(&store::endpoint_key(&endpoint.network, &endpoint.id));
