@@ -56,15 +56,29 @@ pub fn starter_source(text: &str, number: &str, file: &str) -> anyhow::Result<St
 fn without_reference_only_source(text: &str, file: &str) -> anyhow::Result<String> {
     let mut kept = String::new();
     let mut open: Option<usize> = None;
+    // Right after a part left out: the blank lines around it must not
+    // become two in a row, nor one before a closing brace (rustfmt's form).
+    let mut just_closed = false;
     for (index, line) in text.lines().enumerate() {
         match line.trim() {
             "// BEGIN REFERENCE ONLY" if open.is_none() => open = Some(index + 1),
-            "// END REFERENCE ONLY" if open.is_some() => open = None,
+            "// END REFERENCE ONLY" if open.is_some() => {
+                open = None;
+                just_closed = true;
+            }
             "// BEGIN REFERENCE ONLY" | "// END REFERENCE ONLY" => {
                 bail!("{file}:{}: reference-only markers out of order", index + 1)
             }
             _ if open.is_some() => {}
-            _ => {
+            trimmed => {
+                let after_blank = kept.is_empty() || kept.ends_with("\n\n");
+                if just_closed && trimmed.is_empty() && after_blank {
+                    continue;
+                }
+                if just_closed && trimmed.starts_with('}') && kept.ends_with("\n\n") {
+                    kept.pop();
+                }
+                just_closed = false;
                 kept.push_str(line);
                 kept.push('\n');
             }
@@ -649,6 +663,18 @@ mod tests {
         assert!(!starter.contains("shape") && !starter.contains("REFERENCE"));
         assert!(starter.contains("fn any()"));
         assert!(starter_source("// BEGIN REFERENCE ONLY\n", "06", "x.rs").is_err());
+        // The blank lines around a part left out stay single, as rustfmt
+        // wants them.
+        let between = "mod t {\n    fn a() {}\n\n    // BEGIN REFERENCE ONLY\n    fn b() {}\n    // END REFERENCE ONLY\n\n    fn c() {}\n}\n";
+        assert_eq!(
+            without_reference_only_source(between, "x.rs").unwrap(),
+            "mod t {\n    fn a() {}\n\n    fn c() {}\n}\n"
+        );
+        let last = "mod t {\n    fn a() {}\n\n    // BEGIN REFERENCE ONLY\n    fn b() {}\n    // END REFERENCE ONLY\n}\n";
+        assert_eq!(
+            without_reference_only_source(last, "x.rs").unwrap(),
+            "mod t {\n    fn a() {}\n}\n"
+        );
         let kept = knock_out(text, "06", "x.rs", 0).unwrap();
         assert!(kept.contains("fn shape()"), "the reference keeps them");
     }

@@ -226,7 +226,6 @@ mod tests {
         assert_eq!(shown[9], "c 136:* rwm");
     }
 
-
     /// What any program of rules must be: instructions, the last an exit.
     #[test]
     fn the_program_ends_with_an_exit() {

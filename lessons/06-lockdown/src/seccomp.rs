@@ -102,7 +102,6 @@ mod tests {
         assert_eq!(filters(&admin).unwrap().len(), 1, "SYS_ADMIN may clone3");
     }
 
-
     #[test]
     fn every_denied_call_is_listed_once() {
         let list = denied();
