@@ -89,7 +89,11 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         ..Results::default()
     };
     isolate(&mut results.notes)?;
-    let runs = if options.quick { 5 } else { 30 };
+    // The quick form's medians decide CI's ratios too: 5 runs each let one
+    // slow round swing bridge/none from 1.04 to 1.43 between two runs of
+    // the same commit. 15 cost about a second more (a round of all the
+    // runtimes takes under 100 ms).
+    let runs = if options.quick { 15 } else { 30 };
     eprintln!("bench: start latency ({runs} runs each, after 3 warm-ups)");
     start::measure(&tools, runs, &mut results)?;
     let counts: &[usize] = if options.quick { &[10] } else { &[10, 50, 200] };
