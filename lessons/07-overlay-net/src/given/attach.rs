@@ -165,7 +165,7 @@ impl step04::container::Attach for Overlay {
 /// effort: a store that is down keeps its keys until the lease expires).
 pub fn release(root: &Path, etcd: &Etcd, local: &Local) {
     // Your functions run in here (ipam::release, the sync): one that panics
-    // (a todo!() not written yet) must not stop the container's cleanup,
+    // (a part still unwritten, say) must not stop the container's cleanup,
     // or its cgroup and veths stay on the host after it.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         release_all(root, etcd, local)
