@@ -368,6 +368,13 @@ fn connect_in(netns: &Path, address: SocketAddr, timeout: Duration) -> Result<Tc
 /// `Content-Length` bytes, chunked (`Transfer-Encoding: chunked`: hex size,
 /// CRLF, bytes, CRLF, ..., a 0-size chunk), or everything up to the close.
 fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
+    let (status, bytes) = parse_http(raw)?;
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// [`parse_response`], with the body as bytes (a registry's blobs are not
+/// text).
+pub(crate) fn parse_http(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
     let text_end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -418,7 +425,7 @@ fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
     } else {
         body.to_vec()
     };
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    Ok((status, bytes))
 }
 
 /// The `kvs` of a range answer, decoded.

@@ -5,7 +5,10 @@
 
 use crate::check::Fail;
 use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// A network namespace with `lo` up, alive until dropped.
 pub struct NetLab {
@@ -71,6 +74,28 @@ impl NetLab {
         command
     }
 
+    /// A TCP socket listening on `addr` (`10.77.0.2:0`: any free port)
+    /// *inside* the lab, for a server the grader runs itself (see
+    /// [`crate::fake_server`]): `nsenter --net=LAB nc -l ADDR PORT`, as a
+    /// socket the grader's threads can accept on.
+    ///
+    /// A socket belongs for its whole life to the network namespace of the
+    /// thread that created it, and setns(2) moves only the calling thread.
+    /// So a short-lived thread enters the lab, binds, and hands the socket
+    /// back; the grader's own threads never change namespace.
+    pub fn listen(&self, addr: &str) -> Result<TcpListener, Fail> {
+        let address = socket_address(addr)?;
+        in_netns(Path::new(&self.netns()), || TcpListener::bind(address)).map_err(|e| {
+            Fail::new(format!("the grader could not listen on {addr} in its lab")).seen(e)
+        })
+    }
+
+    /// A TCP connection to `addr`, made inside the lab (`nsenter --net=LAB
+    /// curl ...`, for one socket), given up after `timeout`.
+    pub fn connect(&self, addr: &str, timeout: Duration) -> Result<TcpStream, Fail> {
+        connect_in(&self.netns(), addr, timeout)
+    }
+
     /// Link this lab to `outside` (another NetLab playing the internet):
     /// a veth pair, 192.0.2.1/24 here and 192.0.2.2/24 there (TEST-NET-1),
     /// and this lab's default route through it.
@@ -82,6 +107,47 @@ impl NetLab {
         outside.sh("ip addr add 192.0.2.2/24 dev wan0 && ip link set wan0 up")?;
         Ok(())
     }
+}
+
+/// `host:port` as one socket address.
+fn socket_address(addr: &str) -> Result<SocketAddr, Fail> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut all| all.next())
+        .ok_or_else(|| Fail::new(format!("`{addr}` is not an address (host:port)")))
+}
+
+/// A TCP connection to `addr` from the network namespace `netns`
+/// (`/proc/PID/ns/net`), bounded by `timeout`: an address nobody answers
+/// would otherwise wait out the kernel's minutes of SYN retries.
+pub fn connect_in(netns: &str, addr: &str, timeout: Duration) -> Result<TcpStream, Fail> {
+    let address = socket_address(addr)?;
+    in_netns(Path::new(netns), || {
+        TcpStream::connect_timeout(&address, timeout)
+    })
+    .map_err(|e| Fail::new(format!("the grader could not connect to {addr} in its lab")).seen(e))
+}
+
+/// Run `make` (which creates a socket) on a fresh thread that has entered
+/// the network namespace `netns` first; the socket it returns stays in that
+/// namespace wherever it is used afterwards. Entering a namespace with
+/// setns(2) needs CAP_SYS_ADMIN, and the thread ends right after, so no
+/// other code of the grader ever runs in the lab.
+pub fn in_netns<T: Send>(
+    netns: &Path,
+    make: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    let lab = std::fs::File::open(netns)?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                nix::sched::setns(&lab, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)?;
+                make()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the thread in the lab panicked")))
+    })
 }
 
 impl Drop for NetLab {
