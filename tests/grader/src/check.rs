@@ -44,6 +44,20 @@ pub enum Requires {
     /// (see [`crate::cluster::Cluster::unavailable`]): step 07's overlay
     /// networks keep their state in an etcd cluster the check starts.
     Etcd,
+    /// `docker-registry` (the distribution registry) and the tools a lab
+    /// needs (see [`crate::registry::Registry::unavailable`]): step 08's
+    /// push and pull checks run a real registry in a lab.
+    Registry,
+    /// podman with a runtime (crun or runc) and conmon (see
+    /// [`crate::tools::Podman::unavailable`]): step 08 checks that podman
+    /// pulls, loads and runs what minibox pushes and saves.
+    Podman,
+    /// skopeo (see [`crate::tools::Skopeo::unavailable`]): copies and
+    /// inspects images in a registry, an OCI layout, a docker-archive.
+    Skopeo,
+    /// umoci (see [`crate::tools::Umoci::unavailable`]): unpacks an OCI
+    /// layout minibox saved.
+    Umoci,
 }
 
 /// What a check returns.

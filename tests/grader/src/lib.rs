@@ -28,6 +28,7 @@ pub mod check;
 pub mod cluster;
 pub mod etcd;
 pub mod exploits;
+pub mod fake_server;
 pub mod freeze;
 pub mod helper;
 pub mod lab;
@@ -38,10 +39,12 @@ pub mod preflight;
 pub mod probe;
 pub mod process;
 pub mod procfs;
+pub mod registry;
 pub mod report;
 pub mod sources;
 pub mod terminal;
 pub mod todo;
+pub mod tools;
 
 pub use check::{ensure, expect_eq, Check, Fail, Outcome, Requires};
 pub use lab::Lab;
@@ -911,7 +914,12 @@ mod tests {
         let machine = |requires: Requires| match requires {
             Requires::Nothing => Ok(()),
             Requires::UnprivilegedUserns => Err("forbidden here".to_string()),
-            Requires::Nftables | Requires::Etcd => Ok(()),
+            Requires::Nftables
+            | Requires::Etcd
+            | Requires::Registry
+            | Requires::Podman
+            | Requires::Skopeo
+            | Requires::Umoci => Ok(()),
         };
         let (report, conclusion) = grade_on(
             step(),

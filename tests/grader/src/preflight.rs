@@ -128,6 +128,22 @@ pub fn requirement(requires: crate::Requires) -> Result<(), String> {
             None => Ok(()),
             Some(why) => Err(format!("an etcd cluster of lab hosts can't start: {why}")),
         },
+        crate::Requires::Registry => match crate::registry::Registry::unavailable() {
+            None => Ok(()),
+            Some(why) => Err(format!("a registry can't start in a lab: {why}")),
+        },
+        crate::Requires::Podman => match crate::tools::Podman::unavailable() {
+            None => Ok(()),
+            Some(why) => Err(format!("podman can't run: {why}")),
+        },
+        crate::Requires::Skopeo => match crate::tools::Skopeo::unavailable() {
+            None => Ok(()),
+            Some(why) => Err(format!("skopeo can't run: {why}")),
+        },
+        crate::Requires::Umoci => match crate::tools::Umoci::unavailable() {
+            None => Ok(()),
+            Some(why) => Err(format!("umoci can't run: {why}")),
+        },
     }
 }
 
