@@ -17,7 +17,7 @@
 
 use grader::cluster::Cluster;
 use grader::process::{Invocation, Output};
-use grader::todo::{panic_text, quiet_todo_panics};
+
 use grader::{ensure, expect_eq, Check, Ctx, Fail, Needs, NetLab, Outcome, Requires};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -211,29 +211,7 @@ fn on_thread<T: Send + 'static>(
     netns: Option<String>,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Fail> {
-    quiet_todo_panics();
-    let joined = std::thread::spawn(move || {
-        if let Some(path) = netns {
-            let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-            // setns(2) for this thread only: the grader's others stay home.
-            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| format!("setns {path}: {e}"))?;
-        }
-        Ok::<T, String>(work())
-    })
-    .join();
-    match joined {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(why)) => Err(Fail::new("the grader could not enter its lab").seen(why)),
-        Err(payload) => {
-            let message = panic_text(payload.as_ref());
-            let seen = match message.strip_prefix("not yet implemented: ") {
-                Some(todo) => format!("not written yet: {todo}"),
-                None => format!("it panicked: {message}"),
-            };
-            Err(Fail::new(format!("{what} should return")).seen(seen))
-        }
-    }
+    grader::todo::call_in_netns(what, netns, work)
 }
 
 /// A lab with an underlay device `ul0` (10.98.0.1/24, up; one end of a

@@ -1,5 +1,5 @@
 //! The finished runtime under hostile input, concurrency and escape
-//! attempts. Not graded: these hold the reference (`solution-07`) to what
+//! attempts. Not graded: these hold the reference (`solution-08`) to what
 //! the workshop promises, and run with `cargo test`.
 //!
 //! Every run is in a lab network namespace of its own, with a fresh
@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-const MINIBOX: &str = env!("CARGO_BIN_EXE_solution-07");
+const MINIBOX: &str = env!("CARGO_BIN_EXE_solution-08");
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -1,4 +1,4 @@
-//! `minibox`, the finished runtime: images, containers, networks across
+//! `minibox` as step 07 leaves it: images, containers, networks across
 //! hosts, locked down.
 
 fn main() {

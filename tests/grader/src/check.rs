@@ -58,6 +58,8 @@ pub enum Requires {
     /// umoci (see [`crate::tools::Umoci::unavailable`]): unpacks an OCI
     /// layout minibox saved.
     Umoci,
+    /// Every one of these (a check with a registry and podman, say).
+    All(&'static [Requires]),
 }
 
 /// What a check returns.

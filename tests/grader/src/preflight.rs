@@ -144,6 +144,8 @@ pub fn requirement(requires: crate::Requires) -> Result<(), String> {
             None => Ok(()),
             Some(why) => Err(format!("umoci can't run: {why}")),
         },
+        // The first requirement missing is the one said.
+        crate::Requires::All(all) => all.iter().try_for_each(|r| requirement(*r)),
     }
 }
 

@@ -117,6 +117,40 @@ pub fn call<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, crate::Fail> {
     })
 }
 
+/// [`call`] on a thread of its own, which first enters the network
+/// namespace `netns` (a lab's `/proc/PID/ns/net`), if given: setns(2)
+/// moves only the calling thread, so the grader's other threads stay in
+/// their own namespace; threads the learner's code starts from there are
+/// in the lab too (a new thread copies its creator's namespaces).
+pub fn call_in_netns<T: Send + 'static>(
+    what: &str,
+    netns: Option<String>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, crate::Fail> {
+    quiet_todo_panics();
+    let joined = std::thread::spawn(move || {
+        if let Some(path) = netns {
+            let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| format!("setns {path}: {e}"))?;
+        }
+        Ok::<T, String>(work())
+    })
+    .join();
+    match joined {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(why)) => Err(crate::Fail::new("the grader could not enter its lab").seen(why)),
+        Err(payload) => {
+            let message = panic_text(payload.as_ref());
+            let seen = match message.strip_prefix("not yet implemented: ") {
+                Some(todo) => format!("not written yet: {todo}"),
+                None => format!("it panicked: {message}"),
+            };
+            Err(crate::Fail::new(format!("{what} should return")).seen(seen))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

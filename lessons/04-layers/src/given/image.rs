@@ -20,9 +20,15 @@ use std::collections::BTreeMap;
 /// hence the same id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
+    // An imported config (load, pull) may leave out what the OCI spec calls
+    // optional: read as empty, as docker does.
+    #[serde(default)]
     pub created: String,
+    #[serde(default)]
     pub architecture: String,
+    #[serde(default)]
     pub os: String,
+    #[serde(default)]
     pub config: RunConfig,
     pub rootfs: RootFs,
     #[serde(default)]
@@ -124,7 +130,9 @@ impl ImageConfig {
     }
 }
 
-/// `NAME[:TAG]`, as docker spells an image reference (without a registry).
+/// `[HOST[:PORT]/]NAME[:TAG]`, as docker spells an image reference. A
+/// registry's host is part of the name (`10.77.0.1:5000/app:1` names an
+/// image of that registry, as docker keeps it); step 08 splits it off.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Reference {
     pub name: String,
@@ -132,21 +140,37 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// Parse `NAME[:TAG]`; the tag defaults to `latest`. Names are docker's:
-    /// lower-case letters, digits and `._-/` separators; tags up to 128 of
-    /// `[A-Za-z0-9_.-]`, not starting with `.` or `-`.
+    /// Parse `[HOST[:PORT]/]NAME[:TAG]`; the tag defaults to `latest`. Names
+    /// are docker's: lower-case letters, digits and `._-/` separators; a
+    /// first component with a `:PORT` (or a `.`) is a registry's host; tags
+    /// up to 128 of `[A-Za-z0-9_.-]`, not starting with `.` or `-`.
     pub fn parse(text: &str) -> anyhow::Result<Reference> {
         let (name, tag) = match text.rsplit_once(':') {
             Some((name, tag)) if !tag.contains('/') => (name, tag),
             _ => (text, "latest"),
         };
-        let name_ok = !name.is_empty()
+        // A port is allowed in the host only: `HOST:PORT/` before the path.
+        let (host, path) = match name.split_once('/') {
+            Some((host, path)) if host.contains(':') => (Some(host), path),
+            _ => (None, name),
+        };
+        let host_ok = host.is_none_or(|host| {
+            let (h, port) = host.split_once(':').unwrap_or((host, ""));
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+                && !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|b| b.is_ascii_digit())
+        });
+        let name_ok = host_ok
+            && !path.is_empty()
             && name.len() <= 255
-            && name
+            && path
                 .bytes()
                 .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b'/'))
-            && name.as_bytes()[0].is_ascii_alphanumeric()
-            && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+            && path.as_bytes()[0].is_ascii_alphanumeric()
+            && path.as_bytes()[path.len() - 1].is_ascii_alphanumeric();
         if !name_ok {
             bail!("invalid image name {text:?}: use lower-case letters, digits and . _ - /, starting and ending with a letter or digit");
         }
@@ -205,7 +229,15 @@ mod tests {
         assert_eq!(r.to_string(), "app:latest");
         let r = Reference::parse("my/app:1.0").unwrap();
         assert_eq!((r.name.as_str(), r.tag.as_str()), ("my/app", "1.0"));
-        for bad in ["", "App", "a:", ":x", "a b", "-a", "a:-x", "a/"] {
+        let r = Reference::parse("10.77.0.1:5000/my/app:1").unwrap();
+        assert_eq!(r.name, "10.77.0.1:5000/my/app");
+        assert_eq!(
+            Reference::parse("localhost:5000/app").unwrap().tag,
+            "latest"
+        );
+        for bad in [
+            "", "App", "a:", ":x", "a b", "-a", "a:-x", "a/", "h:/a", "h:x/a", ":5000/a",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -195,6 +195,42 @@ impl Store {
         Ok(id)
     }
 
+    /// Store a config exactly as it came (from an archive or a registry):
+    /// its id is the digest of these bytes, so it must not be written
+    /// again in another form, and fields minibox does not know are kept.
+    /// The bytes must be a config whose layers are all in the store.
+    pub fn put_image_bytes(&self, bytes: &[u8]) -> anyhow::Result<Digest> {
+        let config: ImageConfig = serde_json::from_slice(bytes).context("not an image config")?;
+        if config.rootfs.kind != "layers" {
+            bail!(
+                "image config: rootfs.type is {:?}, not \"layers\"",
+                config.rootfs.kind
+            );
+        }
+        for diff_id in &config.rootfs.diff_ids {
+            if !self.has_layer(diff_id) {
+                bail!("image refers to layer {diff_id}, which is not in the store");
+            }
+        }
+        let id = digest::of_bytes(bytes);
+        let path = self.config_path(&id);
+        if !path.exists() {
+            self.write_atomic(&path, bytes)?;
+        }
+        Ok(id)
+    }
+
+    /// An image's config as stored: what `save` and `push` send, byte for
+    /// byte (its digest is the image id).
+    pub fn image_bytes(&self, id: &Digest) -> anyhow::Result<Vec<u8>> {
+        let bytes = fs::read(self.config_path(id))
+            .with_context(|| format!("image {} not found", id.short()))?;
+        if digest::of_bytes(&bytes) != *id {
+            bail!("image {id}: its config does not match its digest (the store is damaged)");
+        }
+        Ok(bytes)
+    }
+
     /// An image's config, checked against its id.
     pub fn image(&self, id: &Digest) -> anyhow::Result<ImageConfig> {
         let path = self.config_path(id);
@@ -325,6 +361,13 @@ impl Store {
             removed.extend(self.collect_garbage()?);
         }
         Ok(removed)
+    }
+
+    /// Remove the layers no stored image uses, now: after a `load` or a
+    /// `pull` failed half-way, its layers go again.
+    pub fn sweep_layers(&self) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        self.collect_garbage().map(|_| ())
     }
 
     /// Remove the layers no stored image uses. Call with the lock held.

@@ -456,7 +456,8 @@ fn network(
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+/// Carry out a parsed command line (step 08 hands its other commands here).
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let cluster = Cluster::from(&cli)?;
     let store = step04::cli::store(cli.root.clone())?;
     let root = store.root().to_path_buf();

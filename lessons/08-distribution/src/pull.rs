@@ -1,0 +1,51 @@
+//! `pull`: a registry's image into the store.
+//!
+//! ```text
+//! GET /v2/app/manifests/1            Accept: manifest and index types   → 200, the manifest (or an index)
+//! GET /v2/app/manifests/sha256:6f1c  (an index: this platform's entry)  → 200, the manifest
+//! GET /v2/app/blobs/sha256:9a78      the config                         → 200
+//! GET /v2/app/blobs/sha256:e4e9      each layer not in the store yet    → 200
+//! ```
+//!
+//! A tag is a name the registry may move at any moment; a digest is a
+//! promise. A pull by tag learns the manifest's digest by hashing what came
+//! (and checks the `Docker-Content-Digest` header against it); a pull by
+//! digest refuses anything else.
+
+use crate::blobs::BlobSource;
+use crate::http::Registry;
+use oci_spec::image::{Descriptor, ImageManifest};
+use step04::digest::Digest;
+
+/// A repository of a registry: `10.77.0.1:5000` + `team/app`.
+pub struct Repository<'a> {
+    pub registry: &'a Registry,
+    pub name: String,
+}
+
+// ANCHOR: open
+impl BlobSource for Repository<'_> {
+    /// The blob's bytes as the registry sends them (unverified).
+    fn open(&self, descriptor: &Descriptor) -> anyhow::Result<Box<dyn std::io::Read + '_>> {
+        // TODO(lesson-08): return the body of the registry's answer to a GET of this repository's blob with descriptor's digest; any answer but 200 is an error in the registry's own words (Response::error)
+        // Shell: `curl -s http://HOST/v2/NAME/blobs/sha256:...`
+        todo!(
+            "lesson-08: return the body of the registry's answer to a GET of this repository's blob with descriptor's digest; any answer but 200 is an error in the registry's own words (Response::error)"
+        );
+    }
+}
+// ANCHOR_END: open
+
+// ANCHOR: resolve
+/// The manifest `reference` (a tag, or `sha256:...`) names in `repo`, for
+/// this machine's platform, and the manifest's digest.
+pub fn resolve(repo: &Repository, reference: &str) -> anyhow::Result<(ImageManifest, Digest)> {
+    // TODO(lesson-08): return the image manifest reference names in repo and the sha256 of its bytes: asked for with an Accept of every manifest and index type (blobs::ACCEPT_MANIFESTS), read up to blobs::DOCUMENT_LIMIT; an index (blobs::is_index, by the answer's Content-Type) stands for its entry of this platform (blobs::platform), fetched by digest; bytes fetched by digest must hash to it, and a Docker-Content-Digest header must equal the hash of what came; 404 is "not found" naming the reference, any other non-200 the registry's own words
+    // The manifest's digest is computed over the exact bytes received,
+    // never over a re-serialization. Shell: `curl -sD- -H "Accept: ..."
+    // http://HOST/v2/NAME/manifests/TAG | tee m | sha256sum`.
+    todo!(
+        "lesson-08: return the image manifest reference names in repo and the sha256 of its bytes: asked for with an Accept of every manifest and index type (blobs::ACCEPT_MANIFESTS), read up to blobs::DOCUMENT_LIMIT; an index (blobs::is_index, by the answer's Content-Type) stands for its entry of this platform (blobs::platform), fetched by digest; bytes fetched by digest must hash to it, and a Docker-Content-Digest header must equal the hash of what came; 404 is \"not found\" naming the reference, any other non-200 the registry's own words"
+    );
+}
+// ANCHOR_END: resolve
