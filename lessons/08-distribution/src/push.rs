@@ -52,11 +52,11 @@ pub fn push_blob(
     path: &Path,
     mount_from: Option<&str>,
 ) -> anyhow::Result<Sent> {
-    // TODO(lesson-08): afterwards repo has the blob, found by HEAD (then Exists), else mounted from mount_from (then Mounted; a registry may answer a mount with a fresh upload instead), else uploaded (Uploaded): an upload is opened by POST, its bytes sent to the Location the registry gives (in one PUT when the blob is at most chunk_size() bytes, else in PATCHes of chunk_size() bytes, each with its Content-Range, each answer's Location the next one's URL), and closed by a PUT naming the digest; every answer the sequence does not expect is an error in the registry's words
+    // TODO(lesson-08): afterwards repo has the blob, found by HEAD (then Exists), else mounted from mount_from (then Mounted; a registry may answer a mount with a fresh upload instead), else uploaded (Uploaded): an upload is opened by POST, its bytes sent to the Location the registry gives (in one PUT when the blob is at most the chunk size, else in PATCHes of the chunk size, each with its Content-Range, each answer's Location the next one's URL), and closed by a PUT naming the digest; every answer the sequence does not expect is an error in the registry's words
     // The upload URL may carry a query already: the digest is added with
     // `&` or `?` as fits. Shell: see the sequence at the top of this file.
     todo!(
-        "lesson-08: afterwards repo has the blob, found by HEAD (then Exists), else mounted from mount_from (then Mounted; a registry may answer a mount with a fresh upload instead), else uploaded (Uploaded): an upload is opened by POST, its bytes sent to the Location the registry gives (in one PUT when the blob is at most chunk_size() bytes, else in PATCHes of chunk_size() bytes, each with its Content-Range, each answer's Location the next one's URL), and closed by a PUT naming the digest; every answer the sequence does not expect is an error in the registry's words"
+        "lesson-08: afterwards repo has the blob, found by HEAD (then Exists), else mounted from mount_from (then Mounted; a registry may answer a mount with a fresh upload instead), else uploaded (Uploaded): an upload is opened by POST, its bytes sent to the Location the registry gives (in one PUT when the blob is at most the chunk size, else in PATCHes of the chunk size, each with its Content-Range, each answer's Location the next one's URL), and closed by a PUT naming the digest; every answer the sequence does not expect is an error in the registry's words"
     );
 }
 // ANCHOR_END: push_blob
@@ -72,11 +72,11 @@ pub fn push(
     id: &Digest,
     mount_from: &dyn Fn(&Digest) -> Option<String>,
 ) -> anyhow::Result<Digest> {
-    // TODO(lesson-08): afterwards repo holds the image under tag: every layer and the config pushed (push_blob; the config's bytes are the store's, staged in a file of the store's staging area), then the manifest (manifest::manifest, as JSON) put under the tag with its media type as Content-Type; return the sha256 of the manifest bytes sent, which the registry's Docker-Content-Digest answer must equal
+    // TODO(lesson-08): afterwards repo holds the image under tag: every layer and the config pushed (the config's bytes are the store's, staged in a file of the store's staging area), then the manifest (the image's manifest, as JSON) put under the tag with its media type as Content-Type; return the sha256 of the manifest bytes sent, which the registry's Docker-Content-Digest answer must equal
     // Shell: `curl -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json'
     // --data-binary @manifest.json http://HOST/v2/NAME/manifests/TAG`
     todo!(
-        "lesson-08: afterwards repo holds the image under tag: every layer and the config pushed (push_blob; the config's bytes are the store's, staged in a file of the store's staging area), then the manifest (manifest::manifest, as JSON) put under the tag with its media type as Content-Type; return the sha256 of the manifest bytes sent, which the registry's Docker-Content-Digest answer must equal"
+        "lesson-08: afterwards repo holds the image under tag: every layer and the config pushed (the config's bytes are the store's, staged in a file of the store's staging area), then the manifest (the image's manifest, as JSON) put under the tag with its media type as Content-Type; return the sha256 of the manifest bytes sent, which the registry's Docker-Content-Digest answer must equal"
     );
 }
 // ANCHOR_END: push

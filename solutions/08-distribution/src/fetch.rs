@@ -21,7 +21,7 @@ pub fn image(
     source: &dyn BlobSource,
     manifest: &ImageManifest,
 ) -> anyhow::Result<Digest> {
-    // TODO(lesson-08): afterwards the store holds the image: its config exactly as received (its digest is the image id) and every layer it lists, each layer blob verified against its descriptor and taken in as the layer the config's rootfs.diff_ids names at the same position (layers::import); a layer already in the store is not fetched again; the config must list as many diff_ids as the manifest has layers; on any error nothing of this image is an image in the store
+    // TODO(lesson-08): afterwards the store holds the image: its config exactly as received (its digest is the image id) and every layer it lists, each layer blob verified against its descriptor and taken in as the layer the config's rootfs.diff_ids names at the same position, as the layer step does; a layer already in the store is not fetched again; the config must list as many diff_ids as the manifest has layers; on any error nothing of this image is an image in the store
     // Verify the config before trusting what it lists; stage each blob in a
     // file of the store's staging area (the store's temp dirs vanish on drop).
     // Shell: `curl .../blobs/$CONFIG | tee config | sha256sum`, then each

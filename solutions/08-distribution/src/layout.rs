@@ -49,7 +49,7 @@ pub struct Found {
 /// Write `images` of `store` as an OCI image layout into the empty
 /// directory `dir`.
 pub fn write(store: &Store, dir: &Path, images: &[Named]) -> anyhow::Result<()> {
-    // TODO(lesson-08): afterwards dir is an OCI image layout: the oci-layout file (version 1.0.0); under blobs/sha256/, each image's config, manifest (manifest::manifest, as JSON) and layer tars, each file named by the hex of its digest and written once however many images share it; and index.json (schema 2) with one manifest descriptor per image in the order given, annotated with the tag (REF_NAME) and the full NAME:TAG (IMAGE_NAME) when the image has a name
+    // TODO(lesson-08): afterwards dir is an OCI image layout: the oci-layout file (version 1.0.0); under blobs/sha256/, each image's config, manifest (the image's manifest, as JSON) and layer tars, each file named by the hex of its digest and written once however many images share it; and index.json (schema 2) with one manifest descriptor per image in the order given, annotated with the tag (REF_NAME) and the full NAME:TAG (IMAGE_NAME) when the image has a name
     // A layout is read by tools that trust nothing: a blob's bytes must
     // hash to its file name. Shell: `mkdir -p DIR/blobs/sha256 && cp
     // ROOT/layers/sha256/<hex>/layer.tar DIR/blobs/sha256/<hex>`.
@@ -114,7 +114,7 @@ pub fn write(store: &Store, dir: &Path, images: &[Named]) -> anyhow::Result<()> 
 // ANCHOR: read
 /// The images of the OCI image layout at `dir`, in its index's order.
 pub fn read(dir: &Path) -> anyhow::Result<Vec<Found>> {
-    // TODO(lesson-08): return one Found per image manifest that dir's index.json names (a descriptor that names a nested index stands for that index's manifests of this platform, blobs::platform, named as the index is), each manifest read from its blob only after its bytes proved to be the descriptor's (verify::copy_verified), its name the IMAGE_NAME annotation, else a REF_NAME that is a whole NAME:TAG, else none; a dir without an oci-layout of version 1.0.0 is refused, as is an index that names nothing
+    // TODO(lesson-08): return one Found per image manifest that dir's index.json names (a descriptor that names a nested index stands for that index's manifests of this platform, named as the index is), each manifest read from its blob only after its bytes proved to be the descriptor's (verified as it is read), its name the IMAGE_NAME annotation, else a REF_NAME that is a whole NAME:TAG, else none; a dir without an oci-layout of version 1.0.0 is refused, as is an index that names nothing
     // The index itself has no digest to check it against: it is the root
     // of trust of a layout, as a tag is of a registry. Everything below it
     // is checked. Shell: `jq .manifests index.json`.

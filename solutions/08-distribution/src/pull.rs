@@ -27,7 +27,7 @@ pub struct Repository<'a> {
 impl BlobSource for Repository<'_> {
     /// The blob's bytes as the registry sends them (unverified).
     fn open(&self, descriptor: &Descriptor) -> anyhow::Result<Box<dyn std::io::Read + '_>> {
-        // TODO(lesson-08): return the body of the registry's answer to a GET of this repository's blob with descriptor's digest; any answer but 200 is an error in the registry's own words (Response::error)
+        // TODO(lesson-08): return the body of the registry's answer to a GET of this repository's blob with descriptor's digest; any answer but 200 is an error in the registry's own words
         // Shell: `curl -s http://HOST/v2/NAME/blobs/sha256:...`
         // BEGIN SOLUTION
         let path = format!("/v2/{}/blobs/{}", self.name, descriptor.digest());
@@ -47,7 +47,7 @@ impl BlobSource for Repository<'_> {
 /// The manifest `reference` (a tag, or `sha256:...`) names in `repo`, for
 /// this machine's platform, and the manifest's digest.
 pub fn resolve(repo: &Repository, reference: &str) -> anyhow::Result<(ImageManifest, Digest)> {
-    // TODO(lesson-08): return the image manifest reference names in repo and the sha256 of its bytes: asked for with an Accept of every manifest and index type (blobs::ACCEPT_MANIFESTS), read up to blobs::DOCUMENT_LIMIT; an index (blobs::is_index, by the answer's Content-Type) stands for its entry of this platform (blobs::platform), fetched by digest; bytes fetched by digest must hash to it, and a Docker-Content-Digest header must equal the hash of what came; 404 is "not found" naming the reference, any other non-200 the registry's own words
+    // TODO(lesson-08): return the image manifest reference names in repo and the sha256 of its bytes: asked for with an Accept of every manifest and index type, never more than a document's limit read; an index (by the answer's Content-Type) stands for its entry of this platform, fetched by digest; bytes fetched by digest must hash to it, and a Docker-Content-Digest header must equal the hash of what came; 404 is "not found" naming the reference, any other non-200 the registry's own words
     // The manifest's digest is computed over the exact bytes received,
     // never over a re-serialization. Shell: `curl -sD- -H "Accept: ..."
     // http://HOST/v2/NAME/manifests/TAG | tee m | sha256sum`.
