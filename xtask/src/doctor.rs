@@ -47,6 +47,10 @@ pub struct Facts {
     /// `etcd --version`'s version, if etcd is installed (optional: only
     /// step 07's overlay checks run it, three members in a lab).
     pub etcd: Option<String>,
+    /// Step 08's outside tools: (program, Debian package, its version if
+    /// installed). Optional too: the checks that need one are skipped
+    /// without it.
+    pub exchange: Vec<(&'static str, &'static str, Option<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,11 +330,38 @@ pub fn etcd_line(etcd: &Option<String>) -> String {
     }
 }
 
+/// The one line about step 08's tools (the registry the checks start in a
+/// lab, and podman, skopeo and umoci, which read what minibox writes):
+/// optional, like etcd.
+pub fn exchange_line(tools: &[(&'static str, &'static str, Option<String>)]) -> String {
+    let missing: Vec<&(&str, &str, Option<String>)> =
+        tools.iter().filter(|(_, _, v)| v.is_none()).collect();
+    if missing.is_empty() {
+        let found: Vec<String> = tools
+            .iter()
+            .map(|(program, _, v)| format!("{program} {}", v.as_deref().unwrap_or_default()))
+            .collect();
+        return format!(
+            "optional: {} (step 08's checks exchange images with them, in a lab)",
+            found.join(", ")
+        );
+    }
+    let names: Vec<&str> = missing.iter().map(|(program, ..)| *program).collect();
+    let packages: Vec<&str> = missing.iter().map(|(_, package, _)| *package).collect();
+    format!(
+        "optional: {} not installed: the checks of step 08 that need {} will be skipped; apt-get install {}",
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "them" },
+        packages.join(" ")
+    )
+}
+
 pub fn run(style: Style) -> anyhow::Result<bool> {
     let facts = Facts::probe();
     let lines = verdicts(&facts);
     print!("{}", render(&lines, style));
     println!("{}", etcd_line(&facts.etcd));
+    println!("{}", exchange_line(&facts.exchange));
     // For teachers and maintainers only: learners never need it.
     match crate::mutants::installed() {
         Some(version) => println!("optional: {version} (cargo xtask mutants STEP)"),
@@ -384,6 +415,15 @@ impl Facts {
                 &["--version"],
             ),
             etcd: etcd_version(),
+            exchange: [
+                ("docker-registry", "docker-registry"),
+                ("podman", "podman"),
+                ("skopeo", "skopeo"),
+                ("umoci", "umoci"),
+            ]
+            .into_iter()
+            .map(|(program, package)| (program, package, tool_version(program)))
+            .collect(),
         }
     }
 }
@@ -399,6 +439,14 @@ fn etcd_version() -> Option<String> {
             .trim()
             .to_string(),
     )
+}
+
+/// `TOOL --version`'s last word (`podman version 4.3.1`, `docker-registry
+/// github.com/docker/distribution 2.8.2+ds1`): the version, if installed.
+fn tool_version(program: &str) -> Option<String> {
+    let path = grader::which(program)?;
+    let first = version_of(&path.to_string_lossy(), &["--version"])?;
+    Some(first.split_whitespace().last().unwrap_or("?").to_string())
 }
 
 fn sysctl(name: &str) -> Option<String> {
@@ -602,6 +650,16 @@ mod tests {
             wsl: None,
             rustc: Some("rustc 1.85.0 (4d91de4e4 2025-02-17)".into()),
             etcd: Some("3.4.23".into()),
+            exchange: vec![
+                (
+                    "docker-registry",
+                    "docker-registry",
+                    Some("2.8.2+ds1".into()),
+                ),
+                ("podman", "podman", Some("4.3.1".into())),
+                ("skopeo", "skopeo", Some("1.9.3".into())),
+                ("umoci", "umoci", None),
+            ],
         }
     }
 
@@ -691,6 +749,25 @@ mod tests {
             "{missing}"
         );
         assert_eq!(missing.lines().count(), 1);
+    }
+
+    #[test]
+    fn step_08_tools_are_optional_and_say_how_to_get_them() {
+        let mut f = debian_vm();
+        let missing = exchange_line(&f.exchange);
+        assert_eq!(
+            missing,
+            "optional: umoci not installed: the checks of step 08 that need it will be skipped; apt-get install umoci"
+        );
+        f.exchange[3].2 = Some("0.4.7".into());
+        assert_eq!(
+            exchange_line(&f.exchange),
+            "optional: docker-registry 2.8.2+ds1, podman 4.3.1, skopeo 1.9.3, umoci 0.4.7 (step 08's checks exchange images with them, in a lab)"
+        );
+        f.exchange[0].2 = None;
+        f.exchange[1].2 = None;
+        assert!(exchange_line(&f.exchange)
+            .ends_with("need them will be skipped; apt-get install docker-registry podman"));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! The checks promise never to leave anything on the host: no mount, link,
 //! address, route or named network namespace, no nftables or iptables rule,
 //! no running container, no process in a lab's network namespace (which
-//! keeps the lab alive), no temp dir of theirs. `verify` (and CI, around
+//! keeps the lab alive), no process of a tool they ran (podman's conmon,
+//! a registry: whatever names one of their temp dirs on its command line),
+//! no cgroup, no temp dir of theirs. `verify` (and CI, around
 //! everything it runs) holds them to it: a difference fails, with the list.
 //! Things that disappeared are reported too: a check that removed the
 //! host's own route is as bad as one that added one.
@@ -58,6 +60,7 @@ impl Host {
         parts.insert("sysctl".to_string(), sysctls());
         parts.insert("container process".to_string(), container_processes());
         parts.insert("lab process".to_string(), lab_processes());
+        parts.insert("tool process".to_string(), tool_processes());
         parts.insert("temp dir".to_string(), temp_entries());
         parts.insert("cgroup".to_string(), container_cgroups());
         Host { parts }
@@ -244,10 +247,59 @@ fn lab_processes() -> BTreeSet<String> {
         .collect()
 }
 
-/// Containers' cgroups left behind (see [`grader::cgroups`]).
+/// Processes whose command line names one of our temp entries: what a
+/// tool the checks ran may leave in the machine's own namespaces (podman's
+/// conmon names its bundle under podman's `--runroot`; a registry, its
+/// config). Keyed by pid and start time, as above.
+fn tool_processes() -> BTreeSet<String> {
+    let tmp = std::env::temp_dir();
+    let ours: Vec<String> = OUR_TEMP
+        .iter()
+        .map(|prefix| tmp.join(prefix).display().to_string())
+        .collect();
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return BTreeSet::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter_map(|pid| {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if !ours.iter().any(|p| cmdline.contains(p.as_str())) {
+                return None;
+            }
+            let stat = grader::procfs::stat(pid)?;
+            let shown: String = cmdline.trim().chars().take(160).collect();
+            Some(format!(
+                "pid {pid}, started at tick {}: {shown}",
+                stat.start_time
+            ))
+        })
+        .collect()
+}
+
+/// Containers' cgroups left behind (see [`grader::cgroups`]), and the
+/// cgroups the grader's tools make (podman's `--cgroup-parent`, named as
+/// its temp dir: `grader-podman-PID-N`) in any hierarchy.
 fn container_cgroups() -> BTreeSet<String> {
+    let root = Path::new("/sys/fs/cgroup");
+    let tools = std::iter::once(root.to_path_buf())
+        .chain(
+            std::fs::read_dir(root)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path()),
+        )
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("grader-"))
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path());
     grader::cgroups::container_groups()
         .into_iter()
+        .chain(tools)
         .map(|group| group.display().to_string())
         .collect()
 }
@@ -339,6 +391,55 @@ mod tests {
         assert!(
             seen.is_some(),
             "the holder (pid {pid}) should be seen as a lab process"
+        );
+    }
+
+    #[test]
+    fn a_tool_left_running_in_the_hosts_namespaces_is_seen() {
+        // As podman's conmon would be: in our own network namespace, with
+        // a temp dir of ours on its command line.
+        let before = Host::snapshot();
+        let dir = std::env::temp_dir().join(format!("grader-podman-{}-99", std::process::id()));
+        let mut tool = Command::new("sh")
+            .args(["-c", "sleep 30; :"])
+            .arg(&dir)
+            .spawn()
+            .unwrap();
+        let pid = tool.id();
+        let seen = grader::poll(std::time::Duration::from_secs(5), || {
+            let changes = Host::snapshot().changes_since(&before);
+            changes
+                .iter()
+                .any(|c| c.starts_with(&format!("tool process left behind: pid {pid},")))
+                .then_some(changes)
+        });
+        let _ = tool.kill();
+        let _ = tool.wait();
+        assert!(seen.is_some(), "the tool (pid {pid}) should be seen");
+    }
+
+    #[test]
+    fn a_tools_cgroup_left_behind_is_seen() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let before = Host::snapshot();
+        let name = format!("grader-podman-{}-98", std::process::id());
+        let made: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup/pids")
+            .map(|_| vec![Path::new("/sys/fs/cgroup/pids").join(&name)])
+            .unwrap_or_else(|_| vec![Path::new("/sys/fs/cgroup").join(&name)]);
+        for dir in &made {
+            if std::fs::create_dir(dir).is_err() {
+                return; // cgroups not writable here
+            }
+        }
+        let changes = Host::snapshot().changes_since(&before);
+        for dir in &made {
+            let _ = std::fs::remove_dir(dir);
+        }
+        assert!(
+            changes.contains(&format!("cgroup left behind: {}", made[0].display())),
+            "{changes:?}"
         );
     }
 

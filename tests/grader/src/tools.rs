@@ -656,6 +656,15 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_tool_is_one_line_naming_its_package() {
+        assert_eq!(
+            missing(&[("sh", "dash"), ("no-such-tool-0", "no-such-package")]).as_deref(),
+            Some("`no-such-tool-0` is not installed (apt-get install no-such-package, or .ci/install)")
+        );
+        assert_eq!(missing(&[("sh", "dash")]), None);
+    }
+
+    #[test]
     fn containers_get_limits_this_machine_allows() {
         let (nofile, nproc) = ulimits();
         assert!((1..=1024).contains(&nofile));

@@ -315,7 +315,7 @@ fn a_registry_that_fails_answers_500_and_one_that_hangs_never_answers() {
 #[test]
 fn a_started_registry_logs_where_it_listens() {
     // Only the message's shape: a real start is above.
-    if skip("the registry start failure", Registry::unavailable()) {
+    if skip("the registry's log", Registry::unavailable()) {
         return;
     }
     let registry = Registry::start().unwrap_or_else(|f| panic!("{f}"));
