@@ -2075,6 +2075,25 @@ fn pull_what_podman_pushed(ctx: &Ctx) -> Outcome {
         json_strings(&podman_layers),
         json_strings(&seen_layers),
     )?;
+    let (_, manifest_bytes) = registry.get("/v2/lab/podapp/manifests/1")?;
+    let repo_digests = ok(
+        mb(
+            &lab,
+            &registry,
+            &["inspect", "-f", "{{json .RepoDigests}}", &name],
+        ),
+        "inspect",
+    )?;
+    let want = format!(
+        "{}/lab/podapp@sha256:{}",
+        registry.address(),
+        sha256_hex(&manifest_bytes)
+    );
+    ensure(repo_digests.contains(&want), || {
+        Fail::new("inspect's RepoDigests names the manifest pulled, NAME@DIGEST, as docker's does")
+            .expected(&want)
+            .seen(&repo_digests)
+    })?;
     let said = lab.run(&name, &[])?;
     expect_eq(
         "run of the pulled image: its CMD's output",

@@ -209,6 +209,7 @@ pub fn inspect(store: &Store, id: &Digest) -> anyhow::Result<Value> {
     Ok(json!({
         "Id": id,
         "RepoTags": store.tags_of(id)?,
+        "RepoDigests": store.repo_digests_of(id),
         "Created": config.created,
         "Config": config.config,
         "Architecture": config.architecture,

@@ -9,6 +9,7 @@
 //!     size                        bytes of file content in the layer
 //!   images/sha256/<hex>.json      image configs, named by their own digest
 //!   repositories.json             NAME:TAG -> image id
+//!   repodigests.json              NAME@DIGEST -> image id (pulled or pushed; step 08)
 //!   cache/<hex>                   build cache: step key -> the layer it made
 //!   containers/<id>/              a running container's upper, work, merged
 //!   tmp/                          staging; renamed into place when complete
@@ -281,6 +282,34 @@ impl Store {
         let mut repos = self.repositories()?;
         repos.insert(reference.to_string(), id.clone());
         self.save_repositories(&repos)
+    }
+
+    /// Record that image `id` is the manifest `digest` of the repository
+    /// `name` (`10.77.0.1:5000/app`): docker's RepoDigests, the name that
+    /// no one can move (`name@digest`), kept when pulled or pushed.
+    pub fn add_repo_digest(&self, name: &str, digest: &Digest, id: &Digest) -> anyhow::Result<()> {
+        let _lock = self.lock()?;
+        let path = self.root.join("repodigests.json");
+        let mut all: BTreeMap<String, Digest> = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        all.insert(format!("{name}@{digest}"), id.clone());
+        let mut bytes = serde_json::to_vec_pretty(&all)?;
+        bytes.push(b'\n');
+        self.write_atomic(&path, &bytes)
+    }
+
+    /// `NAME@DIGEST` of every manifest recorded for an image.
+    pub fn repo_digests_of(&self, id: &Digest) -> Vec<String> {
+        let all: BTreeMap<String, Digest> = fs::read(self.root.join("repodigests.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        all.into_iter()
+            .filter(|(_, to)| to == id)
+            .map(|(name, _)| name)
+            .collect()
     }
 
     /// The tags pointing at an image.

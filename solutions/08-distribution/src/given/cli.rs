@@ -232,6 +232,7 @@ fn pull(store: &Store, text: &str, tls_verify: bool) -> anyhow::Result<()> {
     if remote.digest.is_none() {
         store.tag(&remote.local(), &id)?;
     }
+    store.add_repo_digest(&remote.local().name, &digest, &id)?;
     println!("Digest: {digest}");
     println!("Status: Downloaded image for {remote}");
     println!("{remote}");
@@ -274,6 +275,7 @@ fn push(store: &Store, text: &str, tls_verify: bool) -> anyhow::Result<()> {
         .collect();
     blobs.push(id.to_string());
     let _ = sources.remember(store, &remote.repository, &blobs);
+    store.add_repo_digest(&remote.local().name, &digest, &id)?;
     let size = serde_json::to_vec(&manifest)?.len();
     println!("{}: digest: {digest} size: {size}", remote.tag);
     Ok(())
