@@ -845,7 +845,7 @@ fn layout_is_written_for_every_reader(ctx: &Ctx) -> Outcome {
         match name {
             Some(name) => {
                 let tag = name.split(':').nth(1).unwrap_or("");
-                let full = format!("{name}");
+                let full = name.to_string();
                 expect_eq(
                     &format!("{name}'s index entry: the tag as org.opencontainers.image.ref.name"),
                     json!(tag),

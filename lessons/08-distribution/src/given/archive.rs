@@ -27,6 +27,9 @@ use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use step04::digest::Digest;
 
+/// An image found in an archive: its manifest and its names.
+pub type Named = (ImageManifest, Vec<String>);
+
 /// One entry of docker's `manifest.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DockerEntry {
@@ -221,7 +224,7 @@ pub fn untar(file: &Path, into: &Path) -> anyhow::Result<()> {
 /// made from `manifest.json` (digests computed from the files, checked
 /// later against the config's diff_ids), its names, and where each blob
 /// is.
-pub fn docker_images(dir: &Path) -> anyhow::Result<(Vec<(ImageManifest, Vec<String>)>, PathBlobs)> {
+pub fn docker_images(dir: &Path) -> anyhow::Result<(Vec<Named>, PathBlobs)> {
     let text = std::fs::read(dir.join("manifest.json")).context("no manifest.json")?;
     let entries: Vec<DockerEntry> =
         serde_json::from_slice(&text).context("manifest.json: not docker's manifest")?;
