@@ -1027,9 +1027,15 @@ fn layout_is_read_and_checked(ctx: &Ctx) -> Outcome {
     let tag_only = temp.path().join("tag-only");
     let (mut entry, ..) = grader_image(&tag_only, &[("t.txt", "t\n")], false)?;
     entry["annotations"] = json!({"org.opencontainers.image.ref.name": "latest"});
+    // Whole names in ref.name, as skopeo writes `oci:DIR:NAME:TAG`.
+    let (mut solo, ..) = grader_image(&tag_only, &[("s.txt", "s\n")], false)?;
+    solo["annotations"] = json!({"org.opencontainers.image.ref.name": "solo:3"});
+    let (mut pathy, ..) = grader_image(&tag_only, &[("p.txt", "p\n")], false)?;
+    pathy["annotations"] = json!({"org.opencontainers.image.ref.name": "lab/pathy"});
     std::fs::write(
         tag_only.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [entry]})).map_err(setup)?,
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [entry, solo, pathy]}))
+            .map_err(setup)?,
     )
     .map_err(setup)?;
     std::fs::write(
@@ -1044,6 +1050,15 @@ fn layout_is_read_and_checked(ctx: &Ctx) -> Outcome {
         "the name of an image whose only annotation is the tag `latest` (no repository: none)",
         None::<String>,
         found.first().and_then(|f| f.name.clone()),
+    )?;
+    expect_eq(
+        "the names of images whose ref.name is a whole name (`solo:3`, `lab/pathy`)",
+        vec![Some("solo:3".to_string()), Some("lab/pathy".to_string())],
+        found
+            .iter()
+            .skip(1)
+            .map(|f| f.name.clone())
+            .collect::<Vec<_>>(),
     )?;
     // A changed manifest blob: refused.
     let tampered = temp.path().join("tampered");
