@@ -11,13 +11,16 @@
 //! 5. across hosts: a UDP round trip and TCP throughput between two
 //!    containers on an overlay network on two lab hosts (etcd in the
 //!    lab), against the same pair on one bridge;
-//! 6. the learner's loop: a cold build, and an edit to its graded result.
+//! 6. images over the wire: minibox's push and pull of a ~50 MB image
+//!    against `skopeo copy` of it, with a registry in a lab;
+//! 7. the learner's loop: a cold build, and an edit to its graded result.
 //!
 //! Everything runs in a network namespace of its own (made first thing),
 //! so the bridge, the veths and the nftables table of the bridge runs live
 //! and die there; state goes to temp dirs. Nothing is left on the host.
 
 mod density;
+mod distribution;
 mod images;
 mod learner;
 mod overlay;
@@ -54,6 +57,8 @@ pub struct Results {
     pub learner: Option<learner::Loop>,
     /// Across hosts: the overlay against the bridge.
     pub overlay: Option<overlay::Overlay>,
+    /// Push and pull: minibox against skopeo.
+    pub distribution: Option<distribution::Distribution>,
     /// What was skipped, and why.
     pub notes: Vec<String>,
 }
@@ -105,6 +110,8 @@ pub fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     results.vm = vm::measure(&tools, &out, &mut results.notes);
     eprintln!("bench: across hosts (an overlay on a lab of 3 hosts with etcd, and a bridge)");
     results.overlay = overlay::measure(&tools, options.quick, &mut results.notes);
+    eprintln!("bench: push and pull (minibox and skopeo, a registry in a lab)");
+    results.distribution = distribution::measure(&tools, options.quick, &mut results.notes);
     if options.quick {
         results
             .notes

@@ -152,6 +152,21 @@ pub fn ratios(results: &mut Results) {
             met: Some(tcp >= 0.5),
         });
     }
+    if let Some(d) = &results.distribution {
+        // Measured in turns against the same registry, the same blobs
+        // both ways. skopeo copies a blob as it streams it; minibox
+        // verifies it the same way, and a pull also unpacks every layer
+        // into the store, which a copy into an OCI layout never does.
+        for (way, [minibox, skopeo]) in [("push", &d.push), ("pull", &d.pull)] {
+            let value = minibox.mb_s / skopeo.mb_s;
+            out.push(Ratio {
+                name: format!("minibox / skopeo {way} throughput ({:.0} MB image)", d.mb()),
+                value,
+                target: Some("≥ 0.5".into()),
+                met: Some(value >= 0.5),
+            });
+        }
+    }
     if let (Some(vm), Some(none)) = (&results.vm, none) {
         out.extend(ratio(
             "VM boot to power-off / minibox start",
@@ -272,6 +287,25 @@ pub fn markdown(r: &Results) -> String {
             );
         }
     }
+    if let Some(d) = &r.distribution {
+        let _ = writeln!(
+            out,
+            "\n**Images over the wire**: an image of {} layers, {:.1} MB of layers and config (pseudo-random bytes, plain tars), between a registry in a lab and a local store or OCI layout, in turns; each push into an empty registry, each pull into an empty store or layout:\n",
+            d.layers,
+            d.mb()
+        );
+        let _ = writeln!(
+            out,
+            "| copy | median | throughput | runs |\n|---|---:|---:|---:|"
+        );
+        for rate in d.push.iter().chain(d.pull.iter()) {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} s | {:.0} MB/s | {} |",
+                rate.name, rate.median_s, rate.mb_s, rate.runs
+            );
+        }
+    }
     if let Some(vm) = &r.vm {
         let _ = writeln!(
             out,
@@ -385,6 +419,7 @@ fn xml(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::distribution::{Distribution, Rate};
     use super::super::overlay::{Overlay, Pair};
     use super::super::{density::Row, stats::Sample, Machine, Results};
     use super::*;
@@ -428,10 +463,31 @@ mod tests {
                 bridge: pair("bridge (host 1, veths on minibox0)", 5.0, 2400.0),
                 lab_s: 1.4,
             }),
+            distribution: Some(Distribution {
+                bytes: 50_001_234,
+                layers: 5,
+                push: [
+                    rate("minibox push", 0.5),
+                    rate("skopeo copy oci: → docker://", 0.4),
+                ],
+                pull: [
+                    rate("minibox pull (into an empty store)", 1.25),
+                    rate("skopeo copy docker:// → oci:", 0.5),
+                ],
+            }),
             ..Results::default()
         };
         ratios(&mut r);
         r
+    }
+
+    fn rate(name: &str, median_s: f64) -> Rate {
+        Rate {
+            name: name.into(),
+            mb_s: 50.001234 / median_s,
+            median_s,
+            runs: 5,
+        }
     }
 
     fn pair(name: &str, round_trip_us: f64, throughput_mib_s: f64) -> Pair {
@@ -481,6 +537,17 @@ mod tests {
         assert_eq!(
             (format!("{:.3}", tcp.value), tcp.met),
             ("0.625".into(), Some(true))
+        );
+        // Push and pull: minibox's MB/s over skopeo's, each way.
+        let push = get("minibox / skopeo push throughput (50 MB image)");
+        assert_eq!(
+            (format!("{:.2}", push.value), push.met),
+            ("0.80".into(), Some(true))
+        );
+        let pull = get("minibox / skopeo pull throughput");
+        assert_eq!(
+            (format!("{:.2}", pull.value), pull.met),
+            ("0.40".into(), Some(false))
         );
         // runc was not measured: no ratio is made up for it.
         assert!(r.ratios.iter().all(|x| !x.name.contains("runc")));

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub struct Tools {
-    /// `solution-07` (the finished runtime), release build.
+    /// `solution-08` (the finished runtime), release build.
     pub minibox: PathBuf,
     pub crun: Option<PathBuf>,
     pub runc: Option<PathBuf>,
@@ -33,9 +33,9 @@ pub fn prepare(root: &Path, out: &Path) -> anyhow::Result<Tools> {
         crate::cargo::cargo()
             .current_dir(root)
             .env("CARGO_TARGET_DIR", &target)
-            .args(["build", "--release", "--quiet", "--package", "solution-07"]),
+            .args(["build", "--release", "--quiet", "--package", "solution-08"]),
     )?;
-    let minibox = target.join("release/solution-07");
+    let minibox = target.join("release/solution-08");
     install_missing(&[
         ("crun", "crun"),
         ("runc", "runc"),
