@@ -442,6 +442,28 @@ fn manifest_describes_the_image(ctx: &Ctx) -> Outcome {
         serde_json::to_string_pretty(&expected).unwrap_or_default(),
         serde_json::to_string_pretty(&seen).unwrap_or_default(),
     )?;
+    // A config stored as it came from elsewhere (load, pull): spaces and a
+    // field minibox does not know. Its size is its bytes', not those of
+    // minibox's own way of writing a config.
+    let tar = layer_tar("imported.txt", "from elsewhere\n");
+    let staged = lab.dir.path().join("imported.tar");
+    std::fs::write(&staged, &tar).map_err(setup)?;
+    let diff_id = store.add_layer(&staged).map_err(setup)?;
+    let foreign = format!(
+        "{{ \"architecture\": \"amd64\", \"os\": \"linux\", \"x-elsewhere\": true,\n  \"rootfs\": {{ \"type\": \"layers\", \"diff_ids\": [\"{diff_id}\"] }} }}"
+    );
+    let foreign_id = store.put_image_bytes(foreign.as_bytes()).map_err(setup)?;
+    let got = call("manifest::manifest", || {
+        step08::manifest::manifest(&store, &foreign_id)
+    })?
+    .map_err(|e| {
+        Fail::new("manifest::manifest of an image taken in from elsewhere").seen(format!("{e:#}"))
+    })?;
+    expect_eq(
+        "the config descriptor of an image whose config came from elsewhere: its digest and the size of its bytes as stored",
+        format!("{foreign_id} {}", foreign.len()),
+        format!("{} {}", got.config().digest(), got.config().size()),
+    )?;
     let missing = Digest::parse(&format!("sha256:{}", "0".repeat(64))).map_err(setup)?;
     let got = call("manifest::manifest", || {
         step08::manifest::manifest(&store, &missing)
@@ -489,6 +511,35 @@ impl Read for Choppy {
         self.at += n;
         Ok(n)
     }
+}
+
+/// Gives its bytes, then fails once with EIO, then says end of file: a
+/// reader that retries every error would see the whole blob.
+struct Failing {
+    bytes: Vec<u8>,
+    at: usize,
+    failed: bool,
+}
+
+impl Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at < self.bytes.len() {
+            let n = buf.len().min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            return Ok(n);
+        }
+        if !self.failed {
+            self.failed = true;
+            return Err(std::io::Error::from_raw_os_error(libc_eio()));
+        }
+        Ok(0)
+    }
+}
+
+/// EIO, the errno of a failed read.
+fn libc_eio() -> i32 {
+    nix::errno::Errno::EIO as i32
 }
 
 fn descriptor(bytes: &[u8], size: u64) -> Descriptor {
@@ -572,6 +623,32 @@ fn blobs_are_verified_as_they_stream(_ctx: &Ctx) -> Outcome {
     })?;
     ensure(got.is_err(), || {
         Fail::new("more bytes than the descriptor's size is refused").seen(format!("{got:?}"))
+    })?;
+    // The promised blob, then more: the first `size` bytes hash right, but
+    // a sender that goes on is not the blob.
+    let mut longer = blob.clone();
+    longer.extend_from_slice(b"and then some");
+    let got = call("verify::copy_verified", || {
+        step08::verify::copy_verified(&longer[..], &mut Vec::new(), &good)
+    })?;
+    ensure(got.is_err(), || {
+        Fail::new(
+            "the whole blob followed by more bytes is refused (the sender did not send the blob)",
+        )
+        .seen(format!("{got:?}"))
+    })?;
+    // A read that fails (not EINTR) is an error, not a reason to read on.
+    let failing = Failing {
+        bytes: blob.clone(),
+        at: 0,
+        failed: false,
+    };
+    let got = call("verify::copy_verified", || {
+        step08::verify::copy_verified(failing, &mut Vec::new(), &good)
+    })?;
+    ensure(got.is_err(), || {
+        Fail::new("a read error (EIO) while the blob streams in is an error")
+            .seen(format!("{got:?}"))
     })?;
     // An endless sender: refused after little more than the size.
     let given = Arc::new(Mutex::new(0u64));
@@ -989,6 +1066,11 @@ fn layout_is_read_and_checked(ctx: &Ctx) -> Outcome {
     let layout = grader_layout(&temp.path().join("good"))?;
     let found = read_layout(&layout.dir)?
         .map_err(|e| Fail::new("layout::read of a valid layout (one image, and one behind a nested index) should succeed").seen(format!("{e:#}")))?;
+    expect_eq(
+        "how many images layout::read finds (the first; of the nested index, only this platform's entry)",
+        2,
+        found.len(),
+    )?;
     let seen: Vec<(Option<String>, String, String, Vec<String>)> = found
         .iter()
         .map(|f| {
@@ -1244,7 +1326,7 @@ fn fetch_takes_an_image_top_down(ctx: &Ctx) -> Outcome {
     short["layers"].as_array_mut().map(|l| l.pop());
     let short: ImageManifest = serde_json::from_value(short).map_err(setup)?;
     let source = Counted {
-        blobs,
+        blobs: blobs.clone(),
         opened: Mutex::new(Vec::new()),
     };
     let got = call("fetch::image", || {
@@ -1256,6 +1338,55 @@ fn fetch_takes_an_image_top_down(ctx: &Ctx) -> Outcome {
     })?;
     ensure(files_under(&root2.join("images/sha256")).is_empty(), || {
         Fail::new("no image after the refusals")
+    })?;
+    // The same short manifest against the store that has every layer: the
+    // count still decides, not what happens to be stored.
+    let got = call("fetch::image", || {
+        step08::fetch::image(&store, &source, &short)
+    })?;
+    ensure(got.is_err(), || {
+        Fail::new("a manifest with fewer layers than its config's diff_ids is refused, even when the store has every layer")
+            .seen(format!("{got:?}"))
+    })?;
+    // One layer more than the config lists.
+    let mut long: Value = serde_json::from_slice(&manifest_bytes).map_err(setup)?;
+    let extra = long["layers"][0].clone();
+    long["layers"].as_array_mut().map(|l| l.push(extra));
+    let long: ImageManifest = serde_json::from_value(long).map_err(setup)?;
+    let got = call("fetch::image", || {
+        step08::fetch::image(&store, &source, &long)
+    })?;
+    ensure(got.is_err(), || {
+        Fail::new("a manifest with more layers than its config's diff_ids is refused")
+            .seen(format!("{got:?}"))
+    })?;
+    // A layer blob with bytes after its gzip stream: the tar inside is
+    // still the diff_id, but the blob is not the one described.
+    let root3 = temp.path().join("root3");
+    let store3 = Store::open(&root3).map_err(setup)?;
+    let mut padded = blobs.clone();
+    if let Some(layer) = padded.get_mut(&layers[0]) {
+        layer.extend_from_slice(b"trailing bytes no descriptor promised");
+    }
+    let source = Counted {
+        blobs: padded,
+        opened: Mutex::new(Vec::new()),
+    };
+    let got = call("fetch::image", || {
+        step08::fetch::image(&store3, &source, &manifest)
+    })?;
+    let why = got
+        .as_ref()
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    ensure(got.is_err() && why.contains(&layers[0]), || {
+        Fail::new("a layer blob longer than its descriptor says is refused, naming the blob's digest (each layer blob is verified against its descriptor, not only its tar against the diff_id)")
+            .expected(format!("an error naming {}", layers[0]))
+            .seen(if got.is_ok() { "Ok".to_string() } else { why.clone() })
+    })?;
+    ensure(files_under(&root3.join("images/sha256")).is_empty(), || {
+        Fail::new("no image after the refusal")
     })
 }
 
@@ -1392,6 +1523,30 @@ fn pull_resolves_tags_and_indexes(ctx: &Ctx) -> Outcome {
         )
         .seen(&why)
     })?;
+    // A registry that lies: a Docker-Content-Digest its bytes don't have,
+    // and other bytes for a manifest asked for by digest. The same server
+    // telling the truth (tag `true`) is the control.
+    let liar = Liar::start(&registry)?;
+    for (reference, what) in [
+        ("1", "a manifest whose Docker-Content-Digest header differs from the hash of its bytes is refused"),
+        (liar.asked_digest.as_str(), "a manifest asked for by digest whose bytes hash to something else is refused"),
+        ("true", "the control: the same manifest with a true Docker-Content-Digest is taken"),
+    ] {
+        let address = liar.address.clone();
+        let reference = reference.to_string();
+        let got = call_in_netns("pull::resolve", Some(netns.clone()), move || {
+            let c = client(&address).map_err(|f| anyhow::anyhow!(f.what))?;
+            step08::pull::resolve(&Repository { registry: &c, name: "lab/liar".into() }, &reference)
+        })?;
+        let control = reference_is_control(what);
+        ensure(got.is_ok() == control, || {
+            Fail::new(what).seen(match &got {
+                Ok((_, d)) => format!("Ok, digest {d}"),
+                Err(e) => format!("{e:#}"),
+            })
+        })?;
+    }
+    drop(liar);
     // A registry that fails: an error with its status and its words.
     let fake = FakeServer::answering_500(registry.lab())?;
     let address = fake.address().to_string();
@@ -1462,7 +1617,7 @@ fn push_uploads_mounts_and_skips(ctx: &Ctx) -> Outcome {
     let temp = ctx.temp_dir();
     // Blobs of the grader's: a small one, a big one.
     let small: Vec<u8> = b"a small blob\n".to_vec();
-    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let big: Vec<u8> = (0..250_000u32).map(|i| (i % 253) as u8).collect();
     let small_path = temp.path().join("small");
     let big_path = temp.path().join("big");
     std::fs::write(&small_path, &small).map_err(setup)?;
@@ -1546,7 +1701,24 @@ fn push_uploads_mounts_and_skips(ctx: &Ctx) -> Outcome {
         format!("HEAD /v2/lab/b/blobs/{d_small} -> 404\nPOST /v2/lab/b/blobs/uploads/?mount={d_small}&from=lab/a -> 201"),
         requests(&relay.seen()),
     )?;
-    // Chunked: 300 000 bytes in chunks of 100 000.
+    // A mount the registry can't do (the repository named has no such
+    // blob): it answers with a fresh upload (202), and the bytes go.
+    relay.clear();
+    let sent = push("lab/c", &small, &small_path, Some("lab/nowhere"), 1 << 20)?.map_err(|e| {
+        Fail::new("push_blob with a mount the registry answers with an upload (202)")
+            .seen(format!("{e:#}"))
+    })?;
+    expect_eq(
+        "push_blob of a blob whose mount the registry declined (202: an upload instead)",
+        Sent::Uploaded,
+        sent,
+    )?;
+    expect_eq(
+        "the requests of a declined mount: the upload it opened, then the PUT",
+        format!("HEAD /v2/lab/c/blobs/{d_small} -> 404\nPOST /v2/lab/c/blobs/uploads/?mount={d_small}&from=lab/nowhere -> 202\nPUT /v2/lab/c/blobs/uploads/UUID?digest={d_small} -> 201"),
+        uuid_cut(&requests(&relay.seen())),
+    )?;
+    // Chunked: 250 000 bytes in chunks of 100 000 (the last one short).
     relay.clear();
     let d_big = format!("sha256:{}", sha256_hex(&big));
     let sent = push("lab/a", &big, &big_path, None, 100_000)?.map_err(|e| {
@@ -1582,7 +1754,7 @@ fn push_uploads_mounts_and_skips(ctx: &Ctx) -> Outcome {
         vec![
             "0-99999".to_string(),
             "100000-199999".into(),
-            "200000-299999".into(),
+            "200000-249999".into(),
         ],
         ranges,
     )?;
@@ -1677,6 +1849,84 @@ fn push_uploads_mounts_and_skips(ctx: &Ctx) -> Outcome {
             .seen(&lines)
         },
     )
+}
+
+fn reference_is_control(what: &str) -> bool {
+    what.starts_with("the control")
+}
+
+/// A registry of the grader's that lies about one manifest (see
+/// `pull_resolves_tags_and_indexes`).
+struct Liar {
+    address: String,
+    /// The digest of the manifest it serves under tag 1; asked for by this
+    /// digest it sends other bytes.
+    asked_digest: String,
+    _server: std::thread::JoinHandle<()>,
+}
+
+impl Liar {
+    fn start(registry: &Registry) -> Result<Liar, Fail> {
+        let listener = registry.lab().listen("10.77.0.8:0")?;
+        let address = listener.local_addr().map_err(setup)?.to_string();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", "1".repeat(64)), "size": 2},
+            "layers": [],
+        }))
+        .map_err(setup)?;
+        let digest = format!("sha256:{}", sha256_hex(&manifest));
+        let mut other = manifest.clone();
+        other.push(b' ');
+        let asked = digest.clone();
+        let server = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { break };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 16384 {
+                    match conn.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let (claimed, body): (String, &[u8]) =
+                    if line.contains(&format!("/manifests/{asked}")) {
+                        (String::new(), &other)
+                    } else if line.contains("/manifests/1 ") {
+                        (format!("sha256:{}", "0".repeat(64)), &manifest)
+                    } else if line.contains("/manifests/true ") {
+                        (asked.clone(), &manifest)
+                    } else {
+                        let _ = conn.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                        continue;
+                    };
+                let mut answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                if !claimed.is_empty() {
+                    answer.push_str(&format!("Docker-Content-Digest: {claimed}\r\n"));
+                }
+                answer.push_str("\r\n");
+                let _ = conn.write_all(answer.as_bytes());
+                let _ = conn.write_all(body);
+            }
+        });
+        Ok(Liar {
+            address,
+            asked_digest: digest,
+            _server: server,
+        })
+    }
 }
 
 /// Upload ids (UUIDs) as `UUID`.

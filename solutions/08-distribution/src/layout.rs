@@ -46,10 +46,10 @@ pub struct Found {
 }
 
 // ANCHOR: write
-/// Write `images` of `store` as an OCI image layout into the empty
-/// directory `dir`.
+/// Write `images` of `store` as an OCI image layout at `dir`: a
+/// directory to create, or an empty one.
 pub fn write(store: &Store, dir: &Path, images: &[Named]) -> anyhow::Result<()> {
-    // TODO(lesson-08): afterwards dir is an OCI image layout: the oci-layout file (version 1.0.0); under blobs/sha256/, each image's config, manifest (the image's manifest, as JSON) and layer tars, each file named by the hex of its digest and written once however many images share it; and index.json (schema 2) with one manifest descriptor per image in the order given, annotated with the tag (REF_NAME) and the full NAME:TAG (IMAGE_NAME) when the image has a name
+    // TODO(lesson-08): afterwards dir exists and is an OCI image layout: the oci-layout file (version 1.0.0); under blobs/sha256/, each image's config, manifest (the image's manifest, as JSON) and layer tars, each file named by the hex of its digest and written once however many images share it; and index.json (schema 2) with one manifest descriptor per image in the order given, annotated with the tag (REF_NAME) and the full NAME:TAG (IMAGE_NAME) when the image has a name
     // A layout is read by tools that trust nothing: a blob's bytes must
     // hash to its file name. Shell: `mkdir -p DIR/blobs/sha256 && cp
     // ROOT/layers/sha256/<hex>/layer.tar DIR/blobs/sha256/<hex>`.

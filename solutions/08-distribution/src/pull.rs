@@ -64,8 +64,13 @@ pub fn resolve(repo: &Repository, reference: &str) -> anyhow::Result<(ImageManif
             crate::http::Body::Empty,
         )?;
         if answer.status == 404 {
+            let sep = if wanted.starts_with("sha256:") {
+                '@'
+            } else {
+                ':'
+            };
             bail!(
-                "{}/{}:{wanted}: not found in the registry",
+                "{}/{}{sep}{wanted}: not found in the registry",
                 repo.registry.host(),
                 repo.name
             );

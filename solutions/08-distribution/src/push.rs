@@ -73,7 +73,8 @@ pub fn push_blob(
     };
     let opened = registry.request("POST", &post, &[], Body::Empty)?;
     match opened.status {
-        201 if mount_from.is_some() => return Ok(Sent::Mounted),
+        // 201 Created: the registry linked the blob (only a mount can).
+        201 => return Ok(Sent::Mounted),
         202 => {}
         _ => return Err(opened.error(&format!("blob {digest}: opening an upload"))),
     }
