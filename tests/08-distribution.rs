@@ -241,6 +241,9 @@ fn json_strings(value: &Value) -> Vec<String> {
 /// status the registry answered; the request's headers as sent.
 #[derive(Debug, Clone)]
 struct Seen {
+    /// Which connection it was, in the order accepted (the order the
+    /// client asked in; the relay may finish them in another).
+    order: usize,
     line: String,
     headers: String,
     status: u16,
@@ -271,7 +274,7 @@ impl Relay {
         let acceptor = std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { break };
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let order = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Ok(server) = grader::netlab::connect_in(
                     &netns,
                     &upstream,
@@ -280,7 +283,7 @@ impl Relay {
                     break;
                 };
                 let log = log.clone();
-                std::thread::spawn(move || relay(client, server, log));
+                std::thread::spawn(move || relay(order, client, server, log));
             }
         });
         Ok(Relay {
@@ -299,6 +302,8 @@ impl Relay {
             let seen = self.seen.lock().unwrap().clone();
             let accepted = self.accepted.load(std::sync::atomic::Ordering::SeqCst);
             if seen.len() >= accepted || std::time::Instant::now() > deadline {
+                let mut seen = seen;
+                seen.sort_by_key(|s| s.order);
                 return seen;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -312,7 +317,12 @@ impl Relay {
     }
 }
 
-fn relay(client: std::net::TcpStream, server: std::net::TcpStream, log: Arc<Mutex<Vec<Seen>>>) {
+fn relay(
+    order: usize,
+    client: std::net::TcpStream,
+    server: std::net::TcpStream,
+    log: Arc<Mutex<Vec<Seen>>>,
+) {
     let (Ok(mut c_read), Ok(mut s_write)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
@@ -366,6 +376,7 @@ fn relay(client: std::net::TcpStream, server: std::net::TcpStream, log: Arc<Mute
         .unwrap_or(0);
     let (line, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
     log.lock().unwrap().push(Seen {
+        order,
         line: line
             .rsplit_once(' ')
             .map(|(l, _)| l)
