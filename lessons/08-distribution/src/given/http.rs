@@ -283,11 +283,12 @@ impl Response {
 }
 
 /// The `sha256:...` a path names (a blob), for progress lines.
-fn digest_in(path: &str) -> String {
-    let path = path.split('?').next().unwrap_or(path);
+fn digest_in(target: &str) -> String {
+    let path = target.split('?').next().unwrap_or(target);
     match path.rsplit_once("/blobs/") {
         Some((_, d)) if d.starts_with("sha256:") => d.to_string(),
-        _ => path
+        // An upload's closing PUT names the blob in its query.
+        _ => target
             .split("digest=")
             .nth(1)
             .map(|d| d.split('&').next().unwrap_or(d).replace("%3A", ":"))
