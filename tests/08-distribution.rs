@@ -1367,7 +1367,9 @@ fn fetch_takes_an_image_top_down(ctx: &Ctx) -> Outcome {
     // One layer more than the config lists.
     let mut long: Value = serde_json::from_slice(&manifest_bytes).map_err(setup)?;
     let extra = long["layers"][0].clone();
-    long["layers"].as_array_mut().map(|l| l.push(extra));
+    if let Some(layers) = long["layers"].as_array_mut() {
+        layers.push(extra);
+    }
     let long: ImageManifest = serde_json::from_value(long).map_err(setup)?;
     let got = call("fetch::image", || {
         step08::fetch::image(&store, &source, &long)
