@@ -10,7 +10,7 @@
 //! minibox pull --tls-verify=false 10.77.0.1:5000/app:1
 //! ```
 
-use crate::blobs::LayoutBlobs;
+use crate::blobs::{BlobSource, LayoutBlobs};
 use crate::http::Registry;
 use crate::layout::{Found, Named};
 use crate::progress::Progress;
@@ -19,6 +19,7 @@ use crate::reference::Remote;
 use crate::sources::Sources;
 use anyhow::{bail, Context};
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use oci_spec::image::Descriptor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use step01::cli::{fail, parse};
@@ -220,8 +221,26 @@ fn pull(store: &Store, text: &str, tls_verify: bool) -> anyhow::Result<()> {
         name: remote.repository.clone(),
     };
     println!("{}: Pulling from {}", remote.reference(), remote.repository);
+    // What the name meant before: docker says "Image is up to date" when
+    // the pull changed nothing, "Downloaded newer image" otherwise.
+    let before = match remote.digest {
+        None => store.resolve(&remote.local().to_string())?,
+        Some(_) => None,
+    };
     let (manifest, digest) = crate::pull::resolve(&repo, &remote.reference())?;
-    let id = crate::fetch::image(store, &repo, &manifest)?;
+    let fetched = Opened::new(&repo);
+    let id = crate::fetch::image(store, &fetched, &manifest)?;
+    // Each layer's end state, as docker prints it (on a terminal only): a
+    // layer the store had was never asked for.
+    for layer in manifest.layers() {
+        let digest = layer.digest().to_string();
+        let status = if fetched.asked(&digest) {
+            "Pull complete"
+        } else {
+            "Already exists"
+        };
+        registry.progress().status(&digest, status);
+    }
     let mut sources = Sources::of(store, &remote.registry);
     let blobs: Vec<String> = manifest
         .layers()
@@ -229,14 +248,51 @@ fn pull(store: &Store, text: &str, tls_verify: bool) -> anyhow::Result<()> {
         .map(|l| l.digest().to_string())
         .collect();
     let _ = sources.remember(store, &remote.repository, &blobs);
+    let pinned = format!("{}@{digest}", remote.local().name);
+    let up_to_date = match remote.digest {
+        None => before.as_ref() == Some(&id),
+        Some(_) => store.repo_digests_of(&id).contains(&pinned),
+    };
     if remote.digest.is_none() {
         store.tag(&remote.local(), &id)?;
     }
     store.add_repo_digest(&remote.local().name, &digest, &id)?;
     println!("Digest: {digest}");
-    println!("Status: Downloaded image for {remote}");
+    if up_to_date {
+        println!("Status: Image is up to date for {remote}");
+    } else {
+        println!("Status: Downloaded newer image for {remote}");
+    }
     println!("{remote}");
     Ok(())
+}
+
+/// A blob source that remembers which blobs were asked of it.
+struct Opened<'a> {
+    inner: &'a dyn BlobSource,
+    asked: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> Opened<'a> {
+    fn new(inner: &'a dyn BlobSource) -> Opened<'a> {
+        Opened {
+            inner,
+            asked: Default::default(),
+        }
+    }
+
+    fn asked(&self, digest: &str) -> bool {
+        self.asked.borrow().iter().any(|d| d == digest)
+    }
+}
+
+impl BlobSource for Opened<'_> {
+    fn open(&self, descriptor: &Descriptor) -> anyhow::Result<Box<dyn std::io::Read + '_>> {
+        self.asked
+            .borrow_mut()
+            .push(descriptor.digest().to_string());
+        self.inner.open(descriptor)
+    }
 }
 
 /// `push`: the image named HOST:PORT/NAME:TAG in the store.
