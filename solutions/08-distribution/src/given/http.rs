@@ -343,11 +343,28 @@ fn timed_out(e: std::io::Error, timeout: Duration) -> std::io::Error {
     }
 }
 
+/// The longest status, header or chunk-size line read: a server that
+/// never ends a line must not fill the memory (real ones are well under
+/// 1 KiB).
+const LINE_LIMIT: u64 = 16 * 1024;
+
+/// One line of the answer's framing, refused past [`LINE_LIMIT`] bytes.
+fn head_line(reader: &mut impl BufRead, line: &mut String) -> std::io::Result<usize> {
+    let n = reader.by_ref().take(LINE_LIMIT).read_line(line)?;
+    if n as u64 == LINE_LIMIT && !line.ends_with('\n') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a line of the answer longer than {LINE_LIMIT} bytes"),
+        ));
+    }
+    Ok(n)
+}
+
 /// The status line and the headers.
 fn read_head(reader: &mut impl BufRead) -> std::io::Result<(u16, Vec<(String, String)>)> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
     let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
+    if head_line(reader, &mut line)? == 0 {
         return Err(bad("the registry closed the connection without an answer"));
     }
     let mut parts = line.split_whitespace();
@@ -360,7 +377,7 @@ fn read_head(reader: &mut impl BufRead) -> std::io::Result<(u16, Vec<(String, St
     let mut headers = Vec::new();
     loop {
         line.clear();
-        if reader.read_line(&mut line)? == 0 {
+        if head_line(reader, &mut line)? == 0 {
             return Err(bad("the answer ended inside its headers"));
         }
         let trimmed = line.trim_end();
@@ -410,11 +427,11 @@ impl<R: BufRead> Read for Chunked<R> {
         }
         if self.left == 0 {
             let mut line = String::new();
-            self.inner.read_line(&mut line)?;
+            head_line(&mut self.inner, &mut line)?;
             if line.trim().is_empty() {
                 // The CRLF after the previous chunk.
                 line.clear();
-                self.inner.read_line(&mut line)?;
+                head_line(&mut self.inner, &mut line)?;
             }
             let size = line.trim().split(';').next().unwrap_or("");
             self.left = u64::from_str_radix(size, 16).map_err(|_| {
@@ -448,6 +465,22 @@ mod tests {
         let mut out = String::new();
         Chunked::new(&wire[..]).read_to_string(&mut out).unwrap();
         assert_eq!(out, "hello world");
+    }
+
+    #[test]
+    fn endless_lines_are_refused() {
+        let mut wire = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        wire.extend(std::iter::repeat_n(b'a', LINE_LIMIT as usize));
+        // Well-formed but for its length: without the limit, a good head.
+        wire.extend(b"\r\n\r\n");
+        let err = read_head(&mut &wire[..]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        // All zeros: without the limit, a valid (last) chunk size.
+        let size = "0".repeat(LINE_LIMIT as usize);
+        let mut out = Vec::new();
+        assert!(Chunked::new(size.as_bytes()).read_to_end(&mut out).is_err());
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(read_head(&mut &head[..]).unwrap().0, 200);
     }
 
     #[test]
