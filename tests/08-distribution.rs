@@ -45,7 +45,7 @@ fn main() {
                 shape: "1. the config's bytes (their length) and the parsed config\n2. for each diff_id: a layer descriptor (tar media type, the layer tar's size, the diff_id)\n3. a builder: schema 2, media type, config descriptor, layers; build",
                 requires: Requires::Nothing, run: manifest_describes_the_image },
             Check { name: "blobs_are_verified_as_they_stream", points: 4, section: "a-blob-is-trusted-by-its-digest",
-                hint: "verify::copy_verified passes the bytes on while it hashes them, and says Ok only when there were exactly the promised number and they hash to the promised digest; a stream longer than promised is refused without reading it to its end; every refusal names the digest expected and what came.",
+                hint: "verify::copy_verified passes the bytes on while it hashes them, and says Ok only when there were exactly the promised number and they hash to the promised digest; a stream longer than promised is refused without reading it to its end; every refusal names the digest expected, and bytes that hash wrong the digest that came too.",
                 more: "sha2::Sha256 (new, update, finalize); step04::digest::Digest::from_sha256; Read::take(size + 1) bounds the read; Write::write_all; blobs::digest_of(expected), expected.size(); io::ErrorKind::Interrupted is no error.",
                 shape: "1. the digest wanted, the size promised\n2. loop: read into a buffer from a reader limited to size + 1 bytes; more than size so far: error\n3.   hash the bytes, write them on\n4. at the end: fewer than size: error; the hash differs: error naming both\n5. Ok(bytes copied)",
                 requires: Requires::Nothing, run: blobs_are_verified_as_they_stream },
@@ -62,7 +62,7 @@ fn main() {
             Check { name: "layout_is_read_and_checked", points: 4, section: "the-oci-image-layout",
                 hint: "layout::read follows index.json to every image manifest (through a nested index too), trusting no blob it has not verified against its descriptor, and names each image from its annotations; a directory that is not a layout, an index naming nothing, or a manifest blob that was changed is refused.",
                 more: "oci_spec::image::{OciLayout::from_file, ImageIndex::from_file/from_reader, ImageManifest::from_reader}; blobs::LayoutBlobs(dir).open(descriptor) with verify::copy_verified into a Vec; blobs::is_index / is_manifest on descriptor.media_type().to_string(); descriptor.annotations().",
-                shape: "1. oci-layout: version 1.0.0, or an error\n2. a stack of descriptors from index.json's manifests\n3. pop one: read its blob verified; an index: push its manifests; a manifest: parse, name it, keep it\n4. nothing found: an error",
+                shape: "1. oci-layout: version 1.0.0, or an error\n2. a stack of descriptors from index.json's manifests\n3. pop one: read its blob verified; an index: push its entries of this platform (or of none), last first, so they pop in its order; a manifest: parse, name it, keep it\n4. nothing found: an error",
                 requires: Requires::Nothing, run: layout_is_read_and_checked },
             Check { name: "fetch_takes_an_image_top_down", points: 4, section: "fetching-top-down",
                 hint: "fetch::image verifies the config first, then each layer blob it does not have yet, each taken in as the diff_id at its position; the config is stored byte for byte (its digest is the image id); a count mismatch or a bad blob makes no image.",
@@ -268,6 +268,16 @@ struct Relay {
 
 impl Relay {
     fn start(registry: &Registry) -> Result<Relay, Fail> {
+        Relay::with(registry, false)
+    }
+
+    /// A relay whose answers to manifest PUTs carry a Docker-Content-Digest
+    /// of zeros: a registry that stored something else than was sent.
+    fn lying(registry: &Registry) -> Result<Relay, Fail> {
+        Relay::with(registry, true)
+    }
+
+    fn with(registry: &Registry, lie: bool) -> Result<Relay, Fail> {
         let listener = registry.lab().listen("10.77.0.9:0")?;
         let address = listener.local_addr().map_err(setup)?.to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -288,7 +298,7 @@ impl Relay {
                     break;
                 };
                 let log = log.clone();
-                std::thread::spawn(move || relay(order, client, server, log));
+                std::thread::spawn(move || relay(order, client, server, log, lie));
             }
         });
         Ok(Relay {
@@ -327,6 +337,7 @@ fn relay(
     client: std::net::TcpStream,
     server: std::net::TcpStream,
     log: Arc<Mutex<Vec<Seen>>>,
+    lie: bool,
 ) {
     let (Ok(mut c_read), Ok(mut s_write)) = (client.try_clone(), server.try_clone()) else {
         return;
@@ -360,6 +371,8 @@ fn relay(
     let mut c_write = client;
     let mut first = Vec::new();
     let mut buf = [0u8; 16384];
+    // A lying relay holds the answer's head until it is whole, to rewrite it.
+    let mut held: Option<Vec<u8>> = lie.then(Vec::new);
     loop {
         let n = match s_read.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -368,9 +381,26 @@ fn relay(
         if first.len() < 64 {
             first.extend_from_slice(&buf[..n.min(64)]);
         }
+        if let Some(head) = held.as_mut() {
+            head.extend_from_slice(&buf[..n]);
+            let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let mut answer =
+                lie_about_manifest(&String::from_utf8_lossy(&head[..end])).into_bytes();
+            answer.extend_from_slice(&head[end..]);
+            held = None;
+            if c_write.write_all(&answer).is_err() {
+                break;
+            }
+            continue;
+        }
         if c_write.write_all(&buf[..n]).is_err() {
             break;
         }
+    }
+    if let Some(head) = held {
+        let _ = c_write.write_all(&head);
     }
     let _ = c_write.shutdown(std::net::Shutdown::Both);
     let head = up.join().unwrap_or_default();
@@ -390,6 +420,28 @@ fn relay(
         headers: headers.to_string(),
         status,
     });
+}
+
+/// The head of an answer to a manifest PUT (201, Location .../manifests/),
+/// its Docker-Content-Digest replaced by zeros; any other head as it is.
+fn lie_about_manifest(head: &str) -> String {
+    let is_manifest = head.starts_with("HTTP/1.1 201")
+        && head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("location:") && l.contains("/manifests/"));
+    if !is_manifest {
+        return head.to_string();
+    }
+    head.split("\r\n")
+        .map(|l| {
+            if l.to_ascii_lowercase().starts_with("docker-content-digest:") {
+                format!("Docker-Content-Digest: sha256:{}", "0".repeat(64))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }
 
 /// The requests as `METHOD PATH -> STATUS`, upload state tokens cut.
@@ -751,6 +803,11 @@ fn layers_have_two_digests(ctx: &Ctx) -> Outcome {
         store.layer_diff(&diff_id).join("two-digests.txt").is_file(),
         || Fail::new("the layer is unpacked, as every stored layer (Store::add_layer)"),
     )?;
+    expect_eq(
+        "the store's staging area (ROOT/tmp) once a layer is taken in: empty (a staging dir goes when its guard is dropped)",
+        Vec::<String>::new(),
+        entries_of(&dir.path().join("root/tmp")),
+    )?;
     // Uncompressed, as it is.
     let tar2 = layer_tar("plain.txt", "no gzip\n");
     let diff2 = digest_of(&tar2);
@@ -829,10 +886,38 @@ fn layers_have_two_digests(ctx: &Ctx) -> Outcome {
     })
 }
 
+/// The names in a directory, sorted; none when it does not exist.
+fn entries_of(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A file layout::write must have written.
+fn written(dir: &Path, name: &str, what: &str) -> Result<Vec<u8>, Fail> {
+    let path = dir.join(name);
+    std::fs::read(&path).map_err(|e| {
+        Fail::new(format!(
+            "layout::write writes {name} in the layout ({what})"
+        ))
+        .expected(format!("a file {}", path.display()))
+        .seen(e)
+    })
+}
+
 /// Check a layout on disk the way a reader that trusts nothing does.
 fn check_layout(dir: &Path) -> Result<Value, Fail> {
-    let layout: Value = serde_json::from_slice(&read(&dir.join("oci-layout"))?)
-        .map_err(|e| Fail::new("oci-layout is JSON").seen(e))?;
+    let layout: Value = serde_json::from_slice(&written(
+        dir,
+        "oci-layout",
+        "{\"imageLayoutVersion\":\"1.0.0\"}: what makes the directory a layout",
+    )?)
+    .map_err(|e| Fail::new("oci-layout is JSON").seen(e))?;
     expect_eq("oci-layout", json!({"imageLayoutVersion": "1.0.0"}), layout)?;
     for name in files_under(&dir.join("blobs/sha256")) {
         let bytes = read(&dir.join("blobs/sha256").join(&name))?;
@@ -842,8 +927,12 @@ fn check_layout(dir: &Path) -> Result<Value, Fail> {
             sha256_hex(&bytes),
         )?;
     }
-    serde_json::from_slice(&read(&dir.join("index.json"))?)
-        .map_err(|e| Fail::new("index.json is JSON").seen(e))
+    serde_json::from_slice(&written(
+        dir,
+        "index.json",
+        "the descriptors of the images' manifests",
+    )?)
+    .map_err(|e| Fail::new("index.json is JSON").seen(e))
 }
 
 fn layout_is_written_for_every_reader(ctx: &Ctx) -> Outcome {
@@ -887,6 +976,15 @@ fn layout_is_written_for_every_reader(ctx: &Ctx) -> Outcome {
         "index.json: one manifest descriptor per image asked for (app:1, two:2, app:1 by id)",
         3,
         manifests.len(),
+    )?;
+    let names: Vec<Value> = manifests
+        .iter()
+        .map(|m| m["annotations"]["io.containerd.image.name"].clone())
+        .collect();
+    expect_eq(
+        "index.json's entries in the order the images were asked for, by their whole name (io.containerd.image.name; none for the image saved by id)",
+        vec![json!("app:1"), json!("two:2"), Value::Null],
+        names,
     )?;
     let mut all_blobs = BTreeSet::new();
     for (entry, (image, name)) in
@@ -1157,6 +1255,37 @@ fn layout_is_read_and_checked(ctx: &Ctx) -> Outcome {
             .skip(1)
             .map(|f| f.name.clone())
             .collect::<Vec<_>>(),
+    )?;
+    // A nested index of three: another platform's image, one that names no
+    // platform (for every platform, as containerd takes it), this one's.
+    let any = temp.path().join("any-platform");
+    let ours = host_arch();
+    let other = if ours == "arm64" { "amd64" } else { "arm64" };
+    let (mut decoy, ..) = grader_image(&any, &[("d.txt", "d\n")], false)?;
+    decoy["platform"] = json!({"architecture": other, "os": "linux"});
+    let (plain, d_plain, ..) = grader_image(&any, &[("n.txt", "n\n")], false)?;
+    let (mut mine, d_mine, ..) = grader_image(&any, &[("o.txt", "o\n")], false)?;
+    mine["platform"] = json!({"architecture": ours, "os": "linux"});
+    let nested = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [decoy, plain, mine]})).map_err(setup)?;
+    let nested_digest = put_blob(&any, &nested)?;
+    let index = json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": nested_digest, "size": nested.len(),
+         "annotations": {"org.opencontainers.image.ref.name": "lab/multi:3"}},
+    ]});
+    std::fs::write(
+        any.join("index.json"),
+        serde_json::to_vec(&index).map_err(setup)?,
+    )
+    .map_err(setup)?;
+    std::fs::write(any.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(setup)?;
+    let found = read_layout(&any)?.map_err(|e| {
+        Fail::new("layout::read of a nested index with an entry of no platform")
+            .seen(format!("{e:#}"))
+    })?;
+    expect_eq(
+        "the manifests found behind a nested index of [another platform's, no platform's, this platform's]: the last two, in the index's order",
+        vec![d_plain, d_mine],
+        found.iter().map(|f| f.digest.to_string()).collect::<Vec<_>>(),
     )?;
     // A changed manifest blob: refused.
     let tampered = temp.path().join("tampered");
@@ -1472,7 +1601,12 @@ fn pull_resolves_tags_and_indexes(ctx: &Ctx) -> Outcome {
             }
         }),
         || {
-            Fail::new("the first request: GET /v2/lab/first/manifests/1 with an Accept header naming the OCI manifest and index and docker's manifest types").seen(format!("{first:#?}"))
+            Fail::new("the first request asks for the tag's manifest in every form minibox reads")
+                .expected("GET /v2/lab/first/manifests/1 with an Accept header naming application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json and application/vnd.docker.distribution.manifest.v2+json")
+                .seen(match &first {
+                    Some(s) => format!("{}, headers:\n{}", s.line, s.headers),
+                    None => "no request".to_string(),
+                })
         },
     )?;
     // An index: skopeo copy --all of the nested one, under tag 2.
@@ -1548,6 +1682,7 @@ fn pull_resolves_tags_and_indexes(ctx: &Ctx) -> Outcome {
     for (reference, what) in [
         ("1", "a manifest whose Docker-Content-Digest header differs from the hash of its bytes is refused"),
         (liar.asked_digest.as_str(), "a manifest asked for by digest whose bytes hash to something else is refused"),
+        ("big", "a manifest larger than the document limit (blobs::DOCUMENT_LIMIT) is refused, however true its digest: a registry must not fill the memory"),
         ("true", "the control: the same manifest with a true Docker-Content-Digest is taken"),
     ] {
         let address = liar.address.clone();
@@ -1781,6 +1916,16 @@ fn push_uploads_mounts_and_skips(ctx: &Ctx) -> Outcome {
         Fail::new("the registry serves the chunked blob whole")
             .seen(format!("{status}, {} bytes", body.len()))
     })?;
+    // Exactly the chunk size: still one PUT.
+    relay.clear();
+    push("lab/d", &small, &small_path, None, small.len() as u64)?.map_err(|e| {
+        Fail::new("push_blob of a blob exactly the chunk size").seen(format!("{e:#}"))
+    })?;
+    expect_eq(
+        "the requests of a blob exactly the chunk size: one PUT (PATCHes are for blobs above it)",
+        format!("HEAD /v2/lab/d/blobs/{d_small} -> 404\nPOST /v2/lab/d/blobs/uploads/ -> 202\nPUT /v2/lab/d/blobs/uploads/UUID?digest={d_small} -> 201"),
+        uuid_cut(&requests(&relay.seen())),
+    )?;
     // A blob whose bytes are not its digest: the registry refuses, and so
     // must push_blob (an error, not Uploaded).
     let wrong = descriptor(b"other bytes", small.len() as u64);
@@ -1866,7 +2011,30 @@ fn push_uploads_mounts_and_skips(ctx: &Ctx) -> Outcome {
             )
             .seen(&lines)
         },
-    )
+    )?;
+    // The same push, through a relay whose answer to the manifest's PUT
+    // claims another digest: the registry did not take what was sent.
+    let liar = Relay::lying(&registry)?;
+    let address = liar.address.clone();
+    let root = lab.root();
+    let got = call_in_netns("push::push", Some(registry.netns()), move || {
+        let store = Store::open(&root)?;
+        let c = client(&address).map_err(|f| anyhow::anyhow!(f.what))?;
+        step08::push::push(
+            &store,
+            &Repository {
+                registry: &c,
+                name: "lab/app".into(),
+            },
+            "2",
+            &id,
+            &|_| None,
+        )
+    })?;
+    ensure(got.is_err(), || {
+        Fail::new("a push whose manifest the registry answers with another Docker-Content-Digest (here sha256:000…) is an error")
+            .seen(format!("{got:?}"))
+    })
 }
 
 fn reference_is_control(what: &str) -> bool {
@@ -1897,6 +2065,11 @@ impl Liar {
         let digest = format!("sha256:{}", sha256_hex(&manifest));
         let mut other = manifest.clone();
         other.push(b' ');
+        // The same manifest padded past the document limit with spaces
+        // (still valid JSON), under its true digest: only the size is wrong.
+        let mut big = manifest.clone();
+        big.resize(step08::blobs::DOCUMENT_LIMIT as usize + 4096, b' ');
+        let big_digest = format!("sha256:{}", sha256_hex(&big));
         let asked = digest.clone();
         let server = std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -1921,6 +2094,8 @@ impl Liar {
                         (format!("sha256:{}", "0".repeat(64)), &manifest)
                     } else if line.contains("/manifests/true ") {
                         (asked.clone(), &manifest)
+                    } else if line.contains("/manifests/big ") {
+                        (big_digest.clone(), &big)
                     } else {
                         let _ = conn.write_all(
                         b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

@@ -62,12 +62,12 @@ pub fn write(store: &Store, dir: &Path, images: &[Named]) -> anyhow::Result<()> 
 // ANCHOR: read
 /// The images of the OCI image layout at `dir`, in its index's order.
 pub fn read(dir: &Path) -> anyhow::Result<Vec<Found>> {
-    // TODO(lesson-08): return one Found per image manifest that dir's index.json names (a descriptor that names a nested index stands for that index's manifests of this platform, named as the index is), each manifest read from its blob only after its bytes proved to be the descriptor's (verified as it is read), its name the IMAGE_NAME annotation, else a REF_NAME that is a whole NAME:TAG, else none; a dir without an oci-layout of version 1.0.0 is refused, as is an index that names nothing
+    // TODO(lesson-08): return one Found per image manifest that dir's index.json names (a descriptor that names a nested index stands for that index's entries of this platform, an entry naming no platform being every platform's, in the index's order and named as the index is), each manifest read from its blob only after its bytes proved to be the descriptor's (verified as it is read), its name the IMAGE_NAME annotation, else a REF_NAME that is a whole name rather than a bare tag (it holds a `:` or a `/`, as `solo:3` or `lab/pathy`), else none; a dir without an oci-layout of version 1.0.0 is refused, as is an index that names nothing
     // The index itself has no digest to check it against: it is the root
     // of trust of a layout, as a tag is of a registry. Everything below it
     // is checked. Shell: `jq .manifests index.json`.
     todo!(
-        "lesson-08: return one Found per image manifest that dir's index.json names (a descriptor that names a nested index stands for that index's manifests of this platform, named as the index is), each manifest read from its blob only after its bytes proved to be the descriptor's (verified as it is read), its name the IMAGE_NAME annotation, else a REF_NAME that is a whole NAME:TAG, else none; a dir without an oci-layout of version 1.0.0 is refused, as is an index that names nothing"
+        "lesson-08: return one Found per image manifest that dir's index.json names (a descriptor that names a nested index stands for that index's entries of this platform, an entry naming no platform being every platform's, in the index's order and named as the index is), each manifest read from its blob only after its bytes proved to be the descriptor's (verified as it is read), its name the IMAGE_NAME annotation, else a REF_NAME that is a whole name rather than a bare tag (it holds a `:` or a `/`, as `solo:3` or `lab/pathy`), else none; a dir without an oci-layout of version 1.0.0 is refused, as is an index that names nothing"
     );
 }
 // ANCHOR_END: read

@@ -72,11 +72,11 @@ pub fn push(
     id: &Digest,
     mount_from: &dyn Fn(&Digest) -> Option<String>,
 ) -> anyhow::Result<Digest> {
-    // TODO(lesson-08): afterwards repo holds the image under tag: every layer and the config pushed (the config's bytes are the store's, staged in a file of the store's staging area), then the manifest (the image's manifest, as JSON) put under the tag with its media type as Content-Type; return the sha256 of the manifest bytes sent, which the registry's Docker-Content-Digest answer must equal
+    // TODO(lesson-08): afterwards repo holds the image under tag: every layer and the config pushed (the config's bytes exactly as the store holds them; push_blob sends a file, so they go into one first), then the manifest (the image's manifest, as JSON) put under the tag with its media type as Content-Type; return the sha256 of the manifest bytes sent, which the registry's Docker-Content-Digest answer must equal
     // Shell: `curl -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json'
     // --data-binary @manifest.json http://HOST/v2/NAME/manifests/TAG`
     todo!(
-        "lesson-08: afterwards repo holds the image under tag: every layer and the config pushed (the config's bytes are the store's, staged in a file of the store's staging area), then the manifest (the image's manifest, as JSON) put under the tag with its media type as Content-Type; return the sha256 of the manifest bytes sent, which the registry's Docker-Content-Digest answer must equal"
+        "lesson-08: afterwards repo holds the image under tag: every layer and the config pushed (the config's bytes exactly as the store holds them; push_blob sends a file, so they go into one first), then the manifest (the image's manifest, as JSON) put under the tag with its media type as Content-Type; return the sha256 of the manifest bytes sent, which the registry's Docker-Content-Digest answer must equal"
     );
 }
 // ANCHOR_END: push
