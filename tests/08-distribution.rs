@@ -1137,28 +1137,46 @@ fn grader_layout(dir: &Path) -> Result<GraderLayout, Fail> {
     let (mut second, d2, c2, l2) = grader_image(dir, &[("c.txt", "c\n")], false)?;
     // The second behind a nested index (as skopeo copy --all writes), with
     // an image of another platform before it.
-    let ours = host_arch();
-    let other = if ours == "arm64" { "amd64" } else { "arm64" };
-    second["platform"] = json!({"architecture": ours, "os": "linux"});
+    second["platform"] = json!({"architecture": host_arch(), "os": "linux"});
     let (mut decoy, ..) = grader_image(dir, &[("decoy.txt", "another platform's\n")], false)?;
-    decoy["platform"] = json!({"architecture": other, "os": "linux"});
-    let nested = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [decoy, second]})).map_err(setup)?;
-    let nested_digest = put_blob(dir, &nested)?;
-    let index = json!({"schemaVersion": 2, "manifests": [
-        first,
-        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": nested_digest, "size": nested.len(),
-         "annotations": {"org.opencontainers.image.ref.name": "lab/second:2"}},
-    ]});
+    decoy["platform"] = json!({"architecture": other_arch(), "os": "linux"});
+    let nested = nested_index(dir, &[decoy, second], "lab/second:2")?;
+    write_index(dir, &[first, nested])?;
+    Ok(GraderLayout {
+        dir: dir.to_path_buf(),
+        images: vec![(d1, c1, l1), (d2, c2, l2)],
+    })
+}
+
+/// Put an index of `entries` into the layout at `dir` as a blob, and
+/// return its descriptor, named `ref_name` (as skopeo copy --all writes).
+fn nested_index(dir: &Path, entries: &[Value], ref_name: &str) -> Result<Value, Fail> {
+    let nested = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})).map_err(setup)?;
+    let digest = put_blob(dir, &nested)?;
+    Ok(
+        json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": nested.len(),
+         "annotations": {"org.opencontainers.image.ref.name": ref_name}}),
+    )
+}
+
+/// Make `dir` a layout whose index.json lists `entries`.
+fn write_index(dir: &Path, entries: &[Value]) -> Result<(), Fail> {
+    let index = json!({"schemaVersion": 2, "manifests": entries});
     std::fs::write(
         dir.join("index.json"),
         serde_json::to_vec(&index).map_err(setup)?,
     )
     .map_err(setup)?;
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(setup)?;
-    Ok(GraderLayout {
-        dir: dir.to_path_buf(),
-        images: vec![(d1, c1, l1), (d2, c2, l2)],
-    })
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(setup)
+}
+
+/// An architecture that is not this machine's.
+fn other_arch() -> &'static str {
+    if host_arch() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    }
 }
 
 /// This machine's architecture as images name it (Go's GOARCH).
@@ -1228,17 +1246,7 @@ fn layout_is_read_and_checked(ctx: &Ctx) -> Outcome {
     solo["annotations"] = json!({"org.opencontainers.image.ref.name": "solo:3"});
     let (mut pathy, ..) = grader_image(&tag_only, &[("p.txt", "p\n")], false)?;
     pathy["annotations"] = json!({"org.opencontainers.image.ref.name": "lab/pathy"});
-    std::fs::write(
-        tag_only.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [entry, solo, pathy]}))
-            .map_err(setup)?,
-    )
-    .map_err(setup)?;
-    std::fs::write(
-        tag_only.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .map_err(setup)?;
+    write_index(&tag_only, &[entry, solo, pathy])?;
     let found = read_layout(&tag_only)?.map_err(|e| {
         Fail::new("layout::read of a layout whose ref.name is a tag").seen(format!("{e:#}"))
     })?;
@@ -1259,25 +1267,13 @@ fn layout_is_read_and_checked(ctx: &Ctx) -> Outcome {
     // A nested index of three: another platform's image, one that names no
     // platform (for every platform, as containerd takes it), this one's.
     let any = temp.path().join("any-platform");
-    let ours = host_arch();
-    let other = if ours == "arm64" { "amd64" } else { "arm64" };
     let (mut decoy, ..) = grader_image(&any, &[("d.txt", "d\n")], false)?;
-    decoy["platform"] = json!({"architecture": other, "os": "linux"});
+    decoy["platform"] = json!({"architecture": other_arch(), "os": "linux"});
     let (plain, d_plain, ..) = grader_image(&any, &[("n.txt", "n\n")], false)?;
     let (mut mine, d_mine, ..) = grader_image(&any, &[("o.txt", "o\n")], false)?;
-    mine["platform"] = json!({"architecture": ours, "os": "linux"});
-    let nested = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [decoy, plain, mine]})).map_err(setup)?;
-    let nested_digest = put_blob(&any, &nested)?;
-    let index = json!({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": nested_digest, "size": nested.len(),
-         "annotations": {"org.opencontainers.image.ref.name": "lab/multi:3"}},
-    ]});
-    std::fs::write(
-        any.join("index.json"),
-        serde_json::to_vec(&index).map_err(setup)?,
-    )
-    .map_err(setup)?;
-    std::fs::write(any.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(setup)?;
+    mine["platform"] = json!({"architecture": host_arch(), "os": "linux"});
+    let nested = nested_index(&any, &[decoy, plain, mine], "lab/multi:3")?;
+    write_index(&any, &[nested])?;
     let found = read_layout(&any)?.map_err(|e| {
         Fail::new("layout::read of a nested index with an entry of no platform")
             .seen(format!("{e:#}"))
@@ -1321,16 +1317,7 @@ fn layout_is_read_and_checked(ctx: &Ctx) -> Outcome {
     })?;
     let empty = temp.path().join("empty");
     std::fs::create_dir_all(&empty).map_err(setup)?;
-    std::fs::write(
-        empty.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .map_err(setup)?;
-    std::fs::write(
-        empty.join("index.json"),
-        br#"{"schemaVersion":2,"manifests":[]}"#,
-    )
-    .map_err(setup)?;
+    write_index(&empty, &[])?;
     ensure(read_layout(&empty)?.is_err(), || {
         Fail::new("an index that names no image is refused").seen("Ok")
     })
